@@ -1,0 +1,56 @@
+# simreg: `make run` serves the API on the embedded SQLite file; `make test` runs every test on
+# SQLite and on PostgreSQL. Works on a fresh Debian machine with Python 3.11+, make and root.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: install run test test-sqlite test-postgres lint format bench postgres clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+		echo "python3-venv is missing: installing it"; \
+		$(APT) update -qq && $(APT) install -y -qq python3-venv python3-pip >/dev/null; \
+		rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/simreg migrate
+	$(BIN)/simreg demo --if-empty
+	$(BIN)/simreg serve
+
+# Debian's PostgreSQL server binaries, used by the test session to start a throwaway server.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+		echo "PostgreSQL is missing: installing Debian's postgresql"; \
+		$(APT) update -qq && $(APT) install -y -qq --no-install-recommends postgresql >/dev/null; }
+
+test: test-sqlite test-postgres
+
+test-sqlite: install
+	SIMREG_TEST_ENGINE=sqlite $(BIN)/pytest -p no:cacheprovider
+
+test-postgres: install postgres
+	SIMREG_TEST_ENGINE=postgresql $(BIN)/pytest -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install postgres
+	$(BIN)/simreg bench all
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-* .mypy_cache .ruff_cache .pytest_cache

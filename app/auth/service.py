@@ -1,0 +1,148 @@
+"""Who is calling: roles, principals, JWT verification and minting, operator API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from app.config import Settings
+from app.core.errors import Unauthorized
+from app.numbers.lifecycle import Actor
+from app.numbers.models import ActorKind
+
+SANDBOX_ALGORITHM = "HS256"
+
+
+class Role(enum.StrEnum):
+    """The four kinds of caller, each seeing only its own part of the registry."""
+
+    COMPANY_ADMIN = "company_admin"
+    PERSON = "person"
+    OPERATOR_SYSTEM = "operator_system"
+    OPERATOR_STAFF = "operator_staff"
+
+
+_ACTOR_KIND = {
+    Role.COMPANY_ADMIN: ActorKind.COMPANY_ADMIN,
+    Role.PERSON: ActorKind.PERSON,
+    Role.OPERATOR_SYSTEM: ActorKind.OPERATOR_SYSTEM,
+    Role.OPERATOR_STAFF: ActorKind.OPERATOR_STAFF,
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. `company_id` / `operator_id` scope admins and operator systems."""
+
+    role: Role
+    subject: str
+    company_id: int | None = None
+    operator_id: int | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as it appears in the event log."""
+        return Actor(_ACTOR_KIND[self.role], self.subject)
+
+
+def _claim_int(claims: dict[str, Any], name: str) -> int:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise Unauthorized(f"The token has no valid '{name}' claim for its role.")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise Unauthorized(f"The token's '{name}' claim is not a number.") from exc
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """Turn verified claims into a principal, refusing a role without its scope."""
+    try:
+        role = Role(str(claims.get("role", "")))
+    except ValueError as exc:
+        raise Unauthorized("The token names no known role.") from exc
+    subject = str(claims.get("sub") or "")
+    if not subject:
+        raise Unauthorized("The token has no subject ('sub').")
+    if role is Role.COMPANY_ADMIN:
+        return Principal(role, subject, company_id=_claim_int(claims, "company_id"))
+    if role is Role.OPERATOR_SYSTEM:
+        return Principal(role, subject, operator_id=_claim_int(claims, "operator_id"))
+    return Principal(role, subject)
+
+
+class TokenService:
+    """Verifies bearer tokens against the configured keys; mints sandbox tokens."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+
+    def _decode(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=self._settings.jwt_audience,
+            issuer=self._settings.jwt_issuer,
+            options={"require": ["exp", "sub", "iss", "aud"]},
+        )
+        return claims
+
+    def verify(self, token: str) -> Principal:
+        """Verify signature, expiry, issuer and audience; Unauthorized on any failure."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The bearer token is not a JWT.") from exc
+        algorithm = str(header.get("alg", ""))
+        try:
+            if algorithm == SANDBOX_ALGORITHM:
+                claims = self._decode(token, self._settings.jwt_secret, [SANDBOX_ALGORITHM])
+            elif self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token).key
+                claims = self._decode(token, key, ["RS256", "ES256", "PS256"])
+            elif self._settings.jwt_public_key:
+                claims = self._decode(
+                    token, self._settings.jwt_public_key, ["RS256", "ES256", "PS256"]
+                )
+            else:
+                raise Unauthorized(f"Tokens signed with {algorithm or 'no algorithm'} are refused.")
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired; get a new one.") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"The token is not valid: {exc}.") from exc
+        return principal_from_claims(claims)
+
+    def mint(self, principal: Principal, *, now: dt.datetime, ttl: dt.timedelta) -> str:
+        """Sign a token for `principal` (the sandbox identity provider uses this)."""
+        claims: dict[str, Any] = {
+            "iss": self._settings.jwt_issuer,
+            "aud": self._settings.jwt_audience,
+            "sub": principal.subject,
+            "role": principal.role.value,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+        }
+        if principal.company_id is not None:
+            claims["company_id"] = principal.company_id
+        if principal.operator_id is not None:
+            claims["operator_id"] = principal.operator_id
+        return jwt.encode(claims, self._settings.jwt_secret, algorithm=SANDBOX_ALGORITHM)
+
+
+def new_api_key() -> tuple[str, str]:
+    """A fresh operator API key and the hash that is stored (the key itself never is)."""
+    key = "sk_" + secrets.token_urlsafe(32)
+    return key, hash_api_key(key)
+
+
+def hash_api_key(key: str) -> str:
+    """SHA-256 of an API key; keys are random, so no salt is needed."""
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -1,0 +1,110 @@
+"""Settings of simreg: one class, read from SIMREG_* environment variables (and a .env file)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from functools import lru_cache
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development keys: fine on a laptop, refused when SIMREG_ENV=production.
+DEV_JWT_SECRET = "simreg-dev-jwt-secret-change-me-0123456789"
+DEV_PD_KEY = "dev1:c2ltcmVnLWRldi1wZXJzb25hbC1kYXRhLWtleS0zMiE="
+DEV_PD_HASH_KEY = "simreg-dev-hash-key-change-me-0123456789"
+DEV_CURSOR_SECRET = "simreg-dev-cursor-secret-change-me"
+
+
+class Environment(enum.StrEnum):
+    """Where simreg runs; the sandbox identity provider exists only outside production."""
+
+    DEV = "dev"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every setting of simreg. Environment variables carry the SIMREG_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="SIMREG_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEV
+    database_url: str = Field(
+        default="sqlite:///var/simreg.db",
+        description="SQLAlchemy URL; sqlite:///path for the embedded file, "
+        "postgresql+psycopg://user:pass@host/db in production.",
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, description="HS256 key for tokens.")
+    jwt_public_key: str | None = Field(
+        default=None, description="PEM public key (RS256/ES256) of the identity provider."
+    )
+    jwks_url: str | None = Field(default=None, description="JWKS URL of the identity provider.")
+    jwt_issuer: str = "simreg"
+    jwt_audience: str = "simreg-api"
+    sandbox_token_ttl_minutes: int = Field(default=720, ge=1)
+
+    pd_keys: str = Field(
+        default=DEV_PD_KEY,
+        description="Personal-data encryption keys as 'kid:base64key,kid2:base64key' "
+        "(32-byte AES-256 keys). New data is encrypted with pd_active_key_id.",
+    )
+    pd_active_key_id: str = "dev1"
+    pd_hash_key: str = Field(
+        default=DEV_PD_HASH_KEY, description="Key of the keyed hash used for equality look-ups."
+    )
+    cursor_secret: str = Field(default=DEV_CURSOR_SECRET, description="Signs page cursors.")
+
+    now: dt.datetime | None = Field(
+        default=None,
+        description="Pins the clock in dev/test (ignored in production): 2026-12-01T00:00:00Z",
+    )
+    max_numbers_per_request: int = Field(default=50_000, ge=1)
+    page_size_max: int = Field(default=500, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("SIMREG_DATABASE_URL is empty; set it to an SQLAlchemy URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        defaults = {
+            "SIMREG_JWT_SECRET": self.jwt_secret == DEV_JWT_SECRET,
+            "SIMREG_PD_KEYS": self.pd_keys == DEV_PD_KEY,
+            "SIMREG_PD_HASH_KEY": self.pd_hash_key == DEV_PD_HASH_KEY,
+            "SIMREG_CURSOR_SECRET": self.cursor_secret == DEV_CURSOR_SECRET,
+        }
+        bad = [name for name, is_default in defaults.items() if is_default]
+        if bad:
+            raise ValueError(
+                "production refuses the development defaults of "
+                + ", ".join(bad)
+                + "; set each to a secret of your own"
+            )
+        return self
+
+    @property
+    def is_sandbox(self) -> bool:
+        """True where the sandbox identity provider and portal may run."""
+        return self.env is not Environment.PRODUCTION
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite engine."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of this process, read once."""
+    return Settings()

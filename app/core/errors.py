@@ -1,0 +1,202 @@
+"""Domain errors and their RFC 9457 problem+json rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://simreg.dev/problems/"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One field that is wrong and what to do about it."""
+
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        """Shape used in the `errors` member of a problem."""
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+class DomainError(Exception):
+    """Base of the errors the API turns into problem+json."""
+
+    status: int = 400
+    type_slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self, detail: str, *, errors: list[FieldProblem] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    """Input that parses but breaks a rule: a wrong check digit, a date in the future."""
+
+    status = 422
+    type_slug = "invalid-input"
+    title = "The input is not valid"
+
+
+class BadRequest(DomainError):
+    """A request that cannot be read at all, or a tampered cursor."""
+
+    status = 400
+    type_slug = "bad-request"
+    title = "Bad request"
+
+
+class NotFound(DomainError):
+    """Missing, or not visible to the caller: both answer 404 so tenants learn nothing."""
+
+    status = 404
+    type_slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """The request clashes with what is stored (a duplicate number, a state)."""
+
+    status = 409
+    type_slug = "conflict"
+    title = "Conflict"
+
+
+class Unauthorized(DomainError):
+    """No valid credentials."""
+
+    status = 401
+    type_slug = "unauthorized"
+    title = "Authentication required"
+
+
+class Forbidden(DomainError):
+    """Valid credentials, but this role may not do this."""
+
+    status = 403
+    type_slug = "forbidden"
+    title = "Forbidden"
+
+
+class PayloadTooLarge(DomainError):
+    """The body is over a size limit."""
+
+    status = 413
+    type_slug = "payload-too-large"
+    title = "Payload too large"
+
+
+def problem_response(
+    *,
+    status: int,
+    type_slug: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Build one problem+json response."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + type_slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+_FIX_HINTS = {
+    "extra_forbidden": "remove this field; it is not part of the request",
+    "missing": "add this field; it is required",
+    "json_invalid": "send a valid JSON document",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error, ours or the framework's, as problem+json."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(
+            status=exc.status,
+            type_slug=exc.type_slug,
+            title=exc.title,
+            detail=exc.detail,
+            instance=request.url.path,
+            errors=[e.as_dict() for e in exc.errors],
+            extra=exc.extra,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        malformed = False
+        for err in exc.errors():
+            kind = str(err.get("type", "invalid"))
+            malformed = malformed or kind == "json_invalid"
+            message = str(err.get("msg", "invalid value"))
+            hint = _FIX_HINTS.get(kind)
+            if hint:
+                message = f"{message}: {hint}"
+            errors.append(
+                {"field": _location(err.get("loc", ())), "code": kind, "message": message}
+            )
+        if malformed:
+            return problem_response(
+                status=400,
+                type_slug="malformed-json",
+                title="The body is not valid JSON",
+                detail="The request body could not be parsed as JSON; fix the syntax and resend.",
+                instance=request.url.path,
+                errors=errors,
+            )
+        return problem_response(
+            status=422,
+            type_slug="invalid-input",
+            title="The input is not valid",
+            detail=f"{len(errors)} field(s) are not valid; see errors for each and how to fix it.",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http-error"
+        )
+        return problem_response(
+            status=exc.status_code,
+            type_slug=slug,
+            title=str(exc.detail) if exc.status_code != 404 else "Not found",
+            detail=str(exc.detail),
+            instance=request.url.path,
+            headers=dict(exc.headers) if exc.headers else None,
+        )

@@ -1,0 +1,111 @@
+"""Personal data (passport, birth date, SNILS) at rest: AES-GCM with key ids, keyed hashes, masks.
+
+152-FZ (DOMAIN.md, "Personal data"): store them encrypted, show them masked to everyone but
+the person themself, never put them in logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_NONCE = 12
+
+
+class KeyConfigError(ValueError):
+    """The encryption key settings cannot be used; the message names the setting."""
+
+
+def parse_keys(spec: str) -> dict[str, bytes]:
+    """Read 'kid:base64key,kid2:base64key' into a key ring of 32-byte keys."""
+    ring: dict[str, bytes] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        kid, sep, encoded = part.partition(":")
+        if not sep or not kid:
+            raise KeyConfigError("SIMREG_PD_KEYS entries must look like 'kid:base64key'")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except binascii.Error as exc:
+            raise KeyConfigError(f"SIMREG_PD_KEYS key '{kid}' is not valid base64") from exc
+        if len(key) != 32:
+            raise KeyConfigError(f"SIMREG_PD_KEYS key '{kid}' must be 32 bytes (AES-256)")
+        ring[kid] = key
+    if not ring:
+        raise KeyConfigError("SIMREG_PD_KEYS is empty; set at least one 'kid:base64key'")
+    return ring
+
+
+@dataclass(frozen=True)
+class PersonalDataVault:
+    """Encrypts and decrypts personal data, and hashes it for look-ups without decrypting."""
+
+    keys: dict[str, bytes]
+    active_key_id: str
+    hash_key: bytes
+
+    @classmethod
+    def from_settings(cls, *, keys: str, active_key_id: str, hash_key: str) -> PersonalDataVault:
+        """Build from the SIMREG_PD_* settings, refusing an unusable configuration."""
+        ring = parse_keys(keys)
+        if active_key_id not in ring:
+            raise KeyConfigError(
+                f"SIMREG_PD_ACTIVE_KEY_ID '{active_key_id}' is not among SIMREG_PD_KEYS"
+            )
+        if len(hash_key) < 16:
+            raise KeyConfigError("SIMREG_PD_HASH_KEY must be at least 16 characters")
+        return cls(keys=ring, active_key_id=active_key_id, hash_key=hash_key.encode())
+
+    def seal(self, payload: dict[str, Any]) -> bytes:
+        """Encrypt a small JSON document; the key id travels inside the blob."""
+        kid = self.active_key_id.encode()
+        nonce = os.urandom(_NONCE)
+        plaintext = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        ciphertext = AESGCM(self.keys[self.active_key_id]).encrypt(nonce, plaintext, kid)
+        return bytes([len(kid)]) + kid + nonce + ciphertext
+
+    def open(self, blob: bytes) -> dict[str, Any]:
+        """Decrypt a blob sealed under any key still in the ring."""
+        kid_len = blob[0]
+        kid = blob[1 : 1 + kid_len]
+        nonce = blob[1 + kid_len : 1 + kid_len + _NONCE]
+        key = self.keys.get(kid.decode())
+        if key is None:
+            raise KeyConfigError(f"key '{kid.decode()}' is not in SIMREG_PD_KEYS; add it back")
+        plaintext = AESGCM(key).decrypt(nonce, blob[1 + kid_len + _NONCE :], kid)
+        result: dict[str, Any] = json.loads(plaintext)
+        return result
+
+    @staticmethod
+    def key_id_of(blob: bytes) -> str:
+        """The key id a blob was sealed under (to find rows to re-encrypt)."""
+        return blob[1 : 1 + blob[0]].decode()
+
+    def lookup_hash(self, kind: str, value: str) -> str:
+        """Keyed hash for equality look-ups; `kind` keeps equal values of other fields apart."""
+        digest = hmac.new(self.hash_key, f"{kind}:{value}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+
+def mask_passport(series: str, number: str) -> str:
+    """'4512', '345678' -> '45** ***678'."""
+    return f"{series[:2]}** ***{number[-3:]}"
+
+
+def mask_birth_date(value: dt.date | str) -> str:
+    """Only the year stays visible."""
+    year = value.year if isinstance(value, dt.date) else str(value)[:4]
+    return f"**.**.{year}"
+
+
+def mask_snils(snils: str) -> str:
+    """Only the check digits stay visible."""
+    return f"***-***-*** {snils[-2:]}"

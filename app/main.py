@@ -1,0 +1,41 @@
+"""create_app(): the FastAPI application of simreg."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.auth.router import router as sandbox_tokens_router
+from app.auth.service import TokenService
+from app.companies.router import router as companies_router
+from app.config import Settings, get_settings
+from app.core.clock import Clock
+from app.core.errors import install_problem_handlers
+from app.core.health import router as health_router
+from app.core.runtime import Runtime
+from app.numbers.router import router as numbers_router
+from app.people.router import router as people_router
+from app.people.router import sandbox_router as sandbox_people_router
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the API for `settings` (the process's own by default)."""
+    settings = settings or get_settings()
+    runtime = Runtime.build(settings, clock=clock)
+    app = FastAPI(
+        title="simreg",
+        version="0.1.0",
+        summary="Registry of the end users of corporate SIM cards",
+        description="Company admins name who uses each corporate SIM; persons confirm; "
+        "operators match and activate. Errors are RFC 9457 problem+json.",
+    )
+    app.state.runtime = runtime
+    app.state.tokens = TokenService(settings)
+    install_problem_handlers(app)
+    app.include_router(health_router)
+    app.include_router(companies_router)
+    app.include_router(numbers_router)
+    app.include_router(people_router)
+    if settings.is_sandbox:
+        app.include_router(sandbox_tokens_router)
+        app.include_router(sandbox_people_router)
+    return app

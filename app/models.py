@@ -1,0 +1,18 @@
+"""Every feature's tables, imported in one place so Alembic sees one metadata."""
+
+from app.companies.models import Contract, CorporateSubscriber, Operator
+from app.db.base import Base
+from app.numbers.models import PhoneNumber, Registration, StatusEvent
+from app.people.models import Person, PersonalDataRead
+
+__all__ = [
+    "Base",
+    "Contract",
+    "CorporateSubscriber",
+    "Operator",
+    "Person",
+    "PersonalDataRead",
+    "PhoneNumber",
+    "Registration",
+    "StatusEvent",
+]

@@ -1,0 +1,141 @@
+"""Numbers, who uses them (registrations), and the append-only log of their status changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, BigIntPK, UtcDateTime
+
+
+class NumberStatus(enum.StrEnum):
+    """Status of a number as people see it (DOMAIN.md, "Number status")."""
+
+    UNREGISTERED = "unregistered"
+    PENDING_CONFIRMATION = "pending_confirmation"
+    ACTIVE = "active"
+    MISMATCH = "mismatch"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    SUSPENDED = "suspended"
+    TERMINATED = "terminated"
+    TRANSFERRED = "transferred"
+
+
+class SimKind(enum.StrEnum):
+    """Who uses the SIM: a person, or a piece of equipment."""
+
+    EMPLOYEE = "employee"
+    DEVICE = "device"
+
+
+class ActorKind(enum.StrEnum):
+    """Who made a change, for the event log."""
+
+    SYSTEM = "system"
+    OPERATOR_JOB = "operator_job"
+    OPERATOR_SYSTEM = "operator_system"
+    OPERATOR_STAFF = "operator_staff"
+    COMPANY_ADMIN = "company_admin"
+    PERSON = "person"
+
+
+def _enum(kind: type[enum.StrEnum], length: int = 32) -> Enum:
+    return Enum(
+        kind, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class PhoneNumber(Base):
+    """A corporate MSISDN held under a contract, with its current status and deadline."""
+
+    __tablename__ = "numbers"
+    __table_args__ = (
+        UniqueConstraint("operator_id", "msisdn"),
+        Index("ix_numbers_subscriber_status", "subscriber_id", "status"),
+        Index("ix_numbers_status_deadline", "status", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("corporate_subscribers.id"))
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    msisdn: Mapped[str] = mapped_column(String(16), index=True)
+    iccid: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[NumberStatus] = mapped_column(_enum(NumberStatus))
+    sim_kind: Mapped[SimKind | None] = mapped_column(_enum(SimKind, 16))
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    status_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Registration(Base):
+    """Who uses a number: a person (identity data sealed) or a device. One current per number."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        Index(
+            "uq_registrations_current_number",
+            "number_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_registrations_doc_hash", "doc_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
+    kind: Mapped[SimKind] = mapped_column(_enum(SimKind, 16))
+    # Employee: names stay readable (shown to the admin); documents are sealed in pd_sealed.
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    patronymic: Mapped[str | None] = mapped_column(String(200))
+    name_key: Mapped[str | None] = mapped_column(String(600))
+    doc_type: Mapped[str | None] = mapped_column(String(32))
+    pd_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pd_key_id: Mapped[str | None] = mapped_column(String(32))
+    doc_hash: Mapped[str | None] = mapped_column(String(32))
+    birth_date_hash: Mapped[str | None] = mapped_column(String(32))
+    snils_hash: Mapped[str | None] = mapped_column(String(32))
+    # Device.
+    device_type: Mapped[str | None] = mapped_column(String(64))
+    device_model: Mapped[str | None] = mapped_column(String(200))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    device_id_kind: Mapped[str | None] = mapped_column(String(16))
+    install_address: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class StatusEvent(Base):
+    """One change of a number's status; rows are never updated or deleted (database triggers)."""
+
+    __tablename__ = "status_events"
+    __table_args__ = (Index("ix_status_events_number_at", "number_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
+    from_status: Mapped[NumberStatus | None] = mapped_column(_enum(NumberStatus))
+    to_status: Mapped[NumberStatus] = mapped_column(_enum(NumberStatus))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    actor_kind: Mapped[ActorKind] = mapped_column(_enum(ActorKind))
+    actor_id: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    registration_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,196 @@
+"""Checks and normal forms of the data a company submits about a SIM's user.
+
+Shared by the API and by uploads, so a row and a request are judged by the same rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.errors import FieldProblem
+from app.core.identifiers import (
+    InvalidIdentifier,
+    normalize_imei,
+    normalize_issuer_code,
+    normalize_mac,
+    normalize_passport_ru,
+    normalize_snils,
+    validate_birth_date,
+)
+from app.core.names import is_cyrillic_name, normalize_full_name
+from app.core.personal_data import PersonalDataVault
+from app.numbers.schemas import DeviceIn, DocumentType, EmployeeIn
+
+
+@dataclass(frozen=True)
+class CleanEmployee:
+    """An employee's data in normal form, ready to seal and store."""
+
+    last_name: str
+    first_name: str
+    patronymic: str | None
+    name_key: str
+    doc_type: DocumentType
+    doc_series: str
+    doc_number: str
+    birth_date: dt.date
+    issued_on: dt.date | None
+    issuer: str | None
+    issuer_code: str | None
+    snils: str | None
+
+    def sealed_payload(self) -> dict[str, Any]:
+        """What goes into the encrypted blob."""
+        return {
+            "doc_series": self.doc_series,
+            "doc_number": self.doc_number,
+            "birth_date": self.birth_date.isoformat(),
+            "issued_on": self.issued_on.isoformat() if self.issued_on else None,
+            "issuer": self.issuer,
+            "issuer_code": self.issuer_code,
+            "snils": self.snils,
+        }
+
+    def doc_key(self) -> str:
+        """The document as one string, for its keyed hash."""
+        return f"{self.doc_type.value}:{self.doc_series}{self.doc_number}"
+
+
+@dataclass(frozen=True)
+class CleanDevice:
+    """A device's data in normal form."""
+
+    device_type: str
+    model: str
+    identifier: str
+    identifier_kind: str
+    install_address: str | None
+
+
+def document_hash(vault: PersonalDataVault, doc_key: str) -> str:
+    """Keyed hash of a document, equal for equal documents whoever submitted them."""
+    return vault.lookup_hash("doc", doc_key)
+
+
+def birth_date_hash(vault: PersonalDataVault, birth_date: dt.date) -> str:
+    """Keyed hash of a birth date."""
+    return vault.lookup_hash("birth", birth_date.isoformat())
+
+
+def check_employee(
+    data: EmployeeIn, *, today: dt.date
+) -> tuple[CleanEmployee | None, list[FieldProblem]]:
+    """Every problem of an employee's data (not only the first), or its normal form."""
+    problems: list[FieldProblem] = []
+    russian = data.doc_type is DocumentType.RU_PASSPORT
+    for field, value in (
+        ("last_name", data.last_name),
+        ("first_name", data.first_name),
+        ("patronymic", data.patronymic),
+    ):
+        if value and russian and not is_cyrillic_name(value):
+            problems.append(
+                FieldProblem(
+                    field,
+                    "name.not_cyrillic",
+                    "write the name in Cyrillic letters, as in the Russian passport",
+                )
+            )
+    series = number = ""
+    if russian:
+        try:
+            series, number = normalize_passport_ru(data.doc_number)
+        except InvalidIdentifier as exc:
+            problems.append(FieldProblem("doc_number", exc.code, exc.message))
+    else:
+        number = "".join(data.doc_number.split()).upper()
+        if not 5 <= len(number) <= 20 or not number.isalnum():
+            problems.append(
+                FieldProblem(
+                    "doc_number",
+                    "document.invalid",
+                    "a foreign document number has 5 to 20 letters or digits",
+                )
+            )
+    try:
+        validate_birth_date(data.birth_date, today=today)
+    except InvalidIdentifier as exc:
+        problems.append(FieldProblem("birth_date", exc.code, exc.message))
+    if data.doc_issued_on is not None:
+        if data.doc_issued_on > today:
+            problems.append(
+                FieldProblem("doc_issued_on", "date.future", "the issue date is in the future")
+            )
+        elif data.doc_issued_on < data.birth_date:
+            problems.append(
+                FieldProblem(
+                    "doc_issued_on", "date.before_birth", "the issue date is before the birth date"
+                )
+            )
+    issuer_code = None
+    if data.doc_issuer_code:
+        try:
+            issuer_code = normalize_issuer_code(data.doc_issuer_code)
+        except InvalidIdentifier as exc:
+            problems.append(FieldProblem("doc_issuer_code", exc.code, exc.message))
+    snils = None
+    if data.snils:
+        try:
+            snils = normalize_snils(data.snils)
+        except InvalidIdentifier as exc:
+            problems.append(FieldProblem("snils", exc.code, exc.message))
+    if problems:
+        return None, problems
+    patronymic = data.patronymic or None
+    return (
+        CleanEmployee(
+            last_name=data.last_name,
+            first_name=data.first_name,
+            patronymic=patronymic,
+            name_key=normalize_full_name(data.last_name, data.first_name, patronymic),
+            doc_type=data.doc_type,
+            doc_series=series,
+            doc_number=number,
+            birth_date=data.birth_date,
+            issued_on=data.doc_issued_on,
+            issuer=data.doc_issuer,
+            issuer_code=issuer_code,
+            snils=snils,
+        ),
+        [],
+    )
+
+
+def check_device(data: DeviceIn) -> tuple[CleanDevice | None, list[FieldProblem]]:
+    """A device's identifier checked as IMEI (Luhn) or MAC, or kept as a serial number."""
+    kind = data.identifier_kind
+    raw = data.identifier.strip()
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if kind is None:
+        if len(digits) == 15 and digits == "".join(raw.replace("-", "").replace(" ", "").split()):
+            kind = "imei"
+        elif len([ch for ch in raw if ch.isalnum()]) == 12 and any(sep in raw for sep in ":-."):
+            kind = "mac"
+        else:
+            kind = "serial"
+    try:
+        if kind == "imei":
+            identifier = normalize_imei(raw)
+        elif kind == "mac":
+            identifier = normalize_mac(raw)
+        else:
+            identifier = raw.upper()
+    except InvalidIdentifier as exc:
+        return None, [FieldProblem("identifier", exc.code, exc.message)]
+    return (
+        CleanDevice(
+            device_type=data.device_type.value,
+            model=data.model,
+            identifier=identifier,
+            identifier_kind=kind,
+            install_address=data.install_address or None,
+        ),
+        [],
+    )

@@ -1,0 +1,301 @@
+"""HTTP endpoints for numbers: bulk add, listing, detail with history, users, status changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from sqlalchemy.orm import Session
+
+from app.auth.dependencies import PrincipalDep, ensure_company_visible, require
+from app.auth.service import Principal, Role
+from app.companies.models import Contract
+from app.core.clock import moscow_today
+from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep, VaultDep
+from app.core.errors import NotFound
+from app.core.pagination import CursorCodec
+from app.core.personal_data import PersonalDataVault
+from app.numbers import lifecycle, service
+from app.numbers.models import NumberStatus, PhoneNumber, SimKind
+from app.numbers.schemas import (
+    STATUS_IN_PLAIN_WORDS,
+    EventOut,
+    NumberBrief,
+    NumberDetail,
+    NumberOut,
+    NumberPage,
+    NumbersAdd,
+    NumbersAdded,
+    RegistrationIn,
+    RegistrationRemoval,
+    RegistrationResult,
+    StatusChange,
+)
+from app.people.service import log_personal_data_read
+
+router = APIRouter(prefix="/api/v1", tags=["numbers"])
+
+StaffOrOperator = Annotated[Principal, require(Role.OPERATOR_STAFF, Role.OPERATOR_SYSTEM)]
+Admin = Annotated[Principal, require(Role.COMPANY_ADMIN)]
+OperatorSystem = Annotated[Principal, require(Role.OPERATOR_SYSTEM)]
+
+
+@router.post(
+    "/contracts/{contract_id}/numbers",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NumbersAdded,
+)
+def add_numbers(
+    contract_id: int,
+    body: NumbersAdd,
+    session: SessionDep,
+    clock: ClockDep,
+    runtime: RuntimeDep,
+    caller: StaffOrOperator,
+) -> NumbersAdded:
+    """Add the numbers a company holds under a contract (one, or thousands at once)."""
+    if caller.role is Role.OPERATOR_SYSTEM:
+        contract = session.get(Contract, contract_id)
+        if contract is None or contract.operator_id != caller.operator_id:
+            raise NotFound(f"Contract {contract_id} was not found.")
+    created = service.add_numbers(
+        session,
+        contract_id=contract_id,
+        items=body.numbers,
+        actor=caller.actor,
+        now=clock.now(),
+        max_count=runtime.settings.max_numbers_per_request,
+    )
+    return NumbersAdded(
+        created=len(created), numbers=[NumberBrief(id=i, msisdn=m) for i, m in created]
+    )
+
+
+def _page(
+    session: Session,
+    cursors: CursorCodec,
+    *,
+    cursor: str | None,
+    limit: int,
+    flt: service.NumberFilter,
+    subscriber_id: int | None = None,
+    operator_id: int | None = None,
+) -> NumberPage:
+    scope = {"s": subscriber_id, "o": operator_id}
+    after = None
+    if cursor:
+        after = int(cursors.decode(cursor, scope=scope)["after"])
+    rows = service.list_numbers(
+        session,
+        subscriber_id=subscriber_id,
+        operator_id=operator_id,
+        flt=flt,
+        after_id=after,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = cursors.encode({"after": rows[-1].id, "scope": scope}) if more else None
+    return NumberPage(items=[NumberOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+def _filter(
+    status_: list[NumberStatus] | None,
+    kind: SimKind | None,
+    deadline_before: dt.datetime | None,
+    q: str | None,
+) -> service.NumberFilter:
+    if deadline_before is not None and deadline_before.tzinfo is None:
+        deadline_before = deadline_before.replace(tzinfo=dt.UTC)
+    return service.NumberFilter(
+        statuses=status_ or (), kind=kind, deadline_before=deadline_before, text=q
+    )
+
+
+@router.get("/companies/{company_id}/numbers", response_model=NumberPage)
+def list_company_numbers(
+    company_id: int,
+    session: SessionDep,
+    cursors: CursorDep,
+    principal: PrincipalDep,
+    status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
+    kind: SimKind | None = None,
+    deadline_before: dt.datetime | None = None,
+    q: Annotated[str | None, Query(max_length=16, description="Digits of the number")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> NumberPage:
+    """A company's numbers, filtered by status, kind, deadline and digits, a page at a time."""
+    ensure_company_visible(principal, company_id)
+    return _page(
+        session,
+        cursors,
+        cursor=cursor,
+        limit=limit,
+        flt=_filter(status_, kind, deadline_before, q),
+        subscriber_id=company_id,
+    )
+
+
+@router.get("/operator/numbers", response_model=NumberPage)
+def list_operator_numbers(
+    session: SessionDep,
+    cursors: CursorDep,
+    caller: OperatorSystem,
+    status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
+    kind: SimKind | None = None,
+    deadline_before: dt.datetime | None = None,
+    q: Annotated[str | None, Query(max_length=16)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> NumberPage:
+    """The calling operator's own numbers."""
+    return _page(
+        session,
+        cursors,
+        cursor=cursor,
+        limit=limit,
+        flt=_filter(status_, kind, deadline_before, q),
+        operator_id=caller.operator_id,
+    )
+
+
+def _detail(
+    session: Session,
+    vault: PersonalDataVault,
+    number: PhoneNumber,
+    *,
+    principal: Principal,
+    route: str,
+    now: dt.datetime,
+) -> NumberDetail:
+    registrations = service.registrations_of(session, number_id=number.id)
+    if principal.role is Role.OPERATOR_STAFF and any(r.pd_sealed for r in registrations):
+        log_personal_data_read(
+            session,
+            staff=principal.subject,
+            resource="number",
+            resource_id=number.id,
+            route=route,
+            now=now,
+        )
+    text, step = STATUS_IN_PLAIN_WORDS[number.status]
+    return NumberDetail(
+        **NumberOut.model_validate(number).model_dump(),
+        status_text=text,
+        next_step=step,
+        registrations=[service.registration_view(r, vault, reveal=False) for r in registrations],
+        events=[
+            EventOut.model_validate(e) for e in service.events_of(session, number_id=number.id)
+        ],
+    )
+
+
+@router.get("/companies/{company_id}/numbers/{number_id}", response_model=NumberDetail)
+def get_company_number(
+    company_id: int,
+    number_id: int,
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    clock: ClockDep,
+    principal: PrincipalDep,
+) -> NumberDetail:
+    """One number with every registration (personal data masked) and its full history."""
+    ensure_company_visible(principal, company_id)
+    number = service.get_number(session, number_id=number_id, subscriber_id=company_id)
+    return _detail(
+        session, vault, number, principal=principal, route=request.url.path, now=clock.now()
+    )
+
+
+@router.get("/operator/numbers/{number_id}", response_model=NumberDetail)
+def get_operator_number(
+    number_id: int,
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    clock: ClockDep,
+    caller: OperatorSystem,
+) -> NumberDetail:
+    """One of the calling operator's numbers, with history."""
+    number = service.get_number(session, number_id=number_id, operator_id=caller.operator_id)
+    return _detail(
+        session, vault, number, principal=caller, route=request.url.path, now=clock.now()
+    )
+
+
+@router.put(
+    "/companies/{company_id}/numbers/{number_id}/registration", response_model=RegistrationResult
+)
+def register_user(
+    company_id: int,
+    number_id: int,
+    body: RegistrationIn,
+    session: SessionDep,
+    vault: VaultDep,
+    clock: ClockDep,
+    admin: Admin,
+) -> RegistrationResult:
+    """Name the user of one number: an employee (who must confirm) or a device."""
+    ensure_company_visible(admin, company_id)
+    number = service.get_number(
+        session, number_id=number_id, subscriber_id=company_id, for_update=True
+    )
+    outcome, registration = service.register_user(
+        session,
+        vault,
+        number=number,
+        data=body,
+        actor=admin.actor,
+        source="api",
+        now=clock.now(),
+        today=moscow_today(clock),
+    )
+    return RegistrationResult(
+        outcome=outcome, number=NumberOut.model_validate(number), registration_id=registration.id
+    )
+
+
+@router.delete("/companies/{company_id}/numbers/{number_id}/registration", response_model=NumberOut)
+def remove_registration(
+    company_id: int,
+    number_id: int,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: Admin,
+    body: RegistrationRemoval | None = None,
+) -> NumberOut:
+    """The user left: end the current registration (history is kept)."""
+    ensure_company_visible(admin, company_id)
+    number = service.get_number(
+        session, number_id=number_id, subscriber_id=company_id, for_update=True
+    )
+    service.remove_registration(
+        session,
+        number=number,
+        actor=admin.actor,
+        reason=(body or RegistrationRemoval()).reason,
+        now=clock.now(),
+    )
+    return NumberOut.model_validate(number)
+
+
+@router.post("/numbers/{number_id}/status", response_model=NumberOut)
+def change_status(
+    number_id: int,
+    body: StatusChange,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: StaffOrOperator,
+) -> NumberOut:
+    """Move a number through the status machine by hand (staff, or the number's operator)."""
+    operator_id = caller.operator_id if caller.role is Role.OPERATOR_SYSTEM else None
+    number = service.get_number(
+        session, number_id=number_id, operator_id=operator_id, for_update=True
+    )
+    lifecycle.transition(
+        session, number, body.status, actor=caller.actor, reason=body.reason, at=clock.now()
+    )
+    return NumberOut.model_validate(number)

@@ -1,0 +1,204 @@
+"""Requests and responses about numbers, registrations and their history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.companies.schemas import StrictModel
+from app.numbers.models import ActorKind, NumberStatus, SimKind
+
+STATUS_IN_PLAIN_WORDS: dict[NumberStatus, tuple[str, str]] = {
+    NumberStatus.UNREGISTERED: (
+        "Nobody is registered as the user of this number yet.",
+        "The company must submit who uses this number before the deadline.",
+    ),
+    NumberStatus.PENDING_CONFIRMATION: (
+        "The company named a user; the user has not confirmed it yet.",
+        "The user confirms 'yes, I use this number' on the identity portal.",
+    ),
+    NumberStatus.ACTIVE: ("The user is registered and confirmed.", "Nothing to do."),
+    NumberStatus.MISMATCH: (
+        "The user confirmed, but the company's data differ from the verified data.",
+        "The company corrects the user's data and submits them again.",
+    ),
+    NumberStatus.DECLINED: (
+        "The named person said they do not use this number.",
+        "The company checks who uses the number and submits the right person.",
+    ),
+    NumberStatus.EXPIRED: (
+        "The user did not answer the confirmation request in time.",
+        "The company resends the request, or submits another user.",
+    ),
+    NumberStatus.SUSPENDED: (
+        "Service is suspended: no confirmed user by the deadline.",
+        "Register and confirm the user; service resumes automatically.",
+    ),
+    NumberStatus.TERMINATED: ("The number was terminated.", "Nothing can be done here."),
+    NumberStatus.TRANSFERRED: (
+        "The number left the corporate registry (re-registered or the company closed).",
+        "Nothing to do here.",
+    ),
+}
+
+
+class DeviceType(enum.StrEnum):
+    """Equipment that carries a device SIM (DOMAIN.md, "Two kinds of SIM")."""
+
+    PAYMENT_TERMINAL = "payment_terminal"
+    ATM = "atm"
+    CASH_REGISTER = "cash_register"
+    BARRIER = "barrier"
+    MODEM = "modem"
+    ROUTER = "router"
+    TRACKER = "tracker"
+    ALARM = "alarm"
+    METER = "meter"
+    CAMERA = "camera"
+    OTHER = "other"
+
+
+class DocumentType(enum.StrEnum):
+    """Identity documents an employee row may carry."""
+
+    RU_PASSPORT = "ru_passport"
+    FOREIGN_PASSPORT = "foreign_passport"
+    RESIDENCE_PERMIT = "residence_permit"
+
+
+class NumberIn(StrictModel):
+    msisdn: str = Field(examples=["+7 912 345 67 89"], description="Any common spelling")
+    iccid: str | None = Field(default=None, examples=["8970101234567890123"])
+
+
+class NumbersAdd(StrictModel):
+    numbers: list[NumberIn] = Field(min_length=1)
+
+
+class NumberBrief(BaseModel):
+    id: int
+    msisdn: str
+
+
+class NumbersAdded(BaseModel):
+    created: int
+    numbers: list[NumberBrief]
+
+
+class EmployeeIn(StrictModel):
+    kind: Literal["employee"]
+    last_name: str = Field(min_length=1, max_length=200)
+    first_name: str = Field(min_length=1, max_length=200)
+    patronymic: str | None = Field(default=None, max_length=200)
+    birth_date: dt.date
+    doc_type: DocumentType = DocumentType.RU_PASSPORT
+    doc_number: str = Field(examples=["45 12 345678"], description="Series and number")
+    doc_issued_on: dt.date | None = None
+    doc_issuer: str | None = Field(default=None, max_length=500)
+    doc_issuer_code: str | None = Field(default=None, examples=["123-456"])
+    snils: str | None = Field(default=None, examples=["112-233-445 95"])
+
+
+class DeviceIn(StrictModel):
+    kind: Literal["device"]
+    device_type: DeviceType
+    model: str = Field(min_length=1, max_length=200)
+    identifier: str = Field(min_length=1, max_length=64, description="IMEI, MAC or serial")
+    identifier_kind: Literal["imei", "mac", "serial"] | None = Field(
+        default=None, description="Detected from the identifier when left out"
+    )
+    install_address: str | None = Field(default=None, max_length=1000)
+
+
+RegistrationIn = Annotated[EmployeeIn | DeviceIn, Field(discriminator="kind")]
+
+
+class StatusChange(StrictModel):
+    status: NumberStatus
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class RegistrationRemoval(StrictModel):
+    reason: str = Field(default="user removed by the company", min_length=3, max_length=500)
+
+
+class NumberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    msisdn: str
+    iccid: str | None
+    operator_id: int
+    subscriber_id: int
+    contract_id: int
+    status: NumberStatus
+    sim_kind: SimKind | None
+    deadline_at: dt.datetime | None
+    status_changed_at: dt.datetime
+
+
+class NumberPage(BaseModel):
+    items: list[NumberOut]
+    next_cursor: str | None
+
+
+class RegistrationOut(BaseModel):
+    id: int
+    kind: SimKind
+    current: bool
+    created_at: dt.datetime
+    ended_at: dt.datetime | None
+    end_reason: str | None
+    source: str
+    last_name: str | None = None
+    first_name: str | None = None
+    patronymic: str | None = None
+    birth_date: str | None = Field(default=None, description="Masked except for the person")
+    doc_type: str | None = None
+    doc_number: str | None = Field(default=None, description="Masked except for the person")
+    snils: str | None = Field(default=None, description="Masked except for the person")
+    device_type: str | None = None
+    device_model: str | None = None
+    device_id: str | None = None
+    device_id_kind: str | None = None
+    install_address: str | None = None
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    from_status: NumberStatus | None
+    to_status: NumberStatus
+    at: dt.datetime
+    actor_kind: ActorKind
+    actor_id: str
+    reason: str
+
+
+class NumberDetail(NumberOut):
+    status_text: str
+    next_step: str
+    registrations: list[RegistrationOut]
+    events: list[EventOut]
+
+
+class RegistrationResult(BaseModel):
+    outcome: Literal["created", "superseded", "unchanged"]
+    number: NumberOut
+    registration_id: int
+
+
+class MyNumber(BaseModel):
+    id: int
+    msisdn: str
+    status: NumberStatus
+    status_text: str
+    next_step: str
+    deadline_at: dt.datetime | None
+    company_name: str
+    company_inn: str
+    registration: RegistrationOut

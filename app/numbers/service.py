@@ -1,0 +1,417 @@
+"""Rules for numbers: adding them in bulk, finding them, naming their users, changing status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Select, insert, select
+from sqlalchemy.orm import Session
+
+from app.companies.models import Contract, CorporateSubscriber, SubscriberStatus
+from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from app.core.identifiers import InvalidIdentifier, normalize_iccid, normalize_msisdn
+from app.core.personal_data import (
+    PersonalDataVault,
+    mask_birth_date,
+    mask_passport,
+    mask_snils,
+)
+from app.numbers import lifecycle
+from app.numbers.lifecycle import Actor
+from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind, StatusEvent
+from app.numbers.registration_rules import (
+    CleanDevice,
+    CleanEmployee,
+    birth_date_hash,
+    check_device,
+    check_employee,
+    document_hash,
+)
+from app.numbers.schemas import DeviceIn, EmployeeIn, NumberIn, RegistrationOut
+
+_INSERT_CHUNK = 5_000
+
+
+def add_numbers(
+    session: Session,
+    *,
+    contract_id: int,
+    items: Sequence[NumberIn],
+    actor: Actor,
+    now: dt.datetime,
+    max_count: int,
+) -> list[tuple[int, str]]:
+    """Add the numbers a company holds under a contract, all or none.
+
+    Every bad phone or ICCID is reported at once; numbers that already exist for the operator
+    (or repeat within the request) make a 409 that lists them. New numbers start `unregistered`.
+    """
+    if len(items) > max_count:
+        raise InvalidInput(
+            f"{len(items)} numbers in one request; send at most {max_count} per request.",
+            errors=[
+                FieldProblem("numbers", "numbers.too_many", f"split into chunks of {max_count}")
+            ],
+        )
+    contract = session.get(Contract, contract_id)
+    if contract is None:
+        raise NotFound(f"Contract {contract_id} was not found.")
+    subscriber = session.get(CorporateSubscriber, contract.subscriber_id)
+    if subscriber is None or subscriber.status is SubscriberStatus.LIQUIDATED:
+        raise Conflict(f"The company of contract {contract_id} is liquidated; add no numbers.")
+    problems: list[FieldProblem] = []
+    rows: list[tuple[str, str | None]] = []
+    for index, item in enumerate(items):
+        try:
+            msisdn = normalize_msisdn(item.msisdn)
+        except InvalidIdentifier as exc:
+            problems.append(FieldProblem(f"numbers[{index}].msisdn", exc.code, exc.message))
+            continue
+        iccid = None
+        if item.iccid:
+            try:
+                iccid = normalize_iccid(item.iccid)
+            except InvalidIdentifier as exc:
+                problems.append(FieldProblem(f"numbers[{index}].iccid", exc.code, exc.message))
+                continue
+        rows.append((msisdn, iccid))
+    if problems:
+        raise InvalidInput(
+            f"{len(problems)} of {len(items)} numbers are not valid; nothing was added.",
+            errors=problems,
+        )
+    repeated = [m for m, count in Counter(m for m, _ in rows).items() if count > 1]
+    existing: list[str] = []
+    wanted = [m for m, _ in rows]
+    for start in range(0, len(wanted), _INSERT_CHUNK):
+        existing += session.scalars(
+            select(PhoneNumber.msisdn).where(
+                PhoneNumber.operator_id == contract.operator_id,
+                PhoneNumber.msisdn.in_(wanted[start : start + _INSERT_CHUNK]),
+            )
+        ).all()
+    if repeated or existing:
+        duplicates = sorted(set(repeated) | set(existing))
+        raise Conflict(
+            f"{len(duplicates)} number(s) already exist for this operator or repeat in the "
+            "request; nothing was added.",
+            errors=[
+                FieldProblem("msisdn", "msisdn.duplicate", f"{m} is already registered")
+                for m in duplicates[:1000]
+            ],
+            duplicates=duplicates[:1000],
+        )
+    created: list[tuple[int, str]] = []
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        result = session.execute(
+            insert(PhoneNumber).returning(PhoneNumber.id, PhoneNumber.msisdn),
+            [
+                {
+                    "operator_id": contract.operator_id,
+                    "subscriber_id": contract.subscriber_id,
+                    "contract_id": contract.id,
+                    "msisdn": msisdn,
+                    "iccid": iccid,
+                    "status": NumberStatus.UNREGISTERED,
+                    "sim_kind": None,
+                    "deadline_at": None,
+                    "status_changed_at": now,
+                    "created_at": now,
+                }
+                for msisdn, iccid in chunk
+            ],
+        )
+        created += [(r.id, r.msisdn) for r in result]
+    lifecycle.record_creation(
+        session, [i for i, _ in created], actor=actor, reason="number added to the registry", at=now
+    )
+    return created
+
+
+@dataclass(frozen=True)
+class NumberFilter:
+    """What an admin may filter their numbers by."""
+
+    statuses: Sequence[NumberStatus] = ()
+    kind: SimKind | None = None
+    deadline_before: dt.datetime | None = None
+    text: str | None = None
+
+
+def _filtered(query: Select[PhoneNumber], flt: NumberFilter) -> Select[PhoneNumber]:
+    if flt.statuses:
+        query = query.where(PhoneNumber.status.in_(flt.statuses))
+    if flt.kind is not None:
+        query = query.where(PhoneNumber.sim_kind == flt.kind)
+    if flt.deadline_before is not None:
+        query = query.where(PhoneNumber.deadline_at < flt.deadline_before)
+    if flt.text:
+        digits = "".join(ch for ch in flt.text if ch.isdigit())
+        if digits:
+            query = query.where(PhoneNumber.msisdn.contains(digits, autoescape=True))
+    return query
+
+
+def list_numbers(
+    session: Session,
+    *,
+    subscriber_id: int | None = None,
+    operator_id: int | None = None,
+    flt: NumberFilter,
+    after_id: int | None,
+    limit: int,
+) -> list[PhoneNumber]:
+    """A page of numbers of one company or one operator, in id order (keyset pagination)."""
+    query = select(PhoneNumber).order_by(PhoneNumber.id).limit(limit)
+    if subscriber_id is not None:
+        query = query.where(PhoneNumber.subscriber_id == subscriber_id)
+    if operator_id is not None:
+        query = query.where(PhoneNumber.operator_id == operator_id)
+    if after_id is not None:
+        query = query.where(PhoneNumber.id > after_id)
+    return list(session.scalars(_filtered(query, flt)))
+
+
+def get_number(
+    session: Session,
+    *,
+    number_id: int,
+    subscriber_id: int | None = None,
+    operator_id: int | None = None,
+    for_update: bool = False,
+) -> PhoneNumber:
+    """One number inside the caller's scope; a number outside it is NotFound, as if absent."""
+    query = select(PhoneNumber).where(PhoneNumber.id == number_id)
+    if subscriber_id is not None:
+        query = query.where(PhoneNumber.subscriber_id == subscriber_id)
+    if operator_id is not None:
+        query = query.where(PhoneNumber.operator_id == operator_id)
+    if for_update:
+        query = query.with_for_update()
+    number = session.scalars(query).one_or_none()
+    if number is None:
+        raise NotFound(f"Number {number_id} was not found.")
+    return number
+
+
+def current_registration(session: Session, *, number_id: int) -> Registration | None:
+    """The number's current registration, if any."""
+    return session.scalars(
+        select(Registration).where(
+            Registration.number_id == number_id, Registration.ended_at.is_(None)
+        )
+    ).one_or_none()
+
+
+def registration_view(
+    registration: Registration, vault: PersonalDataVault, *, reveal: bool
+) -> RegistrationOut:
+    """A registration as the caller may see it: personal data in clear only when `reveal`."""
+    out = RegistrationOut(
+        id=registration.id,
+        kind=registration.kind,
+        current=registration.ended_at is None,
+        created_at=registration.created_at,
+        ended_at=registration.ended_at,
+        end_reason=registration.end_reason,
+        source=registration.source,
+    )
+    if registration.kind is SimKind.DEVICE:
+        out.device_type = registration.device_type
+        out.device_model = registration.device_model
+        out.device_id = registration.device_id
+        out.device_id_kind = registration.device_id_kind
+        out.install_address = registration.install_address
+        return out
+    out.last_name = registration.last_name
+    out.first_name = registration.first_name
+    out.patronymic = registration.patronymic
+    out.doc_type = registration.doc_type
+    if registration.pd_sealed is not None:
+        pd = vault.open(registration.pd_sealed)
+        if reveal:
+            out.birth_date = pd["birth_date"]
+            out.doc_number = f"{pd['doc_series']} {pd['doc_number']}".strip()
+            out.snils = pd.get("snils")
+        else:
+            out.birth_date = mask_birth_date(pd["birth_date"])
+            out.doc_number = (
+                mask_passport(pd["doc_series"], pd["doc_number"])
+                if pd["doc_series"]
+                else "***" + pd["doc_number"][-3:]
+            )
+            out.snils = mask_snils(pd["snils"]) if pd.get("snils") else None
+    return out
+
+
+def registrations_of(session: Session, *, number_id: int) -> list[Registration]:
+    """All registrations of a number, newest first."""
+    return list(
+        session.scalars(
+            select(Registration)
+            .where(Registration.number_id == number_id)
+            .order_by(Registration.id.desc())
+        )
+    )
+
+
+def events_of(session: Session, *, number_id: int) -> list[StatusEvent]:
+    """The number's status history, oldest first."""
+    return list(
+        session.scalars(
+            select(StatusEvent).where(StatusEvent.number_id == number_id).order_by(StatusEvent.id)
+        )
+    )
+
+
+def _employee_row(clean: CleanEmployee, vault: PersonalDataVault) -> dict[str, object]:
+    return {
+        "kind": SimKind.EMPLOYEE,
+        "last_name": clean.last_name,
+        "first_name": clean.first_name,
+        "patronymic": clean.patronymic,
+        "name_key": clean.name_key,
+        "doc_type": clean.doc_type.value,
+        "pd_sealed": vault.seal(clean.sealed_payload()),
+        "pd_key_id": vault.active_key_id,
+        "doc_hash": document_hash(vault, clean.doc_key()),
+        "birth_date_hash": birth_date_hash(vault, clean.birth_date),
+        "snils_hash": vault.lookup_hash("snils", clean.snils) if clean.snils else None,
+    }
+
+
+def _device_row(clean: CleanDevice) -> dict[str, object]:
+    return {
+        "kind": SimKind.DEVICE,
+        "device_type": clean.device_type,
+        "device_model": clean.model,
+        "device_id": clean.identifier,
+        "device_id_kind": clean.identifier_kind,
+        "install_address": clean.install_address,
+    }
+
+
+_COMPARED = (
+    "kind",
+    "name_key",
+    "doc_type",
+    "doc_hash",
+    "birth_date_hash",
+    "snils_hash",
+    "device_type",
+    "device_model",
+    "device_id",
+    "install_address",
+)
+
+
+def _same_user(current: Registration, row: dict[str, object]) -> bool:
+    return all(getattr(current, key) == row.get(key) for key in _COMPARED)
+
+
+Outcome = Literal["created", "superseded", "unchanged"]
+
+# Terminated and transferred numbers have left the registry: no new user, no removal.
+_FINAL = (NumberStatus.TERMINATED, NumberStatus.TRANSFERRED)
+
+
+def register_user(
+    session: Session,
+    vault: PersonalDataVault,
+    *,
+    number: PhoneNumber,
+    data: EmployeeIn | DeviceIn,
+    actor: Actor,
+    source: str,
+    now: dt.datetime,
+    today: dt.date,
+) -> tuple[Outcome, Registration]:
+    """Name who uses a number (flow A / C).
+
+    An employee needs the person's confirmation: the number goes to `pending_confirmation`.
+    A device waits for the operator's matching step, which activates it; if the number was
+    serving someone else, it counts as unregistered until then. A suspended number stays
+    suspended until the new user is confirmed. The same user again changes nothing.
+    """
+    if number.status in _FINAL:
+        raise lifecycle.IllegalTransition(
+            f"Number {number.id} is '{number.status.value}'; it has left the registry and "
+            "cannot get a new user.",
+            number_id=number.id,
+            current_status=number.status.value,
+        )
+    if isinstance(data, EmployeeIn):
+        clean_employee, problems = check_employee(data, today=today)
+        row = _employee_row(clean_employee, vault) if clean_employee else {}
+    else:
+        clean_device, problems = check_device(data)
+        row = _device_row(clean_device) if clean_device else {}
+    if problems:
+        raise InvalidInput("The user's data are not valid; see errors.", errors=problems)
+    current = current_registration(session, number_id=number.id)
+    if current is not None and _same_user(current, row):
+        return "unchanged", current
+    outcome: Outcome = "created"
+    if current is not None:
+        current.ended_at = now
+        current.end_reason = "superseded by a new user"
+        session.flush()
+        outcome = "superseded"
+    registration = Registration(
+        number_id=number.id, source=source, submitted_by=actor.id, created_at=now, **row
+    )
+    session.add(registration)
+    session.flush()
+    number.sim_kind = registration.kind
+    if registration.kind is SimKind.EMPLOYEE:
+        target = NumberStatus.PENDING_CONFIRMATION
+        why = "employee named; waiting for the person's confirmation"
+    else:
+        target = NumberStatus.UNREGISTERED
+        why = "device named; waiting for the operator's matching step"
+    if number.status not in (NumberStatus.SUSPENDED, target):
+        lifecycle.transition(
+            session,
+            number,
+            target,
+            actor=actor,
+            reason=why,
+            at=now,
+            registration_id=registration.id,
+        )
+    return outcome, registration
+
+
+def remove_registration(
+    session: Session, *, number: PhoneNumber, actor: Actor, reason: str, now: dt.datetime
+) -> Registration:
+    """Flow C: the user left; the number counts as unregistered (a suspended one stays so)."""
+    current = current_registration(session, number_id=number.id)
+    if current is None:
+        raise Conflict(f"Number {number.id} has no current user to remove.")
+    if number.status in _FINAL:
+        raise lifecycle.IllegalTransition(
+            f"Number {number.id} is '{number.status.value}'; its history is closed.",
+            number_id=number.id,
+            current_status=number.status.value,
+        )
+    current.ended_at = now
+    current.end_reason = reason
+    number.sim_kind = None
+    if number.status not in (NumberStatus.UNREGISTERED, NumberStatus.SUSPENDED):
+        lifecycle.transition(
+            session,
+            number,
+            NumberStatus.UNREGISTERED,
+            actor=actor,
+            reason=reason,
+            at=now,
+            registration_id=current.id,
+        )
+    session.flush()
+    return current

@@ -1,0 +1,25 @@
+"""The schema is built only by migrations, and the models agree with them."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import create_engine, inspect
+
+from app.db.migrations import alembic_config, current_revision, schema_drift, upgrade_to_head
+
+
+class TestMigrations:
+    def test_models_and_migrations_do_not_drift(self, database_url: str) -> None:
+        assert schema_drift(database_url) == []
+
+    def test_database_is_at_head(self, database_url: str) -> None:
+        assert current_revision(database_url) is not None
+
+    def test_downgrade_to_base_and_back(self, database_url: str) -> None:
+        config = alembic_config(database_url)
+        command.downgrade(config, "base")
+        engine = create_engine(database_url)
+        assert "numbers" not in inspect(engine).get_table_names()
+        engine.dispose()
+        upgrade_to_head(database_url)
+        assert schema_drift(database_url) == []

@@ -1,0 +1,161 @@
+"""The status machine: every pair of statuses, allowed or forbidden, and the event it writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from app.numbers import lifecycle
+from app.numbers.lifecycle import ALLOWED_TRANSITIONS, Actor, IllegalTransition
+from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
+from tests.builders import make_company_with_numbers
+
+S = NumberStatus
+ALL_PAIRS = list(itertools.product(S, S))
+
+# The table as the domain states it, written out independently of the code's table.
+EXPECTED_ALLOWED = {
+    (S.UNREGISTERED, S.PENDING_CONFIRMATION),
+    (S.UNREGISTERED, S.ACTIVE),
+    (S.UNREGISTERED, S.SUSPENDED),
+    (S.UNREGISTERED, S.TERMINATED),
+    (S.UNREGISTERED, S.TRANSFERRED),
+    (S.PENDING_CONFIRMATION, S.ACTIVE),
+    (S.PENDING_CONFIRMATION, S.MISMATCH),
+    (S.PENDING_CONFIRMATION, S.DECLINED),
+    (S.PENDING_CONFIRMATION, S.EXPIRED),
+    (S.PENDING_CONFIRMATION, S.UNREGISTERED),
+    (S.PENDING_CONFIRMATION, S.SUSPENDED),
+    (S.PENDING_CONFIRMATION, S.TERMINATED),
+    (S.PENDING_CONFIRMATION, S.TRANSFERRED),
+    (S.ACTIVE, S.PENDING_CONFIRMATION),
+    (S.ACTIVE, S.UNREGISTERED),
+    (S.ACTIVE, S.SUSPENDED),
+    (S.ACTIVE, S.TERMINATED),
+    (S.ACTIVE, S.TRANSFERRED),
+    (S.SUSPENDED, S.ACTIVE),
+    (S.SUSPENDED, S.TERMINATED),
+    (S.SUSPENDED, S.TRANSFERRED),
+} | {
+    (source, target)
+    for source in (S.MISMATCH, S.DECLINED, S.EXPIRED)
+    for target in (
+        S.PENDING_CONFIRMATION,
+        S.ACTIVE,
+        S.UNREGISTERED,
+        S.SUSPENDED,
+        S.TERMINATED,
+        S.TRANSFERRED,
+    )
+}
+
+ACTOR = Actor(ActorKind.OPERATOR_STAFF, "staff@test")
+AT = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+
+
+def _number_in(session: Session, number_id: int, status: NumberStatus) -> PhoneNumber:
+    # Test set-up only: put the number straight into the starting state.
+    session.execute(update(PhoneNumber).where(PhoneNumber.id == number_id).values(status=status))
+    session.commit()
+    number = session.get(PhoneNumber, number_id)
+    assert number is not None
+    session.refresh(number)
+    return number
+
+
+class TestTransitionTable:
+    def test_table_matches_the_domain(self) -> None:
+        table = {(s, t) for s, targets in ALLOWED_TRANSITIONS.items() for t in targets}
+        assert table == EXPECTED_ALLOWED
+
+    def test_final_statuses_have_no_exit(self) -> None:
+        assert ALLOWED_TRANSITIONS[S.TERMINATED] == frozenset()
+        assert ALLOWED_TRANSITIONS[S.TRANSFERRED] == frozenset()
+
+    @pytest.mark.parametrize(("source", "target"), ALL_PAIRS)
+    def test_is_allowed_for_every_pair(self, source: NumberStatus, target: NumberStatus) -> None:
+        assert lifecycle.is_allowed(source, target) == ((source, target) in EXPECTED_ALLOWED)
+
+
+class TestTransitionOnTheDatabase:
+    @pytest.fixture
+    def number_id(self, client: TestClient) -> int:
+        world = make_company_with_numbers(client, count=1)
+        number_id: int = world["numbers"][0]["id"]
+        return number_id
+
+    @pytest.mark.parametrize(("source", "target"), ALL_PAIRS)
+    def test_every_pair(
+        self, session: Session, number_id: int, source: NumberStatus, target: NumberStatus
+    ) -> None:
+        number = _number_in(session, number_id, source)
+        before = session.scalar(
+            select(text("count(*)"))
+            .select_from(StatusEvent)
+            .where(StatusEvent.number_id == number_id)
+        )
+        if (source, target) in EXPECTED_ALLOWED:
+            event = lifecycle.transition(session, number, target, actor=ACTOR, reason="test", at=AT)
+            session.commit()
+            assert (event.from_status, event.to_status) == (source, target)
+            assert event.actor_kind is ActorKind.OPERATOR_STAFF
+            assert session.get(PhoneNumber, number_id).status is target  # type: ignore[union-attr]
+        else:
+            with pytest.raises(IllegalTransition) as error:
+                lifecycle.transition(session, number, target, actor=ACTOR, reason="test", at=AT)
+            assert error.value.status == 409
+            session.rollback()
+            session.expire_all()
+            assert session.get(PhoneNumber, number_id).status is source  # type: ignore[union-attr]
+            after = session.scalar(
+                select(text("count(*)"))
+                .select_from(StatusEvent)
+                .where(StatusEvent.number_id == number_id)
+            )
+            assert after == before
+
+
+class TestBulkTransition:
+    def test_moves_only_numbers_allowed_to_move(self, client: TestClient, session: Session) -> None:
+        world = make_company_with_numbers(client, count=3)
+        ids = [n["id"] for n in world["numbers"]]
+        _number_in(session, ids[0], S.PENDING_CONFIRMATION)
+        _number_in(session, ids[1], S.TERMINATED)
+        moved = lifecycle.transition_many(
+            session, ids, S.SUSPENDED, actor=ACTOR, reason="deadline passed", at=AT
+        )
+        session.commit()
+        assert moved == 2
+        statuses = dict(session.execute(select(PhoneNumber.id, PhoneNumber.status)).all())
+        assert statuses == {ids[0]: S.SUSPENDED, ids[1]: S.TERMINATED, ids[2]: S.SUSPENDED}
+        events = session.scalars(
+            select(StatusEvent).where(StatusEvent.to_status == S.SUSPENDED)
+        ).all()
+        assert sorted((e.number_id, e.from_status) for e in events) == [
+            (ids[0], S.PENDING_CONFIRMATION),
+            (ids[2], S.UNREGISTERED),
+        ]
+
+
+class TestEventLogIsAppendOnly:
+    def test_update_and_delete_are_refused_by_the_database(
+        self, client: TestClient, session: Session
+    ) -> None:
+        make_company_with_numbers(client, count=1)
+        event_id = session.scalar(select(StatusEvent.id))
+        assert event_id is not None
+        with pytest.raises(DBAPIError):
+            session.execute(
+                update(StatusEvent).where(StatusEvent.id == event_id).values(reason="rewritten")
+            )
+        session.rollback()
+        with pytest.raises(DBAPIError):
+            session.execute(text("DELETE FROM status_events"))
+        session.rollback()
+        assert session.get(StatusEvent, event_id).reason == "number added to the registry"  # type: ignore[union-attr]

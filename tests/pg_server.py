@@ -1,0 +1,131 @@
+"""A throwaway PostgreSQL server for the test session (Debian's binaries, fsync off)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _bin_dir() -> Path:
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]),
+        reverse=True,
+    )
+    if candidates:
+        return Path(candidates[0]).parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise RuntimeError(
+        "PostgreSQL is not installed: run `make test` (it installs Debian's postgresql) "
+        "or set SIMREG_TEST_PG_URL to a server of your own"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    """A running server and how to reach it."""
+
+    data_dir: Path
+    port: int
+    bin_dir: Path
+    run_as: list[str]
+
+    @property
+    def admin_url(self) -> str:
+        """URL of the maintenance database."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url(self, database: str) -> str:
+        """URL of one database on this server."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        """Stop at once and remove the data."""
+        subprocess.run(
+            [
+                *self.run_as,
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+
+
+def start_server() -> PostgresServer:
+    """initdb + pg_ctl start on a free loopback port; as root, run as the `postgres` user
+    because pg_ctl refuses to run as root."""
+    bin_dir = _bin_dir()
+    root = Path(tempfile.mkdtemp(prefix="simreg-pg-"))
+    data_dir = root / "data"
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run(
+        [
+            *run_as,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    options = (
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    subprocess.run(
+        [
+            *run_as,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data_dir),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(root / "server.log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    return PostgresServer(data_dir=data_dir, port=port, bin_dir=bin_dir, run_as=run_as)
