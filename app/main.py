@@ -11,6 +11,7 @@ from app.config import Settings, get_settings
 from app.core.clock import Clock
 from app.core.errors import install_problem_handlers
 from app.core.health import router as health_router
+from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.runtime import Runtime
 from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
@@ -20,6 +21,7 @@ from app.people.router import sandbox_router as sandbox_people_router
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """Build the API for `settings` (the process's own by default)."""
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
     runtime = Runtime.build(settings, clock=clock)
     app = FastAPI(
         title="simreg",
@@ -31,6 +33,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.runtime = runtime
     app.state.tokens = TokenService(settings)
     install_problem_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
     app.include_router(health_router)
     app.include_router(companies_router)
     app.include_router(numbers_router)

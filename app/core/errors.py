@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://simreg.dev/problems/"
+_log = structlog.get_logger("simreg.errors")
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,41 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail=f"{len(errors)} field(s) are not valid; see errors for each and how to fix it.",
             instance=request.url.path,
             errors=errors,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        _log.error("database unavailable", path=request.url.path, error=type(exc.orig).__name__)
+        return problem_response(
+            status=503,
+            type_slug="database-unavailable",
+            title="Database unavailable",
+            detail="The database does not answer; retry in a few seconds.",
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A concurrent request stored the same thing first; the checks before it could not see it.
+        _log.warning("integrity conflict", path=request.url.path, error=type(exc.orig).__name__)
+        return problem_response(
+            status=409,
+            type_slug="conflict",
+            title="Conflict",
+            detail="The request clashes with data stored at the same moment; reload and retry.",
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _log.error("unexpected error", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            status=500,
+            type_slug="internal-error",
+            title="Internal error",
+            detail="Something went wrong on our side; the request changed nothing.",
+            instance=request.url.path,
         )
 
     @app.exception_handler(StarletteHTTPException)
