@@ -26,6 +26,8 @@ from app.core.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["companies"])
 
+_COMPANIES = {"list": "companies"}
+
 Staff = Annotated[Principal, require(Role.OPERATOR_STAFF)]
 StaffOrOperator = Annotated[Principal, require(Role.OPERATOR_STAFF, Role.OPERATOR_SYSTEM)]
 
@@ -74,11 +76,11 @@ def list_companies(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> SubscriberPage:
     """Corporate subscribers, a page at a time."""
-    after = int(cursors.decode(cursor)["after"]) if cursor else None
+    after = int(cursors.decode(cursor, scope=_COMPANIES)["after"]) if cursor else None
     rows = service.list_subscribers(session, after_id=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = cursors.encode({"after": rows[-1].id}) if more and rows else None
+    next_cursor = cursors.encode({"after": rows[-1].id, "scope": _COMPANIES}) if more else None
     return SubscriberPage(
         items=[SubscriberOut.model_validate(r) for r in rows], next_cursor=next_cursor
     )

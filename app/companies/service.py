@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.auth.service import new_api_key
@@ -25,7 +25,7 @@ from app.core.identifiers import (
     normalize_ogrnip,
 )
 from app.numbers.lifecycle import Actor, transition_many
-from app.numbers.models import NumberStatus, PhoneNumber
+from app.numbers.models import NumberStatus, PhoneNumber, Registration
 
 
 def create_operator(
@@ -77,6 +77,9 @@ def _checked_registration_data(
         kind = SubscriberKind(inn_kind(clean_inn))
     except InvalidIdentifier as exc:
         problems.append(FieldProblem("inn", exc.code, exc.message))
+        # A mistyped INN still says by its length what the other numbers should look like.
+        digits = "".join(ch for ch in inn if ch.isdigit())
+        kind = SubscriberKind.ENTREPRENEUR if len(digits) == 12 else None
     if kind is SubscriberKind.ENTREPRENEUR:
         try:
             clean_ogrn = normalize_ogrnip(ogrn)
@@ -175,6 +178,18 @@ def liquidate_subscriber(
     )
     moved = transition_many(
         session, number_ids, NumberStatus.TRANSFERRED, actor=actor, reason=reason, at=now
+    )
+    # The company is gone: nobody uses its numbers on its behalf any more; history stays.
+    session.execute(
+        update(Registration)
+        .where(
+            Registration.ended_at.is_(None),
+            Registration.number_id.in_(
+                select(PhoneNumber.id).where(PhoneNumber.subscriber_id == subscriber_id)
+            ),
+        )
+        .values(ended_at=now, end_reason="the company was liquidated")
+        .execution_options(synchronize_session=False)
     )
     session.flush()
     return subscriber, moved

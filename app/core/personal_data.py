@@ -10,12 +10,11 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-import hmac
-import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _NONCE = 12
@@ -51,6 +50,11 @@ class PersonalDataVault:
     keys: dict[str, bytes]
     active_key_id: str
     hash_key: bytes
+    # One cipher object per key: building it per call would cost as much as encrypting.
+    _ciphers: dict[str, AESGCM] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ciphers", {kid: AESGCM(key) for kid, key in self.keys.items()})
 
     @classmethod
     def from_settings(cls, *, keys: str, active_key_id: str, hash_key: str) -> PersonalDataVault:
@@ -68,8 +72,8 @@ class PersonalDataVault:
         """Encrypt a small JSON document; the key id travels inside the blob."""
         kid = self.active_key_id.encode()
         nonce = os.urandom(_NONCE)
-        plaintext = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        ciphertext = AESGCM(self.keys[self.active_key_id]).encrypt(nonce, plaintext, kid)
+        plaintext = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        ciphertext = self._aead(self.active_key_id).encrypt(nonce, plaintext, kid)
         return bytes([len(kid)]) + kid + nonce + ciphertext
 
     def open(self, blob: bytes) -> dict[str, Any]:
@@ -77,12 +81,14 @@ class PersonalDataVault:
         kid_len = blob[0]
         kid = blob[1 : 1 + kid_len]
         nonce = blob[1 + kid_len : 1 + kid_len + _NONCE]
-        key = self.keys.get(kid.decode())
-        if key is None:
+        if kid.decode() not in self.keys:
             raise KeyConfigError(f"key '{kid.decode()}' is not in SIMREG_PD_KEYS; add it back")
-        plaintext = AESGCM(key).decrypt(nonce, blob[1 + kid_len + _NONCE :], kid)
-        result: dict[str, Any] = json.loads(plaintext)
+        plaintext = self._aead(kid.decode()).decrypt(nonce, blob[1 + kid_len + _NONCE :], kid)
+        result: dict[str, Any] = orjson.loads(plaintext)
         return result
+
+    def _aead(self, kid: str) -> AESGCM:
+        return self._ciphers[kid]
 
     @staticmethod
     def key_id_of(blob: bytes) -> str:
@@ -90,9 +96,12 @@ class PersonalDataVault:
         return blob[1 : 1 + blob[0]].decode()
 
     def lookup_hash(self, kind: str, value: str) -> str:
-        """Keyed hash for equality look-ups; `kind` keeps equal values of other fields apart."""
-        digest = hmac.new(self.hash_key, f"{kind}:{value}".encode(), hashlib.sha256)
-        return digest.hexdigest()[:32]
+        """Keyed hash for equality look-ups; `kind` keeps equal values of other fields apart.
+
+        Keyed BLAKE2b is a MAC in its own right and about twice as fast as HMAC-SHA256,
+        which counts when an upload hashes millions of fields."""
+        digest = hashlib.blake2b(f"{kind}:{value}".encode(), key=self.hash_key[:64], digest_size=16)
+        return digest.hexdigest()
 
 
 def mask_passport(series: str, number: str) -> str:
