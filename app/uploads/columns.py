@@ -1,0 +1,193 @@
+"""The columns an upload may carry: canonical names, and the headers people write for them.
+
+Russian Excel users write headers their own way (DOMAIN.md, "Data the company submits");
+matching forgives case, spaces, ё and punctuation.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+
+class Column(enum.StrEnum):
+    """Canonical column names of an upload."""
+
+    ROW_TYPE = "row_type"
+    MSISDN = "msisdn"
+    ICCID = "iccid"
+    LAST_NAME = "last_name"
+    FIRST_NAME = "first_name"
+    PATRONYMIC = "patronymic"
+    BIRTH_DATE = "birth_date"
+    DOC_TYPE = "doc_type"
+    PASSPORT = "passport"  # series and number in one cell
+    PASSPORT_SERIES = "passport_series"
+    PASSPORT_NUMBER = "passport_number"
+    DOC_ISSUED_ON = "doc_issued_on"
+    DOC_ISSUER = "doc_issuer"
+    DOC_ISSUER_CODE = "doc_issuer_code"
+    SNILS = "snils"
+    DEVICE_TYPE = "device_type"
+    DEVICE_MODEL = "device_model"
+    DEVICE_ID = "device_id"
+    INSTALL_ADDRESS = "install_address"
+
+
+# Headers as people write them; compared after `header_key` (so case, ё, spaces don't matter).
+ALIASES: dict[Column, tuple[str, ...]] = {
+    Column.ROW_TYPE: ("Тип", "Тип записи", "Тип строки", "Вид", "type", "row type", "kind"),
+    Column.MSISDN: (
+        "Номер телефона",
+        "Телефон",
+        "Номер",
+        "Абонентский номер",
+        "MSISDN",
+        "phone",
+        "phone number",
+        "number",
+    ),
+    Column.ICCID: ("ICCID", "Номер SIM", "Номер сим-карты", "SIM", "sim number"),
+    Column.LAST_NAME: ("Фамилия", "last name", "surname", "family name"),
+    Column.FIRST_NAME: ("Имя", "first name", "given name", "name"),
+    Column.PATRONYMIC: ("Отчество", "patronymic", "middle name"),
+    Column.BIRTH_DATE: ("Дата рождения", "birth date", "date of birth", "birthdate", "dob"),
+    Column.DOC_TYPE: ("Тип документа", "Вид документа", "document type", "doc type"),
+    Column.PASSPORT: (
+        "Серия и номер паспорта",
+        "Паспорт",
+        "Серия и номер",
+        "Серия и номер документа",
+        "Паспорт серия и номер",
+        "passport",
+        "passport number and series",
+        "document",
+        "document number",
+    ),
+    Column.PASSPORT_SERIES: ("Серия паспорта", "Серия", "passport series", "series"),
+    Column.PASSPORT_NUMBER: ("Номер паспорта", "Номер документа", "passport number"),
+    Column.DOC_ISSUED_ON: ("Дата выдачи", "Дата выдачи паспорта", "issue date", "issued on"),
+    Column.DOC_ISSUER: ("Кем выдан", "Орган выдачи", "issuer", "issued by"),
+    Column.DOC_ISSUER_CODE: ("Код подразделения", "issuer code", "department code"),
+    Column.SNILS: ("СНИЛС", "snils"),
+    Column.DEVICE_TYPE: ("Тип устройства", "Тип оборудования", "device type", "equipment type"),
+    Column.DEVICE_MODEL: (
+        "Модель",
+        "Наименование оборудования",
+        "Модель устройства",
+        "Наименование",
+        "model",
+        "device model",
+        "equipment",
+    ),
+    Column.DEVICE_ID: (
+        "IMEI",
+        "Идентификатор",
+        "Идентификатор устройства",
+        "MAC",
+        "MAC-адрес",
+        "Серийный номер",
+        "identifier",
+        "device id",
+        "serial",
+        "serial number",
+        "imei/mac",
+    ),
+    Column.INSTALL_ADDRESS: (
+        "Адрес установки",
+        "Адрес",
+        "Адрес установки оборудования",
+        "install address",
+        "installation address",
+        "address",
+    ),
+}
+
+EMPLOYEE_REQUIRED = (Column.MSISDN, Column.LAST_NAME, Column.FIRST_NAME, Column.BIRTH_DATE)
+DEVICE_REQUIRED = (Column.MSISDN, Column.DEVICE_TYPE, Column.DEVICE_MODEL, Column.DEVICE_ID)
+EMPLOYEE_MARKERS = (Column.LAST_NAME, Column.FIRST_NAME, Column.BIRTH_DATE)
+DEVICE_MARKERS = (Column.DEVICE_TYPE, Column.DEVICE_MODEL, Column.DEVICE_ID)
+
+_NOISE = re.compile(r"[\s_\-–—.,:;()№#*\"'«»/]+")
+
+
+def header_key(text: str) -> str:
+    """A header reduced to what matters: lower case, ё→е, no spaces or punctuation."""
+    return _NOISE.sub("", text.strip().lower().replace("ё", "е"))
+
+
+_BY_KEY: dict[str, Column] = {
+    header_key(alias): column for column, aliases in ALIASES.items() for alias in aliases
+}
+_BY_KEY.update({header_key(c.value): c for c in Column})
+
+
+def column_for_header(text: str) -> Column | None:
+    """The canonical column a header names, or None for a column simreg does not use."""
+    return _BY_KEY.get(header_key(text))
+
+
+# Values of the row-type column, and of the device-type column, as people write them.
+ROW_TYPES = {
+    "employee": "employee",
+    "сотрудник": "employee",
+    "работник": "employee",
+    "физлицо": "employee",
+    "person": "employee",
+    "device": "device",
+    "устройство": "device",
+    "оборудование": "device",
+    "m2m": "device",
+    "iot": "device",
+}
+DEVICE_TYPES = {
+    "payment_terminal": "payment_terminal",
+    "платежныйтерминал": "payment_terminal",
+    "терминал": "payment_terminal",
+    "pos": "payment_terminal",
+    "posтерминал": "payment_terminal",
+    "atm": "atm",
+    "банкомат": "atm",
+    "cash_register": "cash_register",
+    "ккт": "cash_register",
+    "касса": "cash_register",
+    "онлайнкасса": "cash_register",
+    "кассовыйаппарат": "cash_register",
+    "barrier": "barrier",
+    "шлагбаум": "barrier",
+    "modem": "modem",
+    "модем": "modem",
+    "router": "router",
+    "роутер": "router",
+    "маршрутизатор": "router",
+    "tracker": "tracker",
+    "трекер": "tracker",
+    "глонасстрекер": "tracker",
+    "gpsтрекер": "tracker",
+    "alarm": "alarm",
+    "сигнализация": "alarm",
+    "охраннаясигнализация": "alarm",
+    "meter": "meter",
+    "счетчик": "meter",
+    "прибористчета": "meter",
+    "приборучета": "meter",
+    "camera": "camera",
+    "камера": "camera",
+    "видеокамера": "camera",
+    "other": "other",
+    "другое": "other",
+    "прочее": "other",
+}
+DOC_TYPES = {
+    "ru_passport": "ru_passport",
+    "паспортрф": "ru_passport",
+    "паспорт": "ru_passport",
+    "паспортгражданинарф": "ru_passport",
+    "паспортгражданинароссийскойфедерации": "ru_passport",
+    "foreign_passport": "foreign_passport",
+    "иностранныйпаспорт": "foreign_passport",
+    "паспортиностранногогражданина": "foreign_passport",
+    "residence_permit": "residence_permit",
+    "внж": "residence_permit",
+    "виднажительство": "residence_permit",
+}
