@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from app.config import get_settings
@@ -64,6 +66,121 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
     )
+
+
+@cli.command("import")
+def import_file(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX list"),
+    company: int = typer.Option(..., "--company", help="Company (corporate subscriber) id"),
+    mode: str = typer.Option("apply", help="validate (dry run) or apply"),
+    idempotency_key: str | None = typer.Option(None, help="Same key, same upload"),
+) -> None:
+    """Upload a list from the command line, with a progress bar; the twin of the upload API."""
+    import shutil
+    import tempfile
+
+    from rich.progress import Progress
+
+    from app.core.runtime import Runtime
+    from app.db.session import unit_of_work
+    from app.numbers.lifecycle import Actor
+    from app.numbers.models import ActorKind
+    from app.uploads import service
+    from app.uploads.models import UploadMode, UploadStatus
+
+    runtime = Runtime.build(get_settings())
+    upload_dir = Path(runtime.settings.upload_dir)
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.NamedTemporaryFile(dir=upload_dir, prefix="incoming-", delete=False) as copy,
+        path.open("rb") as source,
+    ):
+        shutil.copyfileobj(source, copy)
+    received = service.ReceivedFile(
+        path=Path(copy.name),
+        filename=path.name,
+        size=path.stat().st_size,
+        sha256=service.file_sha256(path),
+    )
+    with unit_of_work(runtime.sessions) as session:
+        upload, created = service.receive_upload(
+            session,
+            subscriber_id=company,
+            received=received,
+            mode=UploadMode(mode),
+            idempotency_key=idempotency_key,
+            actor=Actor(ActorKind.COMPANY_ADMIN, "cli"),
+            upload_dir=upload_dir,
+            now=runtime.clock.now(),
+        )
+        upload_id = upload.id
+    Path(copy.name).unlink(missing_ok=True)
+    if not created:
+        typer.echo(f"the same file (or key) was uploaded before: upload {upload_id}")
+    with Progress() as bar:
+        task = bar.add_task(f"upload {upload_id}", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        result = service.process_upload(runtime, upload_id, progress=show)
+    if result is None:
+        typer.echo(f"upload {upload_id} is being processed by another worker")
+        raise typer.Exit(1)
+    typer.echo(
+        f"upload {result.id}: {result.status.value}; rows {result.rows_read}, "
+        f"accepted {result.accepted}, rejected {result.rejected}, created {result.created}, "
+        f"unchanged {result.unchanged}, superseded {result.superseded}"
+    )
+    if result.failure_message:
+        typer.echo(f"  {result.failure_code}: {result.failure_message}")
+    with runtime.sessions() as session:
+        for error in service.first_errors(session, upload_id=result.id, limit=10):
+            typer.echo(f"  row {error['row']}, {error['column']}: {error['message']}")
+    if result.status is UploadStatus.FAILED:
+        raise typer.Exit(2)
+
+
+@cli.command("resume-uploads")
+def resume_uploads() -> None:
+    """Finish uploads left unfinished by a worker that died."""
+    from app.core.runtime import Runtime
+    from app.uploads import service
+
+    runtime = Runtime.build(get_settings())
+    with runtime.sessions() as session:
+        pending = service.stale_uploads(session, now=runtime.clock.now())
+    for upload_id in pending:
+        result = service.process_upload(runtime, upload_id)
+        typer.echo(f"upload {upload_id}: {result.status.value if result else 'held elsewhere'}")
+
+
+bench = typer.Typer(help="Benchmarks: print figures measured on this machine.")
+cli.add_typer(bench, name="bench")
+
+
+def _csv_ints(value: str) -> list[int]:
+    return [int(v.replace("_", "")) for v in value.split(",") if v]
+
+
+@bench.command("upload")
+def bench_upload(
+    rows: str = typer.Option("100000,1000000", help="List sizes, comma-separated"),
+    engines: str = typer.Option("sqlite,postgresql", help="Engines, comma-separated"),
+    naive_rows: int = typer.Option(20_000, help="Rows for the one-ORM-object-per-row baseline"),
+) -> None:
+    """Upload lists through validate and apply; rows/s, seconds and peak memory per engine."""
+    from app.benchmarks.upload import run
+
+    run(sizes=_csv_ints(rows), engines=engines.split(","), naive_rows=naive_rows)
+
+
+@bench.command("all")
+def bench_all() -> None:
+    """Every benchmark with its default sizes."""
+    from app.benchmarks.upload import run
+
+    run(sizes=[100_000, 1_000_000], engines=["sqlite", "postgresql"], naive_rows=20_000)
 
 
 def _safe_url(url: str) -> str:

@@ -63,6 +63,27 @@ class Settings(BaseSettings):
         default=None,
         description="Pins the clock in dev/test (ignored in production): 2026-12-01T00:00:00Z",
     )
+    upload_dir: str = Field(
+        default="var/uploads",
+        description="Where uploaded files are kept; shared by every API instance.",
+    )
+    upload_max_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1, description="Largest accepted upload (413 above)."
+    )
+    json_max_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="Largest accepted JSON request body."
+    )
+    xlsx_max_unpacked_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=1, description="Largest XLSX content once unzipped."
+    )
+    upload_resume_on_start: bool = Field(
+        default=True, description="Resume uploads left unfinished when the process starts."
+    )
+    upload_batch_rows: int = Field(default=50_000, ge=10)
+    upload_lease_seconds: int = Field(default=120, ge=5)
+    max_numbers_per_person: int = Field(
+        default=20, ge=1, description="Numbers one person may use across all companies."
+    )
     max_numbers_per_request: int = Field(default=50_000, ge=1)
     page_size_max: int = Field(default=500, ge=1)
     log_level: str = "INFO"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
 from fastapi import FastAPI
 
 from app.auth.router import router as sandbox_tokens_router
 from app.auth.service import TokenService
 from app.companies.router import router as companies_router
 from app.config import Settings, get_settings
+from app.core.body_limit import BodyLimitMiddleware
 from app.core.clock import Clock
 from app.core.errors import install_problem_handlers
 from app.core.health import router as health_router
@@ -16,6 +22,23 @@ from app.core.runtime import Runtime
 from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
 from app.people.router import sandbox_router as sandbox_people_router
+from app.uploads import service as uploads
+from app.uploads.router import router as uploads_router
+
+log = structlog.get_logger("simreg.app")
+
+
+def _resume_uploads(runtime: Runtime) -> None:
+    """Finish uploads whose worker died (a crash or a restart mid-upload)."""
+    try:
+        with runtime.sessions() as session:
+            pending = uploads.stale_uploads(session, now=runtime.clock.now())
+        for upload_id in pending:
+            log.info("resuming upload", upload_id=upload_id)
+            uploads.process_upload(runtime, upload_id)
+    except Exception:
+        # The next start, or `simreg resume-uploads`, tries again; serving goes on meanwhile.
+        log.exception("resuming uploads stopped")
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -23,7 +46,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     runtime = Runtime.build(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.upload_resume_on_start:
+            threading.Thread(
+                target=_resume_uploads, args=(runtime,), name="upload-resume", daemon=True
+            ).start()
+        yield
+        runtime.engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="simreg",
         version="0.1.0",
         summary="Registry of the end users of corporate SIM cards",
@@ -34,10 +68,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.tokens = TokenService(settings)
     install_problem_handlers(app)
     app.add_middleware(RequestLogMiddleware)
+
+    def body_limit(path: str) -> int:
+        if path.endswith("/uploads"):
+            return settings.upload_max_bytes
+        return settings.json_max_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.include_router(health_router)
     app.include_router(companies_router)
     app.include_router(numbers_router)
     app.include_router(people_router)
+    app.include_router(uploads_router)
     if settings.is_sandbox:
         app.include_router(sandbox_tokens_router)
         app.include_router(sandbox_people_router)

@@ -4,6 +4,7 @@ from app.companies.models import Contract, CorporateSubscriber, Operator
 from app.db.base import Base
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
 from app.people.models import Person, PersonalDataRead
+from app.uploads.models import StagedRow, Upload, UploadRejection
 
 __all__ = [
     "Base",
@@ -14,5 +15,8 @@ __all__ = [
     "PersonalDataRead",
     "PhoneNumber",
     "Registration",
+    "StagedRow",
     "StatusEvent",
+    "Upload",
+    "UploadRejection",
 ]

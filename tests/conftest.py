@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from app.config import Environment, Settings
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
+from app.db.local_postgres import PostgresServer, start_server
 from app.db.migrations import upgrade_to_head
 from app.main import create_app
-from tests.pg_server import PostgresServer, start_server
 
 ENGINE = os.environ.get("SIMREG_TEST_ENGINE", "sqlite")
 TEMPLATE_DB = "simreg_template"
@@ -108,8 +108,15 @@ def database_url(
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(env=Environment.TEST, database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        env=Environment.TEST,
+        database_url=database_url,
+        upload_dir=str(tmp_path / "uploads"),
+        # Tests drive recovery themselves; a resume thread would race them.
+        upload_resume_on_start=False,
+        _env_file=None,
+    )
 
 
 @pytest.fixture

@@ -48,6 +48,7 @@ def production_settings(database_url: str, **overrides: Any) -> Settings:
         "pd_active_key_id": "prod1",
         "pd_hash_key": "prod-hash-key-0123456789-abcdef",
         "cursor_secret": "prod-cursor-secret-0123456789",
+        "upload_resume_on_start": False,
         "_env_file": None,
     }
     values.update(overrides)
@@ -56,7 +57,13 @@ def production_settings(database_url: str, **overrides: Any) -> Settings:
 
 def sandbox_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings of the test environment, where the sandbox and SIMREG_NOW work."""
-    return Settings(env=Environment.TEST, database_url=database_url, _env_file=None, **overrides)
+    return Settings(
+        env=Environment.TEST,
+        database_url=database_url,
+        upload_resume_on_start=False,
+        _env_file=None,
+        **overrides,
+    )
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log repeats what the request log below says, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class RequestLogMiddleware(BaseHTTPMiddleware):

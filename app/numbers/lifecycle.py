@@ -9,10 +9,11 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, String, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
+from app.db.base import UtcDateTime
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
 
 S = NumberStatus
@@ -157,6 +158,86 @@ def transition_many(
         )
         moved += len(rows)
     return moved
+
+
+def transition_selected(
+    session: Session,
+    number_ids: Select[tuple[int]],
+    target: NumberStatus,
+    *,
+    actor: Actor,
+    reason: str,
+    at: dt.datetime,
+    only_from: Iterable[NumberStatus] | None = None,
+    also_set: dict[str, object] | None = None,
+) -> int:
+    """Set-based `transition` for millions of numbers: the numbers are given as a SELECT of
+    ids, and the database moves them and writes their events without a row reaching Python.
+    Numbers whose status may not become `target` (or is not in `only_from`) stay as they are.
+    `also_set` writes other columns of the moved numbers in the same row write."""
+    extra = also_set or {}
+    sources = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
+    if only_from is not None:
+        wanted = {s.value for s in only_from}
+        sources = [s for s in sources if s in wanted]
+    if not sources:
+        return 0
+    event_columns = [
+        "number_id",
+        "from_status",
+        "to_status",
+        "at",
+        "actor_kind",
+        "actor_id",
+        "reason",
+        "registration_id",
+    ]
+    constants = (
+        literal(target.value, String()),
+        literal(at, UtcDateTime()),
+        literal(actor.kind.value, String()),
+        literal(actor.id, String()),
+        literal(reason, String()),
+        null(),
+    )
+    selected = (PhoneNumber.id.in_(number_ids), PhoneNumber.status.in_(sources))
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: rows are locked, moved and logged together, so no other transaction
+        # can slip a change between reading the old status and writing the new one.
+        old = (
+            select(PhoneNumber.id.label("id"), PhoneNumber.status.label("old"))
+            .where(*selected)
+            .with_for_update()
+            .cte("old")
+        )
+        moved = (
+            update(PhoneNumber)
+            .where(PhoneNumber.id == old.c.id)
+            .values(status=target, status_changed_at=at, **extra)
+            .returning(PhoneNumber.id.label("id"), old.c.old.label("old"))
+            .cte("moved")
+        )
+        logged = (
+            insert(StatusEvent)
+            .from_select(event_columns, select(moved.c.id, moved.c.old, *constants))
+            .returning(StatusEvent.id)
+            .cte("logged")
+        )
+        return int(session.scalar(select(func.count()).select_from(logged)) or 0)
+    # SQLite has one writer at a time: after the first write nobody else can interleave.
+    session.execute(
+        insert(StatusEvent).from_select(
+            event_columns,
+            select(PhoneNumber.id, PhoneNumber.status, *constants).where(*selected),
+        )
+    )
+    result = session.execute(
+        update(PhoneNumber)
+        .where(*selected)
+        .values(status=target, status_changed_at=at, **extra)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def record_creation(

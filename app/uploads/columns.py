@@ -103,6 +103,12 @@ ALIASES: dict[Column, tuple[str, ...]] = {
     ),
 }
 
+
+def header_for(column: Column) -> str:
+    """The header simreg's templates use for a column."""
+    return ALIASES[column][0]
+
+
 EMPLOYEE_REQUIRED = (Column.MSISDN, Column.LAST_NAME, Column.FIRST_NAME, Column.BIRTH_DATE)
 DEVICE_REQUIRED = (Column.MSISDN, Column.DEVICE_TYPE, Column.DEVICE_MODEL, Column.DEVICE_ID)
 EMPLOYEE_MARKERS = (Column.LAST_NAME, Column.FIRST_NAME, Column.BIRTH_DATE)
@@ -127,7 +133,8 @@ def column_for_header(text: str) -> Column | None:
     return _BY_KEY.get(header_key(text))
 
 
-# Values of the row-type column, and of the device-type column, as people write them.
+# Values of the row-type column, and of the device-type column, as people write them
+# (keys are compared after `header_key`, applied to them at the end of this module).
 ROW_TYPES = {
     "employee": "employee",
     "сотрудник": "employee",
@@ -191,3 +198,7 @@ DOC_TYPES = {
     "внж": "residence_permit",
     "виднажительство": "residence_permit",
 }
+
+ROW_TYPES = {header_key(k): v for k, v in ROW_TYPES.items()}
+DEVICE_TYPES = {header_key(k): v for k, v in DEVICE_TYPES.items()}
+DOC_TYPES = {header_key(k): v for k, v in DOC_TYPES.items()}

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -159,3 +159,57 @@ class TestEventLogIsAppendOnly:
             session.execute(text("DELETE FROM status_events"))
         session.rollback()
         assert session.get(StatusEvent, event_id).reason == "number added to the registry"  # type: ignore[union-attr]
+
+
+class TestSetBasedTransition:
+    def test_moves_the_selected_numbers_and_logs_each_once(
+        self, client: TestClient, session: Session
+    ) -> None:
+        world = make_company_with_numbers(client, count=4)
+        ids = [n["id"] for n in world["numbers"]]
+        _number_in(session, ids[0], S.PENDING_CONFIRMATION)
+        _number_in(session, ids[1], S.TRANSFERRED)
+        _number_in(session, ids[2], S.ACTIVE)
+        chosen = select(PhoneNumber.id).where(PhoneNumber.id.in_(ids[:3]))
+        moved = lifecycle.transition_selected(
+            session,
+            chosen,
+            S.SUSPENDED,
+            actor=ACTOR,
+            reason="deadline passed",
+            at=AT,
+            only_from=[S.PENDING_CONFIRMATION, S.UNREGISTERED, S.TRANSFERRED],
+        )
+        session.commit()
+        assert moved == 1
+        session.expire_all()
+        statuses = dict(session.execute(select(PhoneNumber.id, PhoneNumber.status)).all())
+        assert statuses == {
+            ids[0]: S.SUSPENDED,
+            ids[1]: S.TRANSFERRED,
+            ids[2]: S.ACTIVE,
+            ids[3]: S.UNREGISTERED,
+        }
+        event = session.scalars(
+            select(StatusEvent).where(StatusEvent.to_status == S.SUSPENDED)
+        ).one()
+        assert (event.number_id, event.from_status, event.reason) == (
+            ids[0],
+            S.PENDING_CONFIRMATION,
+            "deadline passed",
+        )
+        assert event.at == AT
+
+    def test_running_it_again_changes_nothing(self, client: TestClient, session: Session) -> None:
+        world = make_company_with_numbers(client, count=2)
+        chosen = select(PhoneNumber.id)
+        first = lifecycle.transition_selected(
+            session, chosen, S.SUSPENDED, actor=ACTOR, reason="deadline", at=AT
+        )
+        second = lifecycle.transition_selected(
+            session, chosen, S.SUSPENDED, actor=ACTOR, reason="deadline", at=AT
+        )
+        session.commit()
+        assert (first, second) == (2, 0)
+        total = session.scalar(select(func.count()).select_from(StatusEvent))
+        assert total == len(world["numbers"]) * 2

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for the test session (Debian's binaries, fsync off)."""
+"""A throwaway PostgreSQL server for tests and benchmarks (Debian's binaries, fsync off)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,10 @@ def start_server() -> PostgresServer:
     )
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+        # Bulk loads of a million rows: room in memory, and no checkpoint halfway through.
+        "-c shared_buffers=512MB -c work_mem=64MB -c maintenance_work_mem=256MB "
+        "-c max_wal_size=8GB -c checkpoint_timeout=30min"
     )
     subprocess.run(
         [

@@ -1,0 +1,147 @@
+"""What every benchmark needs: a database per engine, a seeded company, a child process runner."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, insert, text
+
+from app.companies.models import (
+    Contract,
+    CorporateSubscriber,
+    Operator,
+    SubscriberKind,
+    SubscriberStatus,
+)
+from app.db.local_postgres import start_server
+from app.db.migrations import upgrade_to_head
+from app.numbers.models import NumberStatus, PhoneNumber
+
+NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    """A migrated, empty database for one benchmark run."""
+
+    engine_name: str
+    url: str
+    workdir: Path
+
+
+@contextlib.contextmanager
+def bench_database(engine_name: str) -> Iterator[BenchDatabase]:
+    """A fresh database on `engine_name` ("sqlite" or "postgresql"), removed afterwards.
+
+    PostgreSQL: SIMREG_BENCH_PG_URL when set (a database that may be emptied), else a
+    throwaway local server."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"simreg-bench-{engine_name}-"))
+    if engine_name == "sqlite":
+        url = f"sqlite:///{workdir / 'bench.db'}"
+        upgrade_to_head(url)
+        yield BenchDatabase(engine_name, url, workdir)
+        return
+    given = os.environ.get("SIMREG_BENCH_PG_URL")
+    server = None if given else start_server()
+    admin = given or server.admin_url  # type: ignore[union-attr]
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    name = f"simreg_bench_{os.getpid()}"
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    try:
+        upgrade_to_head(url)
+        yield BenchDatabase(engine_name, url, workdir)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
+        if server is not None:
+            server.stop()
+
+
+def seed_company(url: str, *, numbers: int, first_msisdn: int = 9_000_000_000) -> int:
+    """One operator, one company, one contract and `numbers` unregistered numbers; the id of
+    the company. Seeding is set-up, not what is measured, so it writes rows directly."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        operator_id = conn.execute(
+            insert(Operator)
+            .values(code="bench", name="Bench", created_at=NOW)
+            .returning(Operator.id)
+        ).scalar_one()
+        company_id = conn.execute(
+            insert(CorporateSubscriber)
+            .values(
+                kind=SubscriberKind.LEGAL_ENTITY,
+                name="Bench LLC",
+                inn="7700042425",
+                ogrn="1027700042424",
+                kpp="770001001",
+                status=SubscriberStatus.ACTIVE,
+                created_at=NOW,
+            )
+            .returning(CorporateSubscriber.id)
+        ).scalar_one()
+        contract_id = conn.execute(
+            insert(Contract)
+            .values(
+                subscriber_id=company_id,
+                operator_id=operator_id,
+                contract_no="B-1",
+                signed_on=dt.date(2024, 1, 10),
+                created_at=NOW,
+            )
+            .returning(Contract.id)
+        ).scalar_one()
+        for start in range(0, numbers, 100_000):
+            conn.execute(
+                insert(PhoneNumber),
+                [
+                    {
+                        "operator_id": operator_id,
+                        "subscriber_id": company_id,
+                        "contract_id": contract_id,
+                        "msisdn": f"+7{first_msisdn + i}",
+                        "iccid": None,
+                        "status": NumberStatus.UNREGISTERED,
+                        "sim_kind": None,
+                        "deadline_at": None,
+                        "status_changed_at": NOW,
+                        "created_at": NOW,
+                    }
+                    for i in range(start, min(numbers, start + 100_000))
+                ],
+            )
+    engine.dispose()
+    return int(company_id)
+
+
+def run_child(module: str, *args: str) -> dict[str, Any]:
+    """Run `python -m module args…` and read the JSON line it prints last (its own figures,
+    peak memory included, so each measurement has a process of its own)."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,645 @@
+"""Turn an uploaded file into a header and batches of raw rows, in bounded memory.
+
+Company lists come from Excel (DOMAIN.md, "Data the company submits"): XLSX, or CSV saved by
+Russian Excel — Windows-1251, ";" delimiter, Russian headers — or CSV in UTF-8 with or
+without BOM. Nothing here judges the values; it only finds the rows and says which canonical
+column each cell belongs to. A file that cannot be read as a table is refused as a whole
+(`UploadRejected`) before any row is handed out, so an upload never half-succeeds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
+
+from app.uploads.columns import Column, column_for_header
+
+__all__ = ["RawRow", "Table", "UploadRejected", "open_table"]
+
+_HEAD_BYTES = 8 * 1024
+# Read size of the byte-level passes: small enough that a decoded chunk is no memory concern.
+_CHUNK = 256 * 1024
+# Enough text to hold a header line, even one with long quoted header cells.
+_HEADER_SAMPLE_CHARS = 64 * 1024
+# What the encoding guess looks at; rows past it are still decoded strictly in the counting pass.
+_ENCODING_SAMPLE_BYTES = 256 * 1024
+
+# Preference on a tie: ";" is what Russian Excel writes, "\t" what "Unicode text" export writes.
+_DELIMITERS = (";", ",", "\t")
+
+_SAVE_HINT = 'save the list from Excel as .xlsx or as "CSV UTF-8"'
+# The save-as types as Russian Excel names them (its plain "CSV" writes cp1251 with ";").
+_ENCODING_HINT = (
+    'save it from Excel as "CSV UTF-8 (разделитель - запятая)" or '
+    '"CSV (разделители - запятые)", or as .xlsx'
+)
+
+# Signatures of files people upload by mistake, checked before anything is decoded.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    # OLE2 compound file: Excel 97–2003 .xls, old .doc, and also a password-protected .xlsx.
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "an old-format Excel 97–2003 workbook (.xls) or a password-protected Excel file",
+    ),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+class UploadRejected(Exception):
+    """The whole file is refused before any row is read."""
+
+    def __init__(
+        self, code: str, message: str, *, status: int = 422, column: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.column = column
+
+    def __repr__(self) -> str:
+        return f"UploadRejected({self.code!r}, {self.message!r}, status={self.status})"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One row as written: its number as Excel shows it, its cells, and any structural problem."""
+
+    row_no: int
+    cells: list[str]
+    problem: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """An opened upload: its header, the column each header names, and a way to stream its rows."""
+
+    format: Literal["csv", "xlsx"]
+    header: list[str]
+    columns: list[Column | None]
+    encoding: str | None
+    delimiter: str | None
+    total_rows: int
+    # Produces the data rows from the start each time it is called (blank rows already skipped).
+    _rows: Callable[[], Iterator[RawRow]] = field(repr=False, compare=False)
+
+    def batches(self, size: int = 50_000) -> Iterator[list[RawRow]]:
+        """Stream the data rows in lists of at most `size`; only one batch is held at a time."""
+        if size < 1:
+            raise ValueError("batch size must be positive")
+        batch: list[RawRow] = []
+        for row in self._rows():
+            batch.append(row)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def open_table(
+    path: Path,
+    *,
+    filename: str,
+    max_xlsx_uncompressed_bytes: int = 500_000_000,
+    max_xlsx_ratio: int = 200,
+) -> Table:
+    """Open an uploaded CSV or XLSX file, or refuse it with `UploadRejected`.
+
+    The format is told by content, not by `filename` (which only names the file in messages).
+    Every whole-file problem (wrong kind of file, encoding, unclosed quote, bad header,
+    zip bomb) is raised here, so rows handed out by `Table.batches` are never taken back.
+    """
+    name = f'"{filename}"'
+    with path.open("rb") as f:
+        head = f.read(_HEAD_BYTES)
+
+    if head.startswith(_ZIP_MAGIC):
+        return _open_xlsx(
+            path,
+            name=name,
+            max_uncompressed=max_xlsx_uncompressed_bytes,
+            max_ratio=max_xlsx_ratio,
+        )
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            raise _not_a_table(name, what)
+    if _is_blank_file(path, head):
+        raise UploadRejected("file.empty", f"{name} is empty; there is no table in it")
+    return _open_csv(path, head=head, name=name)
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+
+def _open_csv(path: Path, *, head: bytes, name: str) -> Table:
+    encoding = _detect_encoding(path, head=head, name=name)
+    with path.open(encoding=encoding, newline="", errors="strict") as text:
+        try:
+            sample = text.read(_HEADER_SAMPLE_CHARS)
+        except UnicodeDecodeError as e:
+            raise _unknown_encoding(name) from e
+    delimiter, header_cells = _detect_delimiter(sample)
+    data_rows = _count_data_records(path, encoding=encoding, delimiter=delimiter, name=name)
+    header, columns = _read_header(header_cells, name=name, has_rows=data_rows > 0)
+    if data_rows == 0:
+        raise _no_rows(name)
+
+    def rows() -> Iterator[RawRow]:
+        return _csv_rows(path, encoding=encoding, delimiter=delimiter, width=len(header))
+
+    return Table(
+        format="csv",
+        header=header,
+        columns=columns,
+        encoding=encoding,
+        delimiter=delimiter,
+        total_rows=data_rows,
+        _rows=rows,
+    )
+
+
+def _detect_encoding(path: Path, *, head: bytes, name: str) -> str:
+    """The file's encoding: a BOM decides; otherwise UTF-8 if all of it decodes, else cp1251."""
+    # Excel's "Unicode text" export is UTF-16 with a BOM (tab-delimited); the codec reads the BOM.
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        if _looks_like_utf16(head):
+            raise UploadRejected(
+                "file.unknown_encoding",
+                f"{name} looks like UTF-16 text without a byte-order mark, "
+                f"which cannot be read reliably; {_ENCODING_HINT}",
+            )
+        raise _not_a_table(name, "a binary file")
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if _decodes_as_utf8(path):
+        return "utf-8"
+    with path.open("rb") as f:
+        sample = f.read(_ENCODING_SAMPLE_BYTES)
+    # A cut at the end of the sample cannot split a character: cp1251 is one byte per character.
+    if _plausible_cp1251(sample):
+        return "cp1251"
+    raise _unknown_encoding(name)
+
+
+def _decodes_as_utf8(path: Path) -> bool:
+    """Whether the whole file is valid UTF-8, checked in chunks so it is never held as one str."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _looks_like_utf16(head: bytes) -> bool:
+    """Text in UTF-16 without a BOM: NUL bytes in most even or most odd positions, not both."""
+    even, odd = head[0::2], head[1::2]
+    if not even or not odd:
+        return False
+    even_nul = even.count(0) / len(even)
+    odd_nul = odd.count(0) / len(odd)
+    return max(even_nul, odd_nul) > 0.2 and min(even_nul, odd_nul) < 0.02
+
+
+# Characters Russian text in cp1251 is not made of (C0 controls other than \t\r\n never are).
+_UNUSUAL = re.compile(r"[^\tА-яЁё\x20-\x7e\r\n\xa0«»–—№“”„‘’…•°]")
+# A lower-case Cyrillic letter followed by an upper-case one inside a word: KOI8-R read as
+# cp1251 swaps the two cases ("Иванов" becomes "йЧБОПЧ"), real Russian text almost never has it.
+_CASE_FLIP = re.compile(r"[а-яё][А-ЯЁ]")
+_CYRILLIC_WORD = re.compile(r"[А-яЁё]{2,}")
+
+
+def _plausible_cp1251(sample: bytes) -> bool:
+    """Whether `sample` decodes as cp1251 into something that reads like Russian text."""
+    try:
+        text = sample.decode("cp1251")
+    except UnicodeDecodeError:
+        return False
+    if not text:
+        return False
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text):
+        return False
+    if len(_UNUSUAL.findall(text)) > 0.01 * len(text):
+        return False
+    words = flipped = 0
+    for word in _CYRILLIC_WORD.finditer(text):
+        words += 1
+        flipped += _CASE_FLIP.search(word.group()) is not None
+    return flipped <= 0.05 * words
+
+
+def _detect_delimiter(sample: str) -> tuple[str, list[str]]:
+    """The delimiter that splits the header into the most recognised columns, and the header.
+
+    On a tie (e.g. a header with no known columns) the one splitting it into the most cells
+    wins, and after that the order of `_DELIMITERS`. The header is parsed as the row pass
+    parses rows (leniently), so header and rows always agree.
+    """
+    best: tuple[str, list[str]] = (_DELIMITERS[0], [])
+    best_score = (-1, -1)
+    for delimiter in _DELIMITERS:
+        cells = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+        recognised = len({c for c in map(column_for_header, cells) if c is not None})
+        score = (recognised, len(cells))
+        if score > best_score:
+            best, best_score = (delimiter, cells), score
+    return best
+
+
+def _count_data_records(path: Path, *, encoding: str, delimiter: str, name: str) -> int:
+    """First pass: the number of non-blank data records.
+
+    Runs the same csv parser as the row pass (strictly, so a quote left open shows as an error
+    at the end of the file instead of swallowing it), which lets the whole file be refused
+    before any row is handed out.
+    """
+    records = 0  # records fully read; the one being read when an error strikes is records + 1
+    data_rows = 0
+    with path.open(encoding=encoding, newline="", errors="strict") as text:
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        while True:
+            try:
+                for cells in reader:
+                    records += 1
+                    if records > 1 and not _is_blank(cells):
+                        data_rows += 1
+                break
+            except UnicodeDecodeError as e:
+                raise _unknown_encoding(name) from e
+            except csv.Error as e:
+                fatal = _csv_structure_error(str(e), row_no=records + 1, name=name)
+                if fatal is not None:
+                    raise fatal from e
+                # A stray quote after a closing one ('"abc"def'): the lenient row pass reads it
+                # as Excel does ('abcdef'), and the reader goes on with the next line.
+                records += 1
+                data_rows += records > 1
+    return data_rows
+
+
+def _csv_structure_error(detail: str, *, row_no: int, name: str) -> UploadRejected | None:
+    """The refusal for a strict-parser error, or None for one the row pass tolerates."""
+    if "field larger than field limit" in detail:
+        # Excel cells hold at most 32,767 characters; a longer one is text swallowed by a quote.
+        return UploadRejected(
+            "file.unclosed_quote",
+            f"in {name} a quote opened in row {row_no} is never closed (or row {row_no} holds "
+            "a cell far longer than Excel allows); close the quote, or put the value in "
+            f'double quotes with any quote inside doubled (""), or {_SAVE_HINT}',
+        )
+    if "unexpected end of data" in detail:
+        return UploadRejected(
+            "file.unclosed_quote",
+            f"in {name} a quote opened in row {row_no} is never closed, so everything after it "
+            'would be read as one cell; close the quote, or double a quote inside a value (""), '
+            f"or {_SAVE_HINT}",
+        )
+    return None
+
+
+def _csv_rows(path: Path, *, encoding: str, delimiter: str, width: int) -> Iterator[RawRow]:
+    """Second pass: the data rows, with too-many/too-few cells marked on the row."""
+    with path.open(encoding=encoding, newline="") as text:
+        # Lenient like Excel: '"abc"def' reads as 'abcdef'. Quotes left open were refused above.
+        reader = csv.reader(text, delimiter=delimiter, strict=False)
+        next(reader, None)  # the header
+        yield from _shape_rows(enumerate(reader, start=2), width)
+
+
+def _shape_rows(numbered: Iterable[tuple[int, list[str]]], width: int) -> Iterator[RawRow]:
+    """Skip blank rows and mark rows whose number of cells differs from the header's."""
+    for row_no, cells in numbered:
+        if _is_blank(cells):
+            continue
+        found = len(cells)
+        if found == width:
+            yield RawRow(row_no, cells)
+        elif found > width:
+            # Excel sometimes writes trailing delimiters; only filled extra cells count.
+            last = found
+            while last > width and not cells[last - 1].strip():
+                last -= 1
+            if last == width:
+                yield RawRow(row_no, cells[:width])
+            else:
+                yield RawRow(row_no, cells, _too_many(found=last, expected=width))
+        else:
+            yield RawRow(row_no, cells, _too_few(found=found, expected=width))
+
+
+def _is_blank(cells: list[str]) -> bool:
+    # A plain loop: it runs for every row, and returns at the first filled cell.
+    for cell in cells:  # noqa: SIM110
+        if cell and not cell.isspace():
+            return False
+    return True
+
+
+def _too_many(*, found: int, expected: int) -> tuple[str, str]:
+    return (
+        "row.too_many_fields",
+        f"the row has {found} cells but the header has {expected} columns; a value probably "
+        "contains the delimiter and is not in double quotes",
+    )
+
+
+def _too_few(*, found: int, expected: int) -> tuple[str, str]:
+    return (
+        "row.too_few_fields",
+        f"the row has {found} cells but the header has {expected} columns",
+    )
+
+
+# --- Header -------------------------------------------------------------------------------
+
+
+def _read_header(
+    cells: list[str], *, name: str, has_rows: bool
+) -> tuple[list[str], list[Column | None]]:
+    """The header as written (stripped, trailing empty cells dropped) and its columns."""
+    header = [cell.strip() for cell in cells]
+    while header and not header[-1]:
+        header.pop()
+    if not header:
+        if not has_rows:
+            raise UploadRejected("file.empty", f"{name} is empty; there is no table in it")
+        raise UploadRejected(
+            "file.no_header",
+            f"the first row of {name} is empty; put the column headers "
+            "(Номер телефона, Фамилия, Имя, …) in the first row",
+        )
+    columns = [column_for_header(cell) if cell else None for cell in header]
+    first_seen: dict[Column, int] = {}
+    for position, column in enumerate(columns):
+        if column is None:
+            continue
+        if column in first_seen:
+            earlier = first_seen[column]
+            same = header[earlier] == header[position]
+            what = (
+                f'the column "{header[position]}" appears twice'
+                if same
+                else f'the columns "{header[earlier]}" and "{header[position]}" mean the same'
+            )
+            raise UploadRejected(
+                "header.duplicate_column",
+                f"in {name} {what} (columns {earlier + 1} and {position + 1}); keep one of them",
+                column=column.value,
+            )
+        first_seen[column] = position
+    return header, columns
+
+
+# --- XLSX ---------------------------------------------------------------------------------
+
+
+def _open_xlsx(path: Path, *, name: str, max_uncompressed: int, max_ratio: int) -> Table:
+    _check_zip(path, name=name, max_uncompressed=max_uncompressed, max_ratio=max_ratio)
+    try:
+        # The sheet keeps its parsed cells after the workbook (and its file) is closed.
+        with CalamineWorkbook.from_path(str(path)) as workbook:
+            sheet = workbook.get_sheet_by_index(0)
+        merges = sheet.merged_cell_ranges or []
+    except (CalamineError, OSError, ValueError) as e:  # calamine raises all three on damage
+        raise _corrupt(name) from e
+
+    start = sheet.start
+    # Rows come from Excel's row 1 on, but cells from the sheet's first used column.
+    first_col = start[1] if start else 0
+    rows = _xlsx_numbered(sheet, merges=merges, first_col=first_col)
+    _, header_cells = next(rows, (1, []))
+    # Stops at the first filled data row.
+    has_rows = next(iter(_shape_rows(rows, len(header_cells))), None) is not None
+    header, columns = _read_header(header_cells, name=name, has_rows=has_rows)
+    if not has_rows:
+        raise _no_rows(name)
+    end = sheet.end
+    total = end[0] if end else 0  # index of the last row; the header is index 0
+
+    def data_rows() -> Iterator[RawRow]:
+        numbered = _xlsx_numbered(sheet, merges=merges, first_col=first_col)
+        next(numbered, None)  # the header
+        return _shape_rows(numbered, len(header))
+
+    return Table(
+        format="xlsx",
+        header=header,
+        columns=columns,
+        encoding=None,
+        delimiter=None,
+        total_rows=total,
+        _rows=data_rows,
+    )
+
+
+def _check_zip(path: Path, *, name: str, max_uncompressed: int, max_ratio: int) -> None:
+    """Refuse non-XLSX zips and zip bombs from the zip directory alone, decompressing nothing.
+
+    The sizes are the ones the zip declares; calamine then reads the members, so a zip that
+    understates them is not caught here.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            names = {info.filename for info in infos}
+            if "xl/workbook.xml" not in names:
+                raise _not_a_table(name, _what_zip(archive, names))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
+        raise _corrupt(name) from e
+    declared = sum(info.file_size for info in infos)
+    if declared > max_uncompressed:
+        raise _too_large_unpacked(name, f"it unpacks to {declared:,} bytes")
+    for info in infos:
+        if info.file_size > max_ratio * max(info.compress_size, 1):
+            raise _too_large_unpacked(
+                name,
+                f"its part {info.filename} unpacks {info.file_size // max(info.compress_size, 1)}"
+                " times larger than it is stored",
+            )
+
+
+def _what_zip(archive: zipfile.ZipFile, names: set[str]) -> str:
+    if "word/document.xml" in names:
+        return "a Word document (.docx)"
+    if "ppt/presentation.xml" in names:
+        return "a PowerPoint presentation (.pptx)"
+    if "mimetype" in names and archive.getinfo("mimetype").file_size < 200:
+        mimetype = archive.read("mimetype")
+        if b"opendocument.spreadsheet" in mimetype:
+            return "an OpenDocument spreadsheet (.ods)"
+        if b"opendocument" in mimetype:
+            return "an OpenDocument file"
+    return "a ZIP archive"
+
+
+class _Merges:
+    """Merged ranges of the sheet, filling each with its top-left value as Excel shows it."""
+
+    def __init__(
+        self, ranges: list[tuple[tuple[int, int], tuple[int, int]]], *, first_col: int
+    ) -> None:
+        self._first_col = first_col
+        self._starting: dict[int, list[tuple[int, int, int, int]]] = {}
+        for (r0, c0), (r1, c1) in ranges:
+            self._starting.setdefault(r0, []).append((r0, c0, r1, c1))
+        # Ranges whose top-left row has been read: (last row, first col, last col, value).
+        self._open: list[tuple[int, int, int, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._starting) or bool(self._open)
+
+    def fill(self, row: int, cells: list[str]) -> None:
+        """Put the top-left value of every merged range covering `row` into `cells`."""
+        for _, c0, r1, c1 in self._starting.pop(row, ()):
+            left = c0 - self._first_col
+            value = cells[left] if 0 <= left < len(cells) else ""
+            self._open.append((r1, c0, c1, value))
+        if not self._open:
+            return
+        for _last_row, c0, c1, value in self._open:
+            for col in range(c0 - self._first_col, c1 - self._first_col + 1):
+                if 0 <= col < len(cells):
+                    cells[col] = value
+        self._open = [m for m in self._open if m[0] > row]
+
+
+def _xlsx_numbered(
+    sheet: CalamineSheet,
+    *,
+    merges: list[tuple[tuple[int, int], tuple[int, int]]],
+    first_col: int,
+) -> Iterator[tuple[int, list[str]]]:
+    """Every row of the sheet with its Excel row number, cells rendered, merged ranges filled.
+
+    calamine holds the parsed sheet in memory (bounded by the zip checks); rows become Python
+    objects one at a time.
+    """
+    merged = _Merges(merges, first_col=first_col)
+    for index, values in enumerate(sheet.iter_rows()):
+        cells = _render_row(values)
+        if merged:
+            merged.fill(index, cells)
+        yield index + 1, cells
+
+
+_XlsxValue = int | float | str | bool | dt.time | dt.date | dt.datetime | dt.timedelta | None
+
+
+def _render_row(values: Sequence[_XlsxValue]) -> list[str]:
+    return [v if type(v) is str else _render(v) for v in values]
+
+
+def _render(value: _XlsxValue) -> str:
+    """A cell value as the admin sees it in Excel (Russian date format, no ".0" on integers)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):  # before int: bool is an int
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer():
+            # Phone numbers and ICCIDs typed into Excel are stored as floats: 79123456789.0.
+            return str(int(value))
+        return f"{value:.15g}"  # Excel shows at most 15 significant digits
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time():
+            return value.strftime("%d.%m.%Y")
+        return value.strftime("%d.%m.%Y %H:%M" if not value.second else "%d.%m.%Y %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.strftime("%d.%m.%Y")
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M" if not value.second else "%H:%M:%S")
+    return str(value)  # timedelta: a duration cell
+
+
+# --- Whole-file checks and messages -------------------------------------------------------
+
+_WHITESPACE = b" \t\r\n\x0b\x0c"
+
+
+def _is_blank_file(path: Path, head: bytes) -> bool:
+    """Whether the file holds nothing but a BOM and whitespace (read only as far as needed)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # UTF-16 whitespace is the ASCII whitespace byte next to a NUL.
+        return path.stat().st_size <= _HEAD_BYTES and not head[2:].replace(b"\x00", b"").strip(
+            _WHITESPACE
+        )
+    if head.removeprefix(codecs.BOM_UTF8).strip(_WHITESPACE):
+        return False
+    with path.open("rb") as f:
+        f.seek(len(head))
+        return _rest_is_blank(f)
+
+
+def _rest_is_blank(f: IO[bytes]) -> bool:
+    while chunk := f.read(_CHUNK):
+        if chunk.strip(_WHITESPACE):
+            return False
+    return True
+
+
+def _not_a_table(name: str, what: str) -> UploadRejected:
+    return UploadRejected(
+        "file.not_a_table", f"{name} is {what}, not a CSV or XLSX table; {_SAVE_HINT}"
+    )
+
+
+def _unknown_encoding(name: str) -> UploadRejected:
+    return UploadRejected(
+        "file.unknown_encoding",
+        f"the text of {name} is in an encoding that cannot be recognised "
+        f"(neither UTF-8 nor Windows-1251); {_ENCODING_HINT}",
+    )
+
+
+def _no_rows(name: str) -> UploadRejected:
+    return UploadRejected(
+        "file.no_rows",
+        f"{name}: the file has a header row but no data rows; add the rows below the header",
+    )
+
+
+def _corrupt(name: str) -> UploadRejected:
+    return UploadRejected(
+        "file.corrupt",
+        f"{name} is damaged and cannot be opened as an XLSX workbook; open it in Excel and save "
+        "it again as .xlsx",
+    )
+
+
+def _too_large_unpacked(name: str, why: str) -> UploadRejected:
+    return UploadRejected(
+        "file.xlsx_too_large_unpacked",
+        f"{name} is refused: {why}, more than a list of SIM users ever needs; save the list "
+        "again from Excel without images or other sheets, or as CSV",
+        status=413,
+    )

@@ -1,0 +1,222 @@
+"""HTTP endpoints for uploads, their error reports, and the templates to fill in."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, Header, Query, UploadFile, status
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+
+from app.auth.dependencies import ensure_company_visible, require
+from app.auth.service import Principal, Role
+from app.core.deps import CursorDep, RuntimeDep, SessionDep
+from app.core.errors import FieldProblem, InvalidInput
+from app.core.runtime import Runtime
+from app.uploads import service
+from app.uploads.models import Upload, UploadMode
+from app.uploads.schemas import Counts, Progress, RowError, UploadOut, UploadPage
+from app.uploads.spreadsheets import (
+    error_report_csv,
+    error_report_xlsx,
+    template_csv,
+    template_xlsx,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["uploads"])
+
+Admin = Annotated[Principal, require(Role.COMPANY_ADMIN)]
+Reader = Annotated[Principal, require(Role.COMPANY_ADMIN, Role.OPERATOR_STAFF)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def upload_view(session: Session, upload: Upload) -> UploadOut:
+    """An upload as the API shows it."""
+    total = max(upload.rows_total, upload.rows_read)
+    base = f"/api/v1/companies/{upload.subscriber_id}/uploads/{upload.id}"
+    has_errors = upload.rejected > 0
+    return UploadOut(
+        id=upload.id,
+        company_id=upload.subscriber_id,
+        mode=upload.mode,
+        status=upload.status,
+        filename=upload.filename,
+        size_bytes=upload.size_bytes,
+        file_format=upload.file_format,
+        encoding=upload.encoding,
+        delimiter=upload.delimiter,
+        progress=Progress(
+            rows_read=upload.rows_read,
+            rows_total=total,
+            percent=round(100 * upload.rows_read / total, 1) if total else 0.0,
+        ),
+        counts=Counts(
+            accepted=upload.accepted,
+            rejected=upload.rejected,
+            created=upload.created,
+            unchanged=upload.unchanged,
+            superseded=upload.superseded,
+        ),
+        first_errors=[RowError(**e) for e in service.first_errors(session, upload_id=upload.id)],
+        failure_code=upload.failure_code,
+        failure_message=upload.failure_message,
+        created_at=upload.created_at,
+        started_at=upload.started_at,
+        finished_at=upload.finished_at,
+        errors_csv=f"{base}/errors.csv" if has_errors else None,
+        errors_xlsx=f"{base}/errors.xlsx" if has_errors else None,
+    )
+
+
+async def _spool(file: UploadFile, directory: Path) -> service.ReceivedFile:
+    """Copy the upload to a file of our own, hashing it on the way."""
+    directory.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=directory, prefix="incoming-", delete=False) as out:
+        while chunk := await file.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return service.ReceivedFile(
+        path=Path(out.name),
+        filename=file.filename or "upload",
+        size=size,
+        sha256=digest.hexdigest(),
+    )
+
+
+def _run_in_background(runtime: Runtime, upload_id: int) -> None:
+    service.process_upload(runtime, upload_id)
+
+
+@router.post(
+    "/companies/{company_id}/uploads",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadOut,
+    responses={200: {"description": "The same file or Idempotency-Key: the first upload"}},
+)
+async def create_upload(
+    company_id: int,
+    background: BackgroundTasks,
+    runtime: RuntimeDep,
+    admin: Admin,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1251) or XLSX")],
+    mode: Annotated[UploadMode, Form(description="validate: a dry run; apply: for real")] = (
+        UploadMode.VALIDATE
+    ),
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Upload a list of who uses which number; the checks run in the background."""
+    ensure_company_visible(admin, company_id)
+    upload_dir = Path(runtime.settings.upload_dir)
+    received = await _spool(file, upload_dir / "incoming")
+    if received.size == 0:
+        received.path.unlink(missing_ok=True)
+        raise InvalidInput(
+            "The file is empty; export the list from Excel again.",
+            errors=[FieldProblem("file", "file.empty", "the file has no bytes")],
+        )
+    with runtime.sessions() as session:
+        upload, created = service.receive_upload(
+            session,
+            subscriber_id=company_id,
+            received=received,
+            mode=mode,
+            idempotency_key=idempotency_key,
+            actor=admin.actor,
+            upload_dir=upload_dir,
+            now=runtime.clock.now(),
+        )
+        session.commit()
+        body = upload_view(session, upload).model_dump(mode="json")
+    received.path.unlink(missing_ok=True)
+    headers = {"Location": f"/api/v1/companies/{company_id}/uploads/{upload.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(body, status_code=200, headers=headers)
+    background.add_task(_run_in_background, runtime, upload.id)
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+@router.get("/companies/{company_id}/uploads/{upload_id}", response_model=UploadOut)
+def get_upload(company_id: int, upload_id: int, session: SessionDep, reader: Reader) -> UploadOut:
+    """Status, progress, counts and the first errors of an upload."""
+    ensure_company_visible(reader, company_id)
+    return upload_view(
+        session, service.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
+    )
+
+
+@router.get("/companies/{company_id}/uploads", response_model=UploadPage)
+def list_uploads(
+    company_id: int,
+    session: SessionDep,
+    cursors: CursorDep,
+    reader: Reader,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> UploadPage:
+    """A company's uploads, newest first."""
+    ensure_company_visible(reader, company_id)
+    scope = {"uploads": company_id}
+    before = int(cursors.decode(cursor, scope=scope)["before"]) if cursor else None
+    rows = service.list_uploads(
+        session, subscriber_id=company_id, before_id=before, limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return UploadPage(
+        items=[upload_view(session, u) for u in rows],
+        next_cursor=cursors.encode({"before": rows[-1].id, "scope": scope}) if more else None,
+    )
+
+
+@router.get("/companies/{company_id}/uploads/{upload_id}/errors.{fmt}")
+def download_errors(
+    company_id: int,
+    upload_id: int,
+    fmt: Literal["csv", "xlsx"],
+    session: SessionDep,
+    reader: Reader,
+) -> Response:
+    """The refused rows as written, with an error column: fix them in Excel and upload again."""
+    ensure_company_visible(reader, company_id)
+    upload = service.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
+    header = upload.header or []
+    rows = list(service.rejected_rows(session, upload_id=upload.id))
+    stem = Path(upload.filename).stem or "upload"
+    disposition = (
+        f"attachment; filename=\"errors-{upload.id}.{fmt}\"; filename*=UTF-8''errors-{stem}.{fmt}"
+    )
+    if fmt == "csv":
+        return StreamingResponse(
+            error_report_csv(header, rows, delimiter=upload.delimiter or ";"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": disposition},
+        )
+    return Response(
+        error_report_xlsx(header, rows),
+        media_type=XLSX,
+        headers={"Content-Disposition": disposition},
+    )
+
+
+@router.get("/upload-templates/{kind}.{fmt}")
+def download_template(
+    kind: Literal["employees", "devices"], fmt: Literal["csv", "xlsx"]
+) -> Response:
+    """An empty list with the headers simreg reads (CSV for Russian Excel: UTF-8 BOM, ';')."""
+    disposition = f'attachment; filename="simreg-{kind}.{fmt}"'
+    if fmt == "csv":
+        return Response(
+            template_csv(kind),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": disposition},
+        )
+    return Response(
+        template_xlsx(kind), media_type=XLSX, headers={"Content-Disposition": disposition}
+    )

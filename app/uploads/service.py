@@ -1,0 +1,949 @@
+"""Uploads of user lists: receive a file, check every row, stage the good ones, apply at once.
+
+The work runs in two phases. Validation reads the file in batches, checks each row, and
+commits staged rows and refused rows batch by batch, so a restarted worker resumes after the
+last committed batch. Apply then turns every staged row into registrations and status changes
+in ONE transaction: a crash before its commit leaves nothing applied, and a rerun applies it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import polars as pl
+import structlog
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import Table as SqlTable
+from sqlalchemy.orm import Session
+
+from app.companies.models import CorporateSubscriber, SubscriberStatus
+from app.core.clock import moscow_today
+from app.core.errors import Conflict, NotFound
+from app.core.personal_data import PersonalDataVault
+from app.core.runtime import Runtime
+from app.db.base import UtcDateTime
+from app.numbers import lifecycle
+from app.numbers.lifecycle import Actor
+from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
+from app.uploads.columns import (
+    DEVICE_MARKERS,
+    DEVICE_REQUIRED,
+    EMPLOYEE_MARKERS,
+    EMPLOYEE_REQUIRED,
+    Column,
+    header_for,
+)
+from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
+from app.uploads.readers import RawRow, Table, UploadRejected, open_table
+from app.uploads.validation import RowProblem, validate_batch
+
+log = structlog.get_logger("simreg.uploads")
+
+FIRST_ERRORS = 50
+MAX_ATTEMPTS = 3
+_FINAL = (NumberStatus.TERMINATED.value, NumberStatus.TRANSFERRED.value)
+_IN_CHUNK = 5_000
+# Registration fields that decide whether a row names the same user as the current one.
+_COMPARED = (
+    "kind", "name_key", "doc_type", "doc_hash", "birth_date_hash", "snils_hash",
+    "device_type", "device_model", "device_id", "install_address",
+)  # fmt: skip
+_STAGED_COLUMNS = (
+    "upload_id", "row_no", "number_id", "msisdn", "kind", "last_name", "first_name",
+    "patronymic", "name_key", "doc_type", "pd_sealed", "pd_key_id", "doc_hash",
+    "birth_date_hash", "snils_hash", "device_type", "device_model", "device_id",
+    "device_id_kind", "install_address", "iccid",
+)  # fmt: skip
+
+_STAGED_SOURCE = (
+    "row_no", "number_id", "msisdn", "kind", "last_name", "first_name", "patronymic",
+    "name_key", "doc_type", "_doc", "_birth", "_snils", "device_type", "device_model",
+    "device_id", "device_id_kind", "install_address", "iccid", "doc_series", "doc_number",
+    "_birth_iso", "_issued_iso", "doc_issuer", "doc_issuer_code", "snils",
+)  # fmt: skip
+
+# Longest values the registry stores, by column of the checked rows.
+_MAX_LENGTHS = {
+    "last_name": 200, "first_name": 200, "patronymic": 200, "doc_issuer": 500,
+    "device_model": 200, "device_id": 64, "install_address": 1000,
+}  # fmt: skip
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """An uploaded file already on disk, with what the API learned while receiving it."""
+
+    path: Path
+    filename: str
+    size: int
+    sha256: str
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def receive_upload(
+    session: Session,
+    *,
+    subscriber_id: int,
+    received: ReceivedFile,
+    mode: UploadMode,
+    idempotency_key: str | None,
+    actor: Actor,
+    upload_dir: Path,
+    now: dt.datetime,
+) -> tuple[Upload, bool]:
+    """Record an upload, or return the earlier one for the same key or the same file.
+
+    Returns (upload, created). The file is moved into `upload_dir` only for a new upload."""
+    company = session.get(CorporateSubscriber, subscriber_id)
+    if company is None:
+        raise NotFound(f"Company {subscriber_id} was not found.")
+    if idempotency_key:
+        earlier = session.scalars(
+            select(Upload).where(
+                Upload.subscriber_id == subscriber_id, Upload.idempotency_key == idempotency_key
+            )
+        ).one_or_none()
+        if earlier is not None:
+            if earlier.content_sha256 != received.sha256 or earlier.mode is not mode:
+                raise Conflict(
+                    "This Idempotency-Key was used for another file or mode; "
+                    "send a new key for a new upload.",
+                    upload_id=earlier.id,
+                )
+            return earlier, False
+    same_file = session.scalars(
+        select(Upload)
+        .where(
+            Upload.subscriber_id == subscriber_id,
+            Upload.content_sha256 == received.sha256,
+            Upload.mode == mode,
+            Upload.status != UploadStatus.FAILED,
+        )
+        .order_by(Upload.id)
+        .limit(1)
+    ).first()
+    if same_file is not None:
+        return same_file, False
+    if company.status is SubscriberStatus.LIQUIDATED:
+        raise Conflict(
+            f"Company {subscriber_id} is liquidated; its numbers left the registry and "
+            "take no new users."
+        )
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    stored = upload_dir / f"{subscriber_id}-{received.sha256}"
+    if not stored.exists():
+        shutil.move(str(received.path), stored)
+    upload = Upload(
+        subscriber_id=subscriber_id,
+        mode=mode,
+        status=UploadStatus.RECEIVED,
+        filename=received.filename[:300],
+        content_sha256=received.sha256,
+        idempotency_key=idempotency_key,
+        size_bytes=received.size,
+        stored_path=str(stored),
+        created_by=actor.id,
+        created_at=now,
+        rows_total=0,
+        rows_read=0,
+        accepted=0,
+        rejected=0,
+        created=0,
+        unchanged=0,
+        superseded=0,
+        resume_after_row=0,
+        attempts=0,
+    )
+    session.add(upload)
+    session.flush()
+    return upload, True
+
+
+def get_upload(session: Session, *, subscriber_id: int, upload_id: int) -> Upload:
+    """One upload of a company, or NotFound."""
+    upload = session.scalars(
+        select(Upload).where(Upload.id == upload_id, Upload.subscriber_id == subscriber_id)
+    ).one_or_none()
+    if upload is None:
+        raise NotFound(f"Upload {upload_id} was not found.")
+    return upload
+
+
+def list_uploads(
+    session: Session, *, subscriber_id: int, before_id: int | None, limit: int
+) -> list[Upload]:
+    """A company's uploads, newest first."""
+    query = (
+        select(Upload)
+        .where(Upload.subscriber_id == subscriber_id)
+        .order_by(Upload.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(Upload.id < before_id)
+    return list(session.scalars(query))
+
+
+def first_errors(
+    session: Session, *, upload_id: int, limit: int = FIRST_ERRORS
+) -> list[dict[str, Any]]:
+    """The first problems of an upload, row by row, as (row, column, code, message)."""
+    rows = session.scalars(
+        select(UploadRejection)
+        .where(UploadRejection.upload_id == upload_id)
+        .order_by(UploadRejection.row_no)
+        .limit(limit)
+    )
+    found: list[dict[str, Any]] = []
+    for rejection in rows:
+        for problem in rejection.problems:
+            found.append({"row": rejection.row_no, **problem})
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def rejected_rows(session: Session, *, upload_id: int) -> Iterable[tuple[int, list[str], str]]:
+    """Refused rows as written, with their problems in words, in row order (streamed)."""
+    query = (
+        select(UploadRejection.row_no, UploadRejection.cells, UploadRejection.problems)
+        .where(UploadRejection.upload_id == upload_id)
+        .order_by(UploadRejection.row_no)
+        .execution_options(yield_per=2_000)
+    )
+    for row_no, cells, problems in session.execute(query):
+        text = "; ".join(f"{p['column']}: {p['message']}" for p in problems)
+        yield row_no, cells, text
+
+
+# ---------------------------------------------------------------------------------------------
+# Processing
+
+
+def claim(session: Session, *, upload_id: int, now: dt.datetime, lease: dt.timedelta) -> bool:
+    """Take an upload for this worker unless another live worker holds it."""
+    result = session.execute(
+        update(Upload)
+        .where(
+            Upload.id == upload_id,
+            Upload.status.not_in([UploadStatus.DONE, UploadStatus.FAILED]),
+            or_(Upload.lease_until.is_(None), Upload.lease_until < now),
+        )
+        .values(lease_until=now + lease, attempts=Upload.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def stale_uploads(session: Session, *, now: dt.datetime) -> list[int]:
+    """Uploads that are unfinished and held by nobody (their worker died, or never started)."""
+    return list(
+        session.scalars(
+            select(Upload.id)
+            .where(
+                Upload.status.not_in([UploadStatus.DONE, UploadStatus.FAILED]),
+                or_(Upload.lease_until.is_(None), Upload.lease_until < now),
+            )
+            .order_by(Upload.id)
+        )
+    )
+
+
+class _Checkpoint:
+    """Named points in processing where a test may stop the process, as a crash would."""
+
+    hook: Callable[[str], None] | None = None
+
+    @classmethod
+    def reach(cls, name: str) -> None:
+        if cls.hook is not None:
+            cls.hook(name)
+
+
+checkpoints = _Checkpoint
+
+
+def process_upload(
+    runtime: Runtime, upload_id: int, *, progress: ProgressCallback | None = None
+) -> Upload | None:
+    """Run (or resume) one upload to `done` or `failed`. None when another worker holds it."""
+    lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
+    with runtime.sessions() as session:
+        if not claim(session, upload_id=upload_id, now=runtime.clock.now(), lease=lease):
+            return None
+    worker = _UploadWorker(runtime, upload_id, progress=progress)
+    try:
+        worker.run()
+    except UploadRejected as exc:
+        worker.fail(exc.code, exc.message)
+    except Exception:
+        # Nothing is half-applied (apply is one transaction): let a later attempt resume,
+        # unless this upload keeps failing, which a retry will not cure.
+        log.exception("upload processing stopped", upload_id=upload_id)
+        with runtime.sessions() as session:
+            attempts = session.get_one(Upload, upload_id).attempts
+            session.execute(update(Upload).where(Upload.id == upload_id).values(lease_until=None))
+            session.commit()
+        if attempts >= MAX_ATTEMPTS:
+            worker.fail(
+                "upload.internal_error",
+                "Processing stopped on an internal error and nothing was applied; "
+                "upload the file again, or contact support if it happens again.",
+            )
+    with runtime.sessions() as session:
+        return session.get(Upload, upload_id)
+
+
+class _UploadWorker:
+    """Carries one upload through validation and apply."""
+
+    def __init__(self, runtime: Runtime, upload_id: int, *, progress: ProgressCallback | None):
+        self.runtime = runtime
+        self.upload_id = upload_id
+        self.progress = progress
+        self.vault: PersonalDataVault = runtime.vault
+        self.lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
+
+    def now(self) -> dt.datetime:
+        return self.runtime.clock.now()
+
+    def run(self) -> None:
+        with self.runtime.sessions() as session:
+            upload = session.get_one(Upload, self.upload_id)
+            if upload.status in (UploadStatus.RECEIVED, UploadStatus.VALIDATING):
+                self.validate(session, upload)
+            if upload.status is UploadStatus.APPLYING:
+                self.apply(session, upload)
+
+    def fail(self, code: str, message: str) -> None:
+        with self.runtime.sessions() as session:
+            session.execute(delete(StagedRow).where(StagedRow.upload_id == self.upload_id))
+            session.execute(
+                update(Upload)
+                .where(Upload.id == self.upload_id)
+                .values(
+                    status=UploadStatus.FAILED,
+                    failure_code=code,
+                    failure_message=message,
+                    finished_at=self.now(),
+                    lease_until=None,
+                )
+            )
+            session.commit()
+        log.info("upload failed", upload_id=self.upload_id, code=code)
+
+    # -- validation -----------------------------------------------------------------------
+
+    def validate(self, session: Session, upload: Upload) -> None:
+        table = open_table(
+            Path(upload.stored_path),
+            filename=upload.filename,
+            max_xlsx_uncompressed_bytes=self.runtime.settings.xlsx_max_unpacked_bytes,
+        )
+        _check_header(table)
+        if upload.status is UploadStatus.RECEIVED:
+            upload.status = UploadStatus.VALIDATING
+            upload.started_at = self.now()
+            upload.file_format = table.format
+            upload.encoding = table.encoding
+            upload.delimiter = table.delimiter
+            upload.header = table.header
+            upload.rows_total = table.total_rows
+            session.commit()
+        company_numbers = _company_numbers(session, upload.subscriber_id)
+        seal = upload.mode is UploadMode.APPLY
+        today = moscow_today(self.runtime.clock)
+        positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
+        for batch in table.batches(self.runtime.settings.upload_batch_rows):
+            fresh = [row for row in batch if row.row_no > upload.resume_after_row]
+            if not fresh:
+                continue
+            staged, rejections = self._check_batch(
+                session, fresh, positions, company_numbers, today=today, seal=seal
+            )
+            _write_staged(session, upload.id, staged)
+            _write_rejections(session, upload.id, rejections)
+            upload.resume_after_row = fresh[-1].row_no
+            upload.rows_read += len(fresh)
+            upload.accepted += len(staged)
+            upload.rejected += len(rejections)
+            upload.lease_until = self.now() + self.lease
+            session.commit()
+            checkpoints.reach("validate.batch_committed")
+            if self.progress:
+                self.progress(upload.rows_read, upload.rows_total)
+        self._cross_row_checks(session, upload, table)
+        upload.accepted = _count(session, StagedRow, upload.id)
+        upload.rejected = _count(session, UploadRejection, upload.id)
+        if upload.mode is UploadMode.VALIDATE:
+            session.execute(delete(StagedRow).where(StagedRow.upload_id == upload.id))
+            upload.status = UploadStatus.DONE
+            upload.finished_at = self.now()
+            upload.lease_until = None
+        else:
+            upload.status = UploadStatus.APPLYING
+        session.commit()
+
+    def _check_batch(
+        self,
+        session: Session,
+        rows: list[RawRow],
+        positions: list[tuple[int, Column]],
+        company_numbers: pl.DataFrame,
+        *,
+        today: dt.date,
+        seal: bool,
+    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+        problems: dict[int, list[dict[str, str]]] = defaultdict(list)
+        by_row = {row.row_no: row for row in rows}
+        readable = []
+        for row in rows:
+            if row.problem is not None:
+                code, message = row.problem
+                problems[row.row_no].append({"column": "row", "code": code, "message": message})
+            else:
+                readable.append(row)
+        frame = pl.DataFrame(
+            {
+                "row_no": pl.Series([r.row_no for r in readable], dtype=pl.Int64),
+                **{
+                    column.value: pl.Series(
+                        [r.cells[i] if i < len(r.cells) else "" for r in readable], dtype=pl.String
+                    )
+                    for i, column in positions
+                },
+            }
+        )
+        clean, row_problems = validate_batch(frame, today=today)
+        for problem in row_problems:
+            problems[problem.row_no].append(_problem_dict(problem))
+        for column, limit in _MAX_LENGTHS.items():
+            for (row_no,) in (
+                clean.filter(pl.col(column).str.len_chars() > limit).select("row_no").rows()
+            ):
+                problems[row_no].append(
+                    {
+                        "column": column,
+                        "code": "value.too_long",
+                        "message": f"the value is longer than {limit} characters; shorten it",
+                    }
+                )
+        # The registry's view: the number must be the company's own and still in the registry.
+        joined = clean.join(company_numbers, on="msisdn", how="left")
+        not_owned = pl.col("number_id").is_null()
+        closed = pl.col("status").is_in(list(_FINAL)).fill_null(False)
+        other_sim = (
+            pl.col("iccid").is_not_null()
+            & pl.col("number_iccid").is_not_null()
+            & (pl.col("iccid") != pl.col("number_iccid"))
+        ).fill_null(False)
+        # Only the few refused rows reach Python one by one.
+        refused = joined.filter(not_owned | closed | other_sim).select(
+            "row_no", "msisdn", "status", not_owned.alias("_not_owned"), closed.alias("_closed")
+        )
+        for row_no, msisdn, status, is_not_owned, is_closed in refused.rows():
+            if is_not_owned:
+                refusal = {
+                    "column": Column.MSISDN.value,
+                    "code": "number.not_owned",
+                    "message": f"{msisdn} is not a number of your company; check the "
+                    "number, or ask your operator to add it to your contract",
+                }
+            elif is_closed:
+                refusal = {
+                    "column": Column.MSISDN.value,
+                    "code": "number.closed",
+                    "message": f"{msisdn} is {status}: it has left the registry and "
+                    "takes no new user; remove the row",
+                }
+            else:
+                refusal = {
+                    "column": Column.ICCID.value,
+                    "code": "iccid.mismatch",
+                    "message": f"the SIM of {msisdn} has another ICCID; check the "
+                    "ICCID printed on the card",
+                }
+            problems[row_no].append(refusal)
+        good = joined.filter(~pl.col("row_no").is_in(list(problems)))
+        staged = self._staged_rows(good, seal=seal)
+        rejections = [
+            {
+                "row_no": row_no,
+                "cells": by_row[row_no].cells,
+                "problems": found,
+                "msisdn_digits": _phone_digits(by_row[row_no], positions),
+            }
+            for row_no, found in sorted(problems.items())
+        ]
+        return staged, rejections
+
+    def _staged_rows(self, good: pl.DataFrame, *, seal: bool) -> list[tuple[Any, ...]]:
+        """Rows for the staging table, with keyed hashes, and sealed personal data to apply."""
+        employee = pl.col("kind") == "employee"
+        keyed = good.with_columns(
+            pl.when(employee)
+            .then(
+                pl.concat_str(
+                    [
+                        pl.lit("doc:"),
+                        pl.col("doc_type"),
+                        pl.lit(":"),
+                        pl.col("doc_series").fill_null(""),
+                        pl.col("doc_number"),
+                    ]
+                )
+            )
+            .alias("_doc"),
+            pl.when(employee)
+            .then(pl.lit("birth:") + pl.col("birth_date").cast(pl.String))
+            .alias("_birth"),
+            pl.when(pl.col("snils").is_not_null())
+            .then(pl.lit("snils:") + pl.col("snils"))
+            .alias("_snils"),
+            pl.col("birth_date").cast(pl.String).alias("_birth_iso"),
+            pl.col("doc_issued_on").cast(pl.String).alias("_issued_iso"),
+        )
+        digest = self.vault.raw_hash
+        seal_one = self.vault.seal
+        key_id = self.vault.active_key_id
+        upload_id = self.upload_id
+        out: list[tuple[Any, ...]] = []
+        for r in keyed.select(*_STAGED_SOURCE).rows():
+            (row_no, number_id, msisdn, kind, last, first, patronymic, name_key, doc_type,
+             doc, birth, snils_key, device_type, device_model, device_id, device_id_kind,
+             address, iccid, series, number, birth_iso, issued_iso, issuer, issuer_code,
+             snils) = r  # fmt: skip
+            sealed = None
+            if seal and kind == "employee":
+                sealed = seal_one(
+                    {
+                        "doc_series": series or "", "doc_number": number,
+                        "birth_date": birth_iso, "issued_on": issued_iso, "issuer": issuer,
+                        "issuer_code": issuer_code, "snils": snils,
+                    }
+                )  # fmt: skip
+            out.append(
+                (
+                    upload_id, row_no, number_id, msisdn, kind, last, first, patronymic,
+                    name_key, doc_type, sealed, key_id if sealed else None,
+                    digest(doc) if doc else None, digest(birth) if birth else None,
+                    digest(snils_key) if snils_key else None, device_type, device_model,
+                    device_id, device_id_kind, address, iccid,
+                )
+            )  # fmt: skip
+        return out
+
+    def _cross_row_checks(self, session: Session, upload: Upload, table: Table) -> None:
+        """The same number twice in the file (every such row refused), and people over the cap."""
+        staged_digits = func.substr(StagedRow.msisdn, 3, 10)
+        repeated_in_staging = (
+            select(staged_digits.label("digits"))
+            .where(StagedRow.upload_id == upload.id)
+            .group_by(staged_digits)
+            .having(func.count() > 1)
+        )
+        repeated_with_rejected = select(staged_digits).where(
+            StagedRow.upload_id == upload.id,
+            staged_digits.in_(
+                select(UploadRejection.msisdn_digits).where(
+                    UploadRejection.upload_id == upload.id,
+                    UploadRejection.msisdn_digits.is_not(None),
+                )
+            ),
+        )
+        duplicates = set(session.scalars(repeated_in_staging)) | set(
+            session.scalars(repeated_with_rejected)
+        )
+        if duplicates:
+            self._refuse_staged(
+                session,
+                upload,
+                table,
+                select(StagedRow.row_no).where(
+                    StagedRow.upload_id == upload.id, staged_digits.in_(duplicates)
+                ),
+                {
+                    "column": Column.MSISDN.value,
+                    "code": "msisdn.repeated_in_file",
+                    "message": "this number appears more than once in the file; keep one row",
+                },
+            )
+            # Rows refused for other reasons get the repetition added to their problems too.
+            for rejection in session.scalars(
+                select(UploadRejection).where(
+                    UploadRejection.upload_id == upload.id,
+                    UploadRejection.msisdn_digits.in_(duplicates),
+                )
+            ):
+                codes = {p["code"] for p in rejection.problems}
+                if "msisdn.repeated_in_file" not in codes:
+                    rejection.problems = [
+                        *rejection.problems,
+                        {
+                            "column": Column.MSISDN.value,
+                            "code": "msisdn.repeated_in_file",
+                            "message": "this number appears more than once in the file; "
+                            "keep one row",
+                        },
+                    ]
+        cap = self.runtime.settings.max_numbers_per_person
+        in_file = (
+            select(StagedRow.doc_hash, func.count().label("n"))
+            .where(StagedRow.upload_id == upload.id, StagedRow.doc_hash.is_not(None))
+            .group_by(StagedRow.doc_hash)
+            .subquery()
+        )
+        elsewhere = (
+            select(func.count())
+            .select_from(Registration)
+            .where(
+                Registration.doc_hash == in_file.c.doc_hash,
+                Registration.ended_at.is_(None),
+                Registration.number_id.not_in(
+                    select(StagedRow.number_id).where(StagedRow.upload_id == upload.id)
+                ),
+            )
+            .scalar_subquery()
+        )
+        over = list(
+            session.scalars(select(in_file.c.doc_hash).where(in_file.c.n + elsewhere > cap))
+        )
+        if over:
+            self._refuse_staged(
+                session,
+                upload,
+                table,
+                select(StagedRow.row_no).where(
+                    StagedRow.upload_id == upload.id, StagedRow.doc_hash.in_(over)
+                ),
+                {
+                    "column": "passport",
+                    "code": "person.over_cap",
+                    "message": f"this person would use more than {cap} numbers across all "
+                    "companies, the most the rules allow; remove the rows of extra numbers",
+                },
+            )
+        session.flush()
+
+    def _refuse_staged(
+        self,
+        session: Session,
+        upload: Upload,
+        table: Table,
+        rows: Select[int],
+        problem: dict[str, str],
+    ) -> None:
+        row_nos = set(session.scalars(rows))
+        positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
+        found: list[dict[str, Any]] = []
+        # The cells as written are not staged: read those rows again from the file.
+        for batch in table.batches(self.runtime.settings.upload_batch_rows):
+            for row in batch:
+                if row.row_no in row_nos:
+                    found.append(
+                        {
+                            "row_no": row.row_no,
+                            "cells": row.cells,
+                            "problems": [problem],
+                            "msisdn_digits": _phone_digits(row, positions),
+                        }
+                    )
+        session.execute(
+            delete(StagedRow).where(StagedRow.upload_id == upload.id, StagedRow.row_no.in_(row_nos))
+        )
+        _write_rejections(session, upload.id, found)
+
+    # -- apply ----------------------------------------------------------------------------
+
+    def apply(self, session: Session, upload: Upload) -> None:
+        """Everything staged becomes registrations and status changes in one transaction."""
+        now = self.now()
+        actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
+        reason = f"upload {upload.id}"
+        staged = cast(SqlTable, StagedRow.__table__)
+        current = (
+            select(Registration.id)
+            .where(Registration.number_id == staged.c.number_id, Registration.ended_at.is_(None))
+            .scalar_subquery()
+        )
+        mine = staged.c.upload_id == upload.id
+        if session.get_bind().dialect.name == "postgresql":
+            # Fresh staging rows have no statistics; without them the planner guesses badly.
+            session.execute(text("ANALYZE upload_staged_rows"))
+        same_user = exists().where(
+            Registration.number_id == staged.c.number_id,
+            Registration.ended_at.is_(None),
+            *[
+                getattr(Registration, name).is_not_distinct_from(staged.c[name])
+                for name in _COMPARED
+            ],
+        )
+        # One pass over the staged rows: which user each replaces, and what the row does.
+        session.execute(
+            update(staged)
+            .where(mine)
+            .values(
+                prev_registration_id=current,
+                outcome=case(
+                    (current.is_(None), "created"), (same_user, "unchanged"), else_="superseded"
+                ),
+            )
+        )
+        changed = and_(mine, staged.c.outcome.in_(["created", "superseded"]))
+        session.execute(
+            update(Registration)
+            .where(
+                Registration.id.in_(
+                    select(staged.c.prev_registration_id).where(
+                        mine, staged.c.outcome == "superseded"
+                    )
+                )
+            )
+            .values(ended_at=now, end_reason=f"superseded by a new user ({reason})")
+            .execution_options(synchronize_session=False)
+        )
+        checkpoints.reach("apply.superseded_ended")
+        new_columns = [
+            "number_id", "kind", "last_name", "first_name", "patronymic", "name_key", "doc_type",
+            "pd_sealed", "pd_key_id", "doc_hash", "birth_date_hash", "snils_hash", "device_type",
+            "device_model", "device_id", "device_id_kind", "install_address",
+        ]  # fmt: skip
+        session.execute(
+            insert(Registration).from_select(
+                [*new_columns, "source", "submitted_by", "created_at"],
+                select(
+                    *[staged.c[name] for name in new_columns],
+                    _literal("upload"),
+                    _literal(upload.created_by),
+                    _literal_time(now),
+                ).where(changed),
+            )
+        )
+        checkpoints.reach("apply.registrations_inserted")
+        iccid_of = (
+            select(staged.c.iccid)
+            .where(mine, staged.c.number_id == PhoneNumber.id, staged.c.iccid.is_not(None))
+            .scalar_subquery()
+        )
+        session.execute(
+            update(PhoneNumber)
+            .where(
+                PhoneNumber.iccid.is_(None),
+                PhoneNumber.id.in_(
+                    select(staged.c.number_id).where(mine, staged.c.iccid.is_not(None))
+                ),
+            )
+            .values(iccid=iccid_of)
+            .execution_options(synchronize_session=False)
+        )
+        for kind, target, why, sources in (
+            (
+                "employee",
+                NumberStatus.PENDING_CONFIRMATION,
+                "employee named; waiting for the person's confirmation",
+                [
+                    NumberStatus.UNREGISTERED,
+                    NumberStatus.ACTIVE,
+                    NumberStatus.MISMATCH,
+                    NumberStatus.DECLINED,
+                    NumberStatus.EXPIRED,
+                ],
+            ),
+            (
+                "device",
+                NumberStatus.UNREGISTERED,
+                "device named; waiting for the operator's matching step",
+                [
+                    NumberStatus.ACTIVE,
+                    NumberStatus.PENDING_CONFIRMATION,
+                    NumberStatus.MISMATCH,
+                    NumberStatus.DECLINED,
+                    NumberStatus.EXPIRED,
+                ],
+            ),
+        ):
+            numbers_of_kind = select(staged.c.number_id).where(changed, staged.c.kind == kind)
+            # The numbers that change status get their kind in the same row write.
+            lifecycle.transition_selected(
+                session,
+                numbers_of_kind,
+                target,
+                actor=actor,
+                reason=f"{why} ({reason})",
+                at=now,
+                only_from=sources,
+                also_set={"sim_kind": kind},
+            )
+            session.execute(
+                update(PhoneNumber)
+                .where(
+                    PhoneNumber.id.in_(numbers_of_kind),
+                    PhoneNumber.sim_kind.is_distinct_from(kind),
+                )
+                .values(sim_kind=kind)
+                .execution_options(synchronize_session=False)
+            )
+        counts: dict[str, int] = dict(
+            session.execute(
+                select(staged.c.outcome, func.count()).where(mine).group_by(staged.c.outcome)
+            ).all()
+        )
+        session.execute(delete(StagedRow).where(StagedRow.upload_id == upload.id))
+        upload.created = int(counts.get("created", 0))
+        upload.superseded = int(counts.get("superseded", 0))
+        upload.unchanged = int(counts.get("unchanged", 0))
+        upload.status = UploadStatus.DONE
+        upload.finished_at = now
+        upload.lease_until = None
+        checkpoints.reach("apply.before_commit")
+        session.commit()
+        log.info(
+            "upload applied",
+            upload_id=upload.id,
+            created=upload.created,
+            superseded=upload.superseded,
+            unchanged=upload.unchanged,
+            rejected=upload.rejected,
+        )
+
+
+def _literal(value: str) -> Any:
+    return literal(value, String())
+
+
+def _literal_time(value: dt.datetime) -> Any:
+    return literal(value, UtcDateTime())
+
+
+def _problem_dict(problem: RowProblem) -> dict[str, str]:
+    return {"column": problem.column, "code": problem.code, "message": problem.message}
+
+
+def _phone_digits(row: RawRow, positions: Sequence[tuple[int, Column]]) -> str | None:
+    for index, column in positions:
+        if column is Column.MSISDN and index < len(row.cells):
+            digits = "".join(ch for ch in row.cells[index] if ch.isdigit())
+            return digits[-10:] if len(digits) >= 10 else None
+    return None
+
+
+def _check_header(table: Table) -> None:
+    """Refuse a header missing a column its rows need, before any row is read."""
+    present = {c for c in table.columns if c is not None}
+    employees = any(c in present for c in EMPLOYEE_MARKERS)
+    devices = any(c in present for c in DEVICE_MARKERS)
+    if not employees and not devices:
+        raise UploadRejected(
+            "header.no_known_columns",
+            "The header names neither a person's columns (Фамилия, Имя, Дата рождения) nor a "
+            "device's (Тип устройства, Модель, IMEI); download a template and use its headers.",
+        )
+    needed: list[Column] = []
+    if employees:
+        needed += [c for c in EMPLOYEE_REQUIRED if c not in present]
+        has_document = (
+            Column.PASSPORT in present
+            or {
+                Column.PASSPORT_SERIES,
+                Column.PASSPORT_NUMBER,
+            }
+            <= present
+        )
+        if not has_document:
+            needed.append(Column.PASSPORT)
+    if devices:
+        needed += [c for c in DEVICE_REQUIRED if c not in present and c not in needed]
+    if needed:
+        names = ", ".join(f"'{header_for(c)}'" for c in needed)
+        raise UploadRejected(
+            "header.missing_column",
+            f"The header has no column {names}; add it (see the template) and upload again.",
+            column=needed[0].value,
+        )
+
+
+def _company_numbers(session: Session, subscriber_id: int) -> pl.DataFrame:
+    """The company's numbers as a frame to join uploaded rows against (one query, no ORM)."""
+    placeholder = "%(s)s" if session.get_bind().dialect.name == "postgresql" else ":s"
+    # Driver-level SQL: no ORM types to convert a million values; the only input is bound.
+    cursor = session.connection().exec_driver_sql(
+        f"SELECT msisdn, id, status, iccid FROM numbers WHERE subscriber_id = {placeholder}",  # noqa: S608
+        {"s": subscriber_id},
+    )
+    return pl.DataFrame(
+        cursor.fetchall(),
+        schema={
+            "msisdn": pl.String,
+            "number_id": pl.Int64,
+            "status": pl.String,
+            "number_iccid": pl.String,
+        },
+        orient="row",
+    )
+
+
+def _count(session: Session, model: type[StagedRow] | type[UploadRejection], upload_id: int) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(model).where(model.upload_id == upload_id))
+        or 0
+    )
+
+
+def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(UploadRejection), [{"upload_id": upload_id, **r} for r in rows])
+
+
+def _write_staged(session: Session, upload_id: int, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk-load staged rows: PostgreSQL COPY, SQLite executemany (see MEASURED.md)."""
+    if not rows:
+        return
+    connection = session.connection()
+    columns = ", ".join(_STAGED_COLUMNS)
+    if connection.dialect.name == "postgresql":
+        raw = connection.connection.driver_connection
+        copy_sql = f"COPY upload_staged_rows ({columns}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in _STAGED_COLUMNS)
+    cursor = connection.connection.cursor()
+    try:
+        # Column names are constants of this module; the values are bound.
+        insert_sql = f"INSERT INTO upload_staged_rows ({columns}) VALUES ({marks})"  # noqa: S608
+        cursor.executemany(insert_sql, rows)
+    finally:
+        cursor.close()

@@ -1,0 +1,85 @@
+"""Files an admin would upload, written as Russian Excel writes them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+EMPLOYEE_HEADER = [
+    "Номер телефона", "Фамилия", "Имя", "Отчество", "Дата рождения", "Серия и номер паспорта",
+    "Дата выдачи", "Кем выдан", "Код подразделения",
+]  # fmt: skip
+DEVICE_HEADER = ["Номер телефона", "Тип устройства", "Модель", "IMEI", "Адрес установки"]
+
+
+def employee_row(msisdn: str, *, n: int = 0, **overrides: str) -> list[str]:
+    """One employee row; `n` varies the person."""
+    row = {
+        "phone": msisdn,
+        "last": ["Иванов", "Петрова", "Сидоров", "Кузнецова"][n % 4],
+        "first": ["Иван", "Анна", "Пётр", "Мария"][n % 4],
+        "patronymic": ["Иванович", "Сергеевна", "Петрович", "Игоревна"][n % 4],
+        "birth": f"{1 + n % 28:02d}.0{1 + n % 9}.19{70 + n % 25}",
+        "passport": f"45 {10 + n % 80:02d} {300000 + n:06d}",
+        "issued": "20.05.2015",
+        "issuer": "ОВД района Тверской",
+        "code": "770-001",
+    }
+    row.update(overrides)
+    return list(row.values())
+
+
+def device_row(msisdn: str, *, imei: str = "490154203237518", **overrides: str) -> list[str]:
+    """One device row."""
+    row = {
+        "phone": msisdn,
+        "type": "Платёжный терминал",
+        "model": "Verifone VX520",
+        "imei": imei,
+        "address": "Москва, ул. Тверская, 1",
+    }
+    row.update(overrides)
+    return list(row.values())
+
+
+def csv_bytes(
+    header: list[str], rows: list[list[str]], *, encoding: str = "cp1251", delimiter: str = ";"
+) -> bytes:
+    """A CSV as Russian Excel saves it by default: Windows-1251 and ';'."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def upload(
+    client: TestClient,
+    company_id: int,
+    headers: dict[str, str],
+    content: bytes,
+    *,
+    mode: str = "apply",
+    filename: str = "list.csv",
+    key: str | None = None,
+) -> Any:
+    """POST a file; with TestClient the background work has finished when this returns."""
+    extra = {"Idempotency-Key": key} if key else {}
+    return client.post(
+        f"/api/v1/companies/{company_id}/uploads",
+        files={"file": (filename, content, "application/octet-stream")},
+        data={"mode": mode},
+        headers={**headers, **extra},
+    )
+
+
+def upload_result(
+    client: TestClient, company_id: int, headers: dict[str, str], upload_id: int
+) -> Any:
+    """The upload as GET shows it."""
+    response = client.get(f"/api/v1/companies/{company_id}/uploads/{upload_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -1,0 +1,132 @@
+"""A worker killed mid-upload leaves nothing half-applied, and the upload resumes to the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.core.clock import FixedClock
+from app.core.runtime import Runtime
+from app.db.session import unit_of_work
+from app.numbers.lifecycle import Actor
+from app.numbers.models import ActorKind, PhoneNumber, Registration, StatusEvent
+from app.uploads import service
+from app.uploads.models import Upload, UploadMode, UploadStatus
+from tests.builders import add_numbers, make_company_with_numbers
+from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row
+
+ROWS = 120
+
+
+@pytest.fixture
+def pending_upload(client: TestClient, runtime: Runtime, settings: Settings, tmp_path: Path) -> int:
+    world = make_company_with_numbers(client, count=1)
+    phones = [f"+7913{i:07d}" for i in range(ROWS)]
+    add_numbers(client, contract_id=world["contract"]["id"], msisdns=phones)
+    listing = tmp_path / "list.csv"
+    listing.write_bytes(
+        csv_bytes(EMPLOYEE_HEADER, [employee_row(p, n=i) for i, p in enumerate(phones)])
+    )
+    received = service.ReceivedFile(
+        path=listing,
+        filename="list.csv",
+        size=listing.stat().st_size,
+        sha256=service.file_sha256(listing),
+    )
+    with unit_of_work(runtime.sessions) as session:
+        upload, _ = service.receive_upload(
+            session,
+            subscriber_id=world["company"]["id"],
+            received=received,
+            mode=UploadMode.APPLY,
+            idempotency_key=None,
+            actor=Actor(ActorKind.COMPANY_ADMIN, "admin"),
+            upload_dir=Path(settings.upload_dir),
+            now=runtime.clock.now(),
+        )
+        return upload.id
+
+
+def _kill_at(settings: Settings, upload_id: int, checkpoint: str, batch_rows: int = 50) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.uploads.crash_worker", settings.database_url,
+         settings.upload_dir, str(upload_id), checkpoint, str(batch_rows)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 137, done.stderr[-3000:]
+
+
+def _counts(session: Session) -> tuple[int, int]:
+    session.expire_all()
+    registrations = session.scalar(select(func.count()).select_from(Registration)) or 0
+    pending = (
+        session.scalar(
+            select(func.count())
+            .select_from(StatusEvent)
+            .where(StatusEvent.to_status == "pending_confirmation")
+        )
+        or 0
+    )
+    return int(registrations), int(pending)
+
+
+class TestKilledMidApply:
+    @pytest.mark.parametrize(
+        "checkpoint",
+        ["apply.superseded_ended", "apply.registrations_inserted", "apply.before_commit"],
+    )
+    def test_nothing_is_applied_then_the_rerun_applies_everything_once(
+        self,
+        pending_upload: int,
+        settings: Settings,
+        session: Session,
+        runtime: Runtime,
+        clock: FixedClock,
+        checkpoint: str,
+    ) -> None:
+        _kill_at(settings, pending_upload, checkpoint)
+        upload = session.get_one(Upload, pending_upload)
+        assert upload.status is UploadStatus.APPLYING
+        assert _counts(session) == (0, 0)
+        # Nobody else takes it while the dead worker's lease runs; afterwards, anyone may.
+        assert service.process_upload(runtime, pending_upload) is None
+        clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
+        with runtime.sessions() as fresh:
+            assert service.stale_uploads(fresh, now=clock.now()) == [pending_upload]
+        result = service.process_upload(runtime, pending_upload)
+        assert result is not None
+        assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
+        assert _counts(session) == (ROWS, ROWS)
+        statuses = set(
+            session.scalars(select(PhoneNumber.status).where(PhoneNumber.sim_kind.is_not(None)))
+        )
+        assert statuses == {"pending_confirmation"}
+
+
+class TestKilledMidValidation:
+    def test_resumes_after_the_last_committed_batch(
+        self,
+        pending_upload: int,
+        settings: Settings,
+        session: Session,
+        runtime: Runtime,
+        clock: FixedClock,
+    ) -> None:
+        _kill_at(settings, pending_upload, "validate.batch_committed", batch_rows=50)
+        upload = session.get_one(Upload, pending_upload)
+        assert upload.status is UploadStatus.VALIDATING
+        assert upload.resume_after_row == 51  # the first batch: rows 2..51
+        assert _counts(session) == (0, 0)
+        clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
+        result = service.process_upload(runtime, pending_upload)
+        assert result is not None
+        assert (result.status, result.rows_read, result.accepted) == (UploadStatus.DONE, ROWS, ROWS)
+        assert _counts(session) == (ROWS, ROWS)
