@@ -84,6 +84,25 @@ class Settings(BaseSettings):
     max_numbers_per_person: int = Field(
         default=20, ge=1, description="Numbers one person may use across all companies."
     )
+    confirmation_window_days: int = Field(
+        default=30, ge=1, description="Days a person has to answer a confirmation request."
+    )
+    portal_adapter: str = Field(
+        default="sandbox", description="Identity portal adapter: 'sandbox' (dev/test) or 'http'."
+    )
+    portal_url: str | None = Field(default=None, description="Base URL of the real portal API.")
+    portal_api_key: str | None = Field(default=None, description="Key for the real portal API.")
+    portal_signing_secret: str = Field(
+        default="simreg-dev-portal-signing-secret",
+        description="HMAC key the portal signs its answers with.",
+    )
+    portal_timeout_seconds: float = Field(default=10.0, gt=0)
+    portal_rate_per_operator: float = Field(
+        default=10.0, gt=0, description="Requests per second sent to the portal per operator."
+    )
+    portal_retry_base_seconds: float = Field(default=30.0, gt=0)
+    portal_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    work_lease_seconds: int = Field(default=300, ge=1, description="Operator work item lease.")
     max_numbers_per_request: int = Field(default=50_000, ge=1)
     page_size_max: int = Field(default=500, ge=1)
     log_level: str = "INFO"

@@ -2,12 +2,15 @@
 
 from app.companies.models import Contract, CorporateSubscriber, Operator
 from app.db.base import Base
+from app.matching.models import Claim, ConfirmationRequest, SandboxDelivery, WorkItem
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
 from app.people.models import Person, PersonalDataRead
 from app.uploads.models import StagedRow, Upload, UploadRejection
 
 __all__ = [
     "Base",
+    "Claim",
+    "ConfirmationRequest",
     "Contract",
     "CorporateSubscriber",
     "Operator",
@@ -15,8 +18,10 @@ __all__ = [
     "PersonalDataRead",
     "PhoneNumber",
     "Registration",
+    "SandboxDelivery",
     "StagedRow",
     "StatusEvent",
     "Upload",
     "UploadRejection",
+    "WorkItem",
 ]

@@ -1,0 +1,175 @@
+"""The operator's matching step: confirmation requests to persons, their claims, and the
+operator systems' work queue. Only keyed hashes of the person's verified data are kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, BigIntPK, UtcDateTime
+
+
+def _enum(kind: type[enum.StrEnum]) -> Enum:
+    return Enum(kind, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e])
+
+
+class RequestStatus(enum.StrEnum):
+    """Where a confirmation request is."""
+
+    QUEUED = "queued"  # created by the matching run, not yet accepted by the portal
+    SENT = "sent"  # the portal has it; waiting for the person
+    ANSWERED = "answered"  # the person answered; the next matching run compares the data
+    MATCHED = "matched"  # compared and applied to the number: see `outcome`
+    EXPIRED = "expired"  # no answer within the confirmation window
+    CANCELLED = "cancelled"  # the registration it was for was replaced or removed
+
+
+class PortalAnswer(enum.StrEnum):
+    """What the person told the portal."""
+
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+
+
+LIVE_REQUEST_STATUSES = (RequestStatus.QUEUED, RequestStatus.SENT, RequestStatus.ANSWERED)
+
+
+class ConfirmationRequest(Base):
+    """One request to a person to confirm that they use a number, and its answer."""
+
+    __tablename__ = "confirmation_requests"
+    __table_args__ = (
+        # Never two live requests for the same registration.
+        Index(
+            "uq_confirmation_requests_live_registration",
+            "registration_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'sent', 'answered')"),
+            postgresql_where=text("status IN ('queued', 'sent', 'answered')"),
+        ),
+        Index("ix_confirmation_requests_status_next", "status", "next_attempt_at"),
+        Index("ix_confirmation_requests_status_expires", "status", "expires_at"),
+        Index("ix_confirmation_requests_number", "number_id"),
+        Index("ix_confirmation_requests_doc_hash", "doc_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id"))
+    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("corporate_subscribers.id"))
+    # The person the company named (copied from the registration, for the person's own list).
+    doc_hash: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus))
+    portal_request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    matched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    answer: Mapped[PortalAnswer | None] = mapped_column(_enum(PortalAnswer))
+    portal_subject: Mapped[str | None] = mapped_column(String(64))
+    verified_name_key: Mapped[str | None] = mapped_column(String(600))
+    verified_doc_hash: Mapped[str | None] = mapped_column(String(32))
+    verified_birth_hash: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    # Names of the fields that differed ("full_name", "birth_date", "document"); never values.
+    mismatch_fields: Mapped[str | None] = mapped_column(String(100))
+
+
+class ClaimStatus(enum.StrEnum):
+    """Flow B: an employee claims a number themselves."""
+
+    REJECTED = "rejected"  # wrong company, name or INN, or the number cannot be claimed
+    CONFIRMED = "confirmed"  # the company had submitted this person: active at once
+    PENDING = "pending"  # waits for the company admin
+    APPROVED = "approved"  # the admin approved: a registration confirmed by the person
+    DECLINED = "declined"  # the admin rejected it
+
+
+class Claim(Base):
+    """A person's own claim on a corporate number."""
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        Index("ix_claims_subscriber_status", "subscriber_id", "status"),
+        Index("ix_claims_person", "person_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    msisdn: Mapped[str] = mapped_column(String(16))
+    company_inn: Mapped[str] = mapped_column(String(12))
+    company_name: Mapped[str] = mapped_column(String(500))
+    number_id: Mapped[int | None] = mapped_column(ForeignKey("numbers.id"))
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("corporate_subscribers.id"))
+    status: Mapped[ClaimStatus] = mapped_column(_enum(ClaimStatus))
+    reason: Mapped[str | None] = mapped_column(Text)
+    registration_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class WorkKind(enum.StrEnum):
+    """What an operator's own systems must do in the network for a number."""
+
+    ACTIVATE = "activate"
+    SUSPEND = "suspend"
+    TERMINATE = "terminate"
+
+
+class WorkStatus(enum.StrEnum):
+    """Where a work item is."""
+
+    QUEUED = "queued"
+    LEASED = "leased"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class WorkItem(Base):
+    """One thing an operator system must do; leased in batches, its result recorded once."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        Index("ix_work_items_operator_status_id", "operator_id", "status", "id"),
+        Index("ix_work_items_status_lease", "status", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
+    kind: Mapped[WorkKind] = mapped_column(_enum(WorkKind))
+    status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    leased_by: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class SandboxDelivery(Base):
+    """The sandbox identity portal's own inbox (dev and test only): requests it delivered to
+    its test people, and their answers. A real portal keeps this on its side."""
+
+    __tablename__ = "sandbox_portal_deliveries"
+    __table_args__ = (Index("ix_sandbox_portal_deliveries_doc_hash", "doc_hash"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    portal_request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    doc_hash: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))  # delivered | answered | fetched | lost
+    answer: Mapped[str | None] = mapped_column(String(16))
+    portal_subject: Mapped[str | None] = mapped_column(String(64))
+    delivered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
