@@ -155,6 +155,28 @@ def resume_uploads() -> None:
         typer.echo(f"upload {upload_id}: {result.status.value if result else 'held elsewhere'}")
 
 
+@cli.command()
+def match(
+    operator: int | None = typer.Option(None, help="Only this operator's numbers"),
+) -> None:
+    """Run the matching step now: devices, confirmation requests, answers, expiry."""
+    import datetime as dt
+
+    from app.core.runtime import Runtime
+    from app.db.session import unit_of_work
+    from app.matching.service import run_matching
+
+    runtime = Runtime.build(get_settings())
+    with unit_of_work(runtime.sessions) as session:
+        report = run_matching(
+            session,
+            now=runtime.clock.now(),
+            window=dt.timedelta(days=runtime.settings.confirmation_window_days),
+            operator_id=operator,
+        )
+    typer.echo("matching: " + ", ".join(f"{k}={v}" for k, v in report.as_dict().items()))
+
+
 bench = typer.Typer(help="Benchmarks: print figures measured on this machine.")
 cli.add_typer(bench, name="bench")
 
@@ -175,12 +197,28 @@ def bench_upload(
     run(sizes=_csv_ints(rows), engines=engines.split(","), naive_rows=naive_rows)
 
 
+@bench.command("match")
+def bench_match(
+    employees: int = typer.Option(1_000_000, help="Answered employee registrations"),
+    devices: int = typer.Option(200_000, help="Device registrations"),
+    engines: str = typer.Option("sqlite,postgresql", help="Engines, comma-separated"),
+    naive_rows: int = typer.Option(20_000, help="Rows for the row-by-row baseline"),
+) -> None:
+    """One full matching run; seconds and peak memory per engine, and the row-by-row ratio."""
+    from app.benchmarks.match import run
+
+    run(employees=employees, devices=devices, engines=engines.split(","), naive_rows=naive_rows)
+
+
 @bench.command("all")
 def bench_all() -> None:
     """Every benchmark with its default sizes."""
-    from app.benchmarks.upload import run
+    from app.benchmarks import match, upload
 
-    run(sizes=[100_000, 1_000_000], engines=["sqlite", "postgresql"], naive_rows=20_000)
+    upload.run(sizes=[100_000, 1_000_000], engines=["sqlite", "postgresql"], naive_rows=20_000)
+    match.run(
+        employees=1_000_000, devices=200_000, engines=["sqlite", "postgresql"], naive_rows=20_000
+    )
 
 
 def _safe_url(url: str) -> str:

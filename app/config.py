@@ -14,6 +14,7 @@ DEV_JWT_SECRET = "simreg-dev-jwt-secret-change-me-0123456789"
 DEV_PD_KEY = "dev1:c2ltcmVnLWRldi1wZXJzb25hbC1kYXRhLWtleS0zMiE="
 DEV_PD_HASH_KEY = "simreg-dev-hash-key-change-me-0123456789"
 DEV_CURSOR_SECRET = "simreg-dev-cursor-secret-change-me"
+DEV_PORTAL_SECRET = "simreg-dev-portal-signing-secret"
 
 
 class Environment(enum.StrEnum):
@@ -93,7 +94,7 @@ class Settings(BaseSettings):
     portal_url: str | None = Field(default=None, description="Base URL of the real portal API.")
     portal_api_key: str | None = Field(default=None, description="Key for the real portal API.")
     portal_signing_secret: str = Field(
-        default="simreg-dev-portal-signing-secret",
+        default=DEV_PORTAL_SECRET,
         description="HMAC key the portal signs its answers with.",
     )
     portal_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -123,6 +124,7 @@ class Settings(BaseSettings):
             "SIMREG_PD_KEYS": self.pd_keys == DEV_PD_KEY,
             "SIMREG_PD_HASH_KEY": self.pd_hash_key == DEV_PD_HASH_KEY,
             "SIMREG_CURSOR_SECRET": self.cursor_secret == DEV_CURSOR_SECRET,
+            "SIMREG_PORTAL_SIGNING_SECRET": self.portal_signing_secret == DEV_PORTAL_SECRET,
         }
         bad = [name for name, is_default in defaults.items() if is_default]
         if bad:

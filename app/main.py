@@ -19,6 +19,10 @@ from app.core.errors import install_problem_handlers
 from app.core.health import router as health_router
 from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.runtime import Runtime
+from app.matching.claims_router import router as claims_router
+from app.matching.portal_router import router as portal_router
+from app.matching.portal_router import sandbox_router as sandbox_portal_router
+from app.matching.router import router as matching_router
 from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
 from app.people.router import sandbox_router as sandbox_people_router
@@ -80,7 +84,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(numbers_router)
     app.include_router(people_router)
     app.include_router(uploads_router)
+    app.include_router(matching_router)
+    app.include_router(claims_router)
+    app.include_router(portal_router)
     if settings.is_sandbox:
         app.include_router(sandbox_tokens_router)
         app.include_router(sandbox_people_router)
+        app.include_router(sandbox_portal_router)
     return app

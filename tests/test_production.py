@@ -48,6 +48,7 @@ def production_settings(database_url: str, **overrides: Any) -> Settings:
         "pd_active_key_id": "prod1",
         "pd_hash_key": "prod-hash-key-0123456789-abcdef",
         "cursor_secret": "prod-cursor-secret-0123456789",
+        "portal_signing_secret": "prod-portal-signing-secret-0123456789",
         "upload_resume_on_start": False,
         "_env_file": None,
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, String, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
@@ -162,7 +163,7 @@ def transition_many(
 
 def transition_selected(
     session: Session,
-    number_ids: Select[tuple[int]],
+    number_ids: Select[*tuple[Any, ...]],
     target: NumberStatus,
     *,
     actor: Actor,

@@ -55,7 +55,7 @@ from app.uploads.columns import (
     header_for,
 )
 from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
-from app.uploads.readers import RawRow, Table, UploadRejected, open_table
+from app.uploads.readers import RowBatch, Table, UploadRejected, open_table
 from app.uploads.validation import RowProblem, validate_batch
 
 log = structlog.get_logger("simreg.uploads")
@@ -76,6 +76,7 @@ _STAGED_COLUMNS = (
     "device_id_kind", "install_address", "iccid",
 )  # fmt: skip
 
+_SLIM_COLUMNS = ("upload_id", "row_no", "number_id", "msisdn", "kind", "doc_hash")
 _STAGED_SOURCE = (
     "row_no", "number_id", "msisdn", "kind", "last_name", "first_name", "patronymic",
     "name_key", "doc_type", "_doc", "_birth", "_snils", "device_type", "device_model",
@@ -386,17 +387,17 @@ class _UploadWorker:
         seal = upload.mode is UploadMode.APPLY
         today = moscow_today(self.runtime.clock)
         positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
-        for batch in table.batches(self.runtime.settings.upload_batch_rows):
-            fresh = [row for row in batch if row.row_no > upload.resume_after_row]
-            if not fresh:
+        for batch in table.row_batches(self.runtime.settings.upload_batch_rows):
+            fresh = _after(batch, upload.resume_after_row)
+            if fresh is None:
                 continue
             staged, rejections = self._check_batch(
                 session, fresh, positions, company_numbers, today=today, seal=seal
             )
-            _write_staged(session, upload.id, staged)
+            _write_staged(session, staged, _STAGED_COLUMNS if seal else _SLIM_COLUMNS)
             _write_rejections(session, upload.id, rejections)
-            upload.resume_after_row = fresh[-1].row_no
-            upload.rows_read += len(fresh)
+            upload.resume_after_row = max(fresh.row_nos[-1:] + [r.row_no for r in fresh.odd])
+            upload.rows_read += len(fresh.rows) + len(fresh.odd)
             upload.accepted += len(staged)
             upload.rejected += len(rejections)
             upload.lease_until = self.now() + self.lease
@@ -419,7 +420,7 @@ class _UploadWorker:
     def _check_batch(
         self,
         session: Session,
-        rows: list[RawRow],
+        batch: RowBatch,
         positions: list[tuple[int, Column]],
         company_numbers: pl.DataFrame,
         *,
@@ -427,21 +428,19 @@ class _UploadWorker:
         seal: bool,
     ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
         problems: dict[int, list[dict[str, str]]] = defaultdict(list)
-        by_row = {row.row_no: row for row in rows}
-        readable = []
-        for row in rows:
-            if row.problem is not None:
-                code, message = row.problem
-                problems[row.row_no].append({"column": "row", "code": code, "message": message})
-            else:
-                readable.append(row)
+        cells_of: dict[int, list[str]] = {}
+        for row in batch.odd:
+            assert row.problem is not None
+            code, message = row.problem
+            problems[row.row_no].append({"column": "row", "code": code, "message": message})
+            cells_of[row.row_no] = row.cells
+        # Rows → columns in C (zip), not a Python loop per cell.
+        columns = list(zip(*batch.rows, strict=True)) if batch.rows else []
         frame = pl.DataFrame(
             {
-                "row_no": pl.Series([r.row_no for r in readable], dtype=pl.Int64),
+                "row_no": pl.Series(batch.row_nos, dtype=pl.Int64),
                 **{
-                    column.value: pl.Series(
-                        [r.cells[i] if i < len(r.cells) else "" for r in readable], dtype=pl.String
-                    )
+                    column.value: pl.Series(columns[i] if columns else [], dtype=pl.String)
                     for i, column in positions
                 },
             }
@@ -498,20 +497,51 @@ class _UploadWorker:
             problems[row_no].append(refusal)
         good = joined.filter(~pl.col("row_no").is_in(list(problems)))
         staged = self._staged_rows(good, seal=seal)
+        index = {row_no: i for i, row_no in enumerate(batch.row_nos)} if problems else {}
+        for row_no in problems:
+            if row_no not in cells_of:
+                cells_of[row_no] = batch.rows[index[row_no]]
         rejections = [
             {
                 "row_no": row_no,
-                "cells": by_row[row_no].cells,
+                "cells": cells_of[row_no],
                 "problems": found,
-                "msisdn_digits": _phone_digits(by_row[row_no], positions),
+                "msisdn_digits": _phone_digits(cells_of[row_no], positions),
             }
             for row_no, found in sorted(problems.items())
         ]
         return staged, rejections
 
     def _staged_rows(self, good: pl.DataFrame, *, seal: bool) -> list[tuple[Any, ...]]:
-        """Rows for the staging table, with keyed hashes, and sealed personal data to apply."""
+        """Rows for the staging table, with keyed hashes, and sealed personal data to apply.
+
+        A dry run stages only what the whole-file checks need (`_SLIM_COLUMNS`)."""
         employee = pl.col("kind") == "employee"
+        if not seal:
+            digest = self.vault.raw_hash
+            slim = good.select(
+                "row_no",
+                "number_id",
+                "msisdn",
+                "kind",
+                pl.when(employee)
+                .then(
+                    pl.concat_str(
+                        [
+                            pl.lit("doc:"),
+                            pl.col("doc_type"),
+                            pl.lit(":"),
+                            pl.col("doc_series").fill_null(""),
+                            pl.col("doc_number"),
+                        ]
+                    )
+                )
+                .alias("_doc"),
+            )
+            return [
+                (self.upload_id, row_no, number_id, msisdn, kind, digest(doc) if doc else None)
+                for row_no, number_id, msisdn, kind, doc in slim.rows()
+            ]
         keyed = good.with_columns(
             pl.when(employee)
             .then(
@@ -677,7 +707,7 @@ class _UploadWorker:
                             "row_no": row.row_no,
                             "cells": row.cells,
                             "problems": [problem],
-                            "msisdn_digits": _phone_digits(row, positions),
+                            "msisdn_digits": _phone_digits(row.cells, positions),
                         }
                     )
         session.execute(
@@ -851,10 +881,21 @@ def _problem_dict(problem: RowProblem) -> dict[str, str]:
     return {"column": problem.column, "code": problem.code, "message": problem.message}
 
 
-def _phone_digits(row: RawRow, positions: Sequence[tuple[int, Column]]) -> str | None:
+def _after(batch: RowBatch, row_no: int) -> RowBatch | None:
+    """The part of a batch after `row_no` (a resumed upload skips what it committed)."""
+    if row_no == 0:
+        return batch
+    keep = [i for i, n in enumerate(batch.row_nos) if n > row_no]
+    odd = [r for r in batch.odd if r.row_no > row_no]
+    if not keep and not odd:
+        return None
+    return RowBatch([batch.row_nos[i] for i in keep], [batch.rows[i] for i in keep], odd)
+
+
+def _phone_digits(cells: list[str], positions: Sequence[tuple[int, Column]]) -> str | None:
     for index, column in positions:
-        if column is Column.MSISDN and index < len(row.cells):
-            digits = "".join(ch for ch in row.cells[index] if ch.isdigit())
+        if column is Column.MSISDN and index < len(cells):
+            digits = "".join(ch for ch in cells[index] if ch.isdigit())
             return digits[-10:] if len(digits) >= 10 else None
     return None
 
@@ -926,12 +967,14 @@ def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any
         session.execute(insert(UploadRejection), [{"upload_id": upload_id, **r} for r in rows])
 
 
-def _write_staged(session: Session, upload_id: int, rows: list[tuple[Any, ...]]) -> None:
+def _write_staged(
+    session: Session, rows: list[tuple[Any, ...]], column_names: Sequence[str]
+) -> None:
     """Bulk-load staged rows: PostgreSQL COPY, SQLite executemany (see MEASURED.md)."""
     if not rows:
         return
     connection = session.connection()
-    columns = ", ".join(_STAGED_COLUMNS)
+    columns = ", ".join(column_names)
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection
         copy_sql = f"COPY upload_staged_rows ({columns}) FROM STDIN"
@@ -939,7 +982,7 @@ def _write_staged(session: Session, upload_id: int, rows: list[tuple[Any, ...]])
             for row in rows:
                 copy.write_row(row)
         return
-    marks = ", ".join("?" for _ in _STAGED_COLUMNS)
+    marks = ", ".join("?" for _ in column_names)
     cursor = connection.connection.cursor()
     try:
         # Column names are constants of this module; the values are bound.

@@ -1,0 +1,534 @@
+"""Flow B (DOMAIN.md, "Employee-initiated"): a person claims a corporate number themselves.
+
+The person names the number, the company's INN and the company's name as written in the
+register. The claim is rejected when any of them does not fit the registry; it confirms the
+number at once when the company had already named this very person; otherwise it waits for
+the company admin, whose approval becomes a registration built from the person's verified
+identity data (so it needs no further confirmation).
+
+Rejection reasons say which of number, INN or name did not fit, but never show another
+company's name or INN: the claimant must already know them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.companies.models import CorporateSubscriber, SubscriberStatus
+from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msisdn
+from app.core.names import normalize_person_name
+from app.core.personal_data import PersonalDataVault
+from app.matching.models import (
+    LIVE_REQUEST_STATUSES,
+    Claim,
+    ClaimStatus,
+    ConfirmationRequest,
+    RequestStatus,
+    WorkKind,
+)
+from app.matching.work import enqueue
+from app.numbers import lifecycle
+from app.numbers.lifecycle import Actor
+from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
+from app.numbers.schemas import DocumentType
+from app.numbers.service import current_registration
+from app.people.models import Person
+
+__all__ = [
+    "CLAIM_SOURCE",
+    "ClaimOutcome",
+    "approve_claim",
+    "claims_of_company",
+    "claims_of_person",
+    "normalize_company_name",
+    "person_actor",
+    "reject_claim",
+    "submit_claim",
+]
+
+# `Registration.source` of a registration created by approving a claim.
+CLAIM_SOURCE = "claim"
+
+_LEFT_REGISTRY = (NumberStatus.TERMINATED, NumberStatus.TRANSFERRED)
+
+# Statuses in which the company's registration is waiting for the person's word: their own
+# claim gives it. Mismatch is left out on purpose: the matching step found the company's data
+# wrong, so only the admin (approving the claim, which rewrites the data) may settle it.
+_CONFIRMABLE = frozenset(
+    {
+        NumberStatus.PENDING_CONFIRMATION,
+        NumberStatus.SUSPENDED,  # reactivation: DOMAIN.md, "Deadlines and suspension"
+        NumberStatus.EXPIRED,
+        NumberStatus.DECLINED,
+        NumberStatus.ACTIVE,  # nothing to move; the claim is simply confirmed
+    }
+)
+
+# --- Company names -------------------------------------------------------------------------
+
+# Full spellings of legal forms, each mapped to the abbreviation the register also uses.
+# Longer forms come first so that "непубличное акционерное общество" is not read as
+# "публичное акционерное общество" or plain "акционерное общество".
+_LEGAL_FORMS: tuple[tuple[str, str], ...] = (
+    ("ОБЩЕСТВО С ОГРАНИЧЕННОЙ ОТВЕТСТВЕННОСТЬЮ", "ООО"),
+    ("ИНДИВИДУАЛЬНЫЙ ПРЕДПРИНИМАТЕЛЬ", "ИП"),
+    ("НЕПУБЛИЧНОЕ АКЦИОНЕРНОЕ ОБЩЕСТВО", "НАО"),
+    ("ПУБЛИЧНОЕ АКЦИОНЕРНОЕ ОБЩЕСТВО", "ПАО"),
+    ("ЗАКРЫТОЕ АКЦИОНЕРНОЕ ОБЩЕСТВО", "ЗАО"),
+    ("ОТКРЫТОЕ АКЦИОНЕРНОЕ ОБЩЕСТВО", "ОАО"),
+    ("АКЦИОНЕРНОЕ ОБЩЕСТВО", "АО"),
+)
+_LEGAL_FORM = re.compile(
+    r"(?<!\w)(" + "|".join(re.escape(full) for full, _ in _LEGAL_FORMS) + r")(?!\w)"
+)
+_ABBREVIATION = dict(_LEGAL_FORMS)
+# Abbreviations typed wholly in Latin look-alike letters (a keyboard-layout slip); the person
+# name normal form leaves wholly Latin words alone, so these are mapped here.
+_LATIN_ABBREVIATIONS = {"OOO": "ООО", "AO": "АО", "OAO": "ОАО"}
+_LATIN_ABBREVIATION = re.compile(r"(?<!\w)(OOO|OAO|AO)(?!\w)")
+# Straight, typographic and guillemet quotes, and the backtick people type for an apostrophe.
+_QUOTES = re.compile("[\"'`«»„“”‟‘’‚‛‹›]")
+_SPACES = re.compile(r"\s+")
+_SPACE_AROUND_PUNCTUATION = re.compile(r"\s*([.,])\s*")
+
+
+def normalize_company_name(name: str) -> str:
+    """Return the comparison form of a company's name.
+
+    Case, ё/е, quotes of any kind, runs of spaces (and spaces around dots and commas, as in
+    "П. П." against "П.П.") and the spelling of the legal form do not count:
+    "Общество с ограниченной ответственностью "Ромашка"" and "ООО «РОМАШКА»" give the same
+    result, as do "Индивидуальный предприниматель" and "ИП", and the joint-stock forms
+    (АО, ПАО, ЗАО, ОАО, НАО). Everything else, such as a different word, still differs.
+
+    >>> normalize_company_name('Общество с ограниченной ответственностью "Ромашка"')
+    'ООО РОМАШКА'
+    >>> normalize_company_name("ООО «Рёмашка»") == normalize_company_name("ооо ремашка")
+    True
+    """
+    # Quotes become spaces, not nothing: 'ООО"Ромашка"' must still read as two words.
+    text = _QUOTES.sub(" ", unicodedata.normalize("NFKC", name))
+    # The person-name normal form already handles case, ё, dashes, invisible characters and
+    # Latin look-alike letters inside Cyrillic words.
+    text = normalize_person_name(text)
+    text = _LEGAL_FORM.sub(lambda m: _ABBREVIATION[m.group(1)], text)
+    text = _LATIN_ABBREVIATION.sub(lambda m: _LATIN_ABBREVIATIONS[m.group(1)], text)
+    text = _SPACE_AROUND_PUNCTUATION.sub(r"\1", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+# --- Submitting a claim --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    """A submitted claim, and whether it is new (False: the person's pending claim, again)."""
+
+    claim: Claim
+    created: bool
+
+
+def person_actor(person: Person) -> Actor:
+    """The person as they appear in the event log: by their identity-portal subject."""
+    return Actor(ActorKind.PERSON, person.portal_subject)
+
+
+def _clean_input(msisdn: str, company_inn: str) -> tuple[str, str]:
+    """Both identifiers in normal form, or InvalidInput naming every bad field at once."""
+    problems: list[FieldProblem] = []
+    clean_msisdn = clean_inn = ""
+    try:
+        clean_msisdn = normalize_msisdn(msisdn)
+    except InvalidIdentifier as exc:
+        problems.append(FieldProblem("msisdn", exc.code, exc.message))
+    try:
+        clean_inn = normalize_inn(company_inn)
+    except InvalidIdentifier as exc:
+        problems.append(FieldProblem("company_inn", exc.code, exc.message))
+    if problems:
+        raise InvalidInput(
+            "The claim is not valid; nothing was stored. See errors.", errors=problems
+        )
+    return clean_msisdn, clean_inn
+
+
+def _find_number(
+    session: Session, *, msisdn: str, inn: str
+) -> tuple[PhoneNumber, CorporateSubscriber] | None:
+    """The number the claim is about; when several operators hold the msisdn, the claimed
+    company's one (and of those, one still in the registry) wins."""
+    rows = session.execute(
+        select(PhoneNumber, CorporateSubscriber)
+        .join(CorporateSubscriber, CorporateSubscriber.id == PhoneNumber.subscriber_id)
+        .where(PhoneNumber.msisdn == msisdn)
+        .order_by(PhoneNumber.id)
+    ).all()
+    if not rows:
+        return None
+    best = min(
+        rows,
+        key=lambda row: (row[1].inn != inn, row[0].status in _LEFT_REGISTRY, row[0].id),
+    )
+    return best[0], best[1]
+
+
+def _rejection(
+    msisdn: str,
+    inn: str,
+    name: str,
+    found: tuple[PhoneNumber, CorporateSubscriber] | None,
+) -> str | None:
+    """Why the claim cannot stand, or None. The wording never shows the holder's details."""
+    if found is None:
+        return (
+            f"The number does not match: {msisdn} is not a corporate number in the registry. "
+            "Check the number."
+        )
+    number, company = found
+    if company.inn != inn:
+        return (
+            f"The INN does not match: number {msisdn} is not held by the company with "
+            f"INN {inn}. Check the number and the INN of the company that gave you the SIM card."
+        )
+    if normalize_company_name(company.name) != normalize_company_name(name):
+        return (
+            f"The company name does not match the company with INN {inn}. Write the name as "
+            "it stands in the state register (ЕГРЮЛ or ЕГРИП)."
+        )
+    if company.status is SubscriberStatus.LIQUIDATED:
+        return "The company is liquidated: its numbers have left the corporate registry."
+    if number.status in _LEFT_REGISTRY:
+        return f"The number has left the corporate registry (it is '{number.status.value}')."
+    return None
+
+
+def _names_this_person(registration: Registration | None, person: Person) -> bool:
+    """Whether the company's current registration is exactly this verified person: the same
+    document, birth date and name, compared as the matching step compares them."""
+    return (
+        registration is not None
+        and registration.kind is SimKind.EMPLOYEE
+        and registration.doc_hash == person.doc_hash
+        and registration.birth_date_hash == person.birth_date_hash
+        and registration.name_key == person.name_key
+    )
+
+
+def _settle_requests(
+    session: Session, *, registration_id: int, person: Person, now: dt.datetime
+) -> None:
+    """The person's claim answers any confirmation request still out for the registration."""
+    session.execute(
+        update(ConfirmationRequest)
+        .where(
+            ConfirmationRequest.registration_id == registration_id,
+            ConfirmationRequest.status.in_([s.value for s in LIVE_REQUEST_STATUSES]),
+        )
+        .values(
+            status=RequestStatus.MATCHED,
+            outcome="active",
+            matched_at=now,
+            portal_subject=person.portal_subject,
+            verified_name_key=person.name_key,
+            verified_doc_hash=person.doc_hash,
+            verified_birth_hash=person.birth_date_hash,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def submit_claim(
+    session: Session,
+    *,
+    person: Person,
+    msisdn: str,
+    company_inn: str,
+    company_name: str,
+    now: dt.datetime,
+) -> ClaimOutcome:
+    """Record a person's claim on a number and decide what can be decided at once.
+
+    Bad identifiers raise InvalidInput (nothing stored). Otherwise the claim is stored as
+    rejected (number, INN or name do not fit; the number or company has left the registry),
+    confirmed (the company already named this person: the number becomes active), or pending
+    (the company admin decides). A second claim on a number while one is pending returns
+    that pending claim with `created` False.
+    """
+    clean_msisdn, clean_inn = _clean_input(msisdn, company_inn)
+    name = company_name.strip()
+    # Locking the person serialises their own claims (on PostgreSQL), so two quick submits
+    # cannot both miss each other's pending claim.
+    session.scalars(select(Person.id).where(Person.id == person.id).with_for_update()).one()
+    pending = session.scalars(
+        select(Claim)
+        .where(
+            Claim.person_id == person.id,
+            Claim.msisdn == clean_msisdn,
+            Claim.status == ClaimStatus.PENDING,
+        )
+        .order_by(Claim.id)
+        .limit(1)
+    ).one_or_none()
+    if pending is not None:
+        return ClaimOutcome(pending, created=False)
+
+    claim = Claim(
+        person_id=person.id,
+        msisdn=clean_msisdn,
+        company_inn=clean_inn,
+        company_name=name,
+        created_at=now,
+    )
+    found = _find_number(session, msisdn=clean_msisdn, inn=clean_inn)
+    if found is not None:
+        # Lock the number and read it afresh, so that its status cannot change between the
+        # decision below and the transition (a concurrent approval, a suspension run).
+        locked = session.scalars(
+            select(PhoneNumber)
+            .where(PhoneNumber.id == found[0].id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        found = (locked, found[1])
+    if found is not None and found[1].inn == clean_inn:
+        # Only a claim on the claimed company's own number is linked to it: a claim naming
+        # the wrong company must not show up in the holder's list of claims.
+        claim.number_id, claim.subscriber_id = found[0].id, found[1].id
+    reason = _rejection(clean_msisdn, clean_inn, name, found)
+    if reason is not None or found is None:
+        claim.status, claim.reason, claim.decided_at = ClaimStatus.REJECTED, reason, now
+        session.add(claim)
+        session.flush()
+        return ClaimOutcome(claim, created=True)
+
+    number = found[0]
+    current = current_registration(session, number_id=number.id)
+    if (
+        current is not None
+        and _names_this_person(current, person)
+        and number.status in _CONFIRMABLE
+    ):
+        actor = person_actor(person)
+        if number.status is not NumberStatus.ACTIVE:
+            lifecycle.transition(
+                session,
+                number,
+                NumberStatus.ACTIVE,
+                actor=actor,
+                reason="confirmed by the person's own claim",
+                at=now,
+                registration_id=current.id,
+            )
+            _activate_in_network(session, number_id=number.id, now=now)
+        _settle_requests(session, registration_id=current.id, person=person, now=now)
+        claim.status = ClaimStatus.CONFIRMED
+        claim.reason = "The company had already named you as the user; the number is active."
+        claim.registration_id = current.id
+        claim.decided_at, claim.decided_by = now, actor.id
+    else:
+        claim.status = ClaimStatus.PENDING
+        claim.reason = "Waiting for the company's administrator to approve or reject it."
+    session.add(claim)
+    session.flush()
+    return ClaimOutcome(claim, created=True)
+
+
+# --- Listing -------------------------------------------------------------------------------
+
+
+def claims_of_person(session: Session, *, person: Person) -> list[Claim]:
+    """Every claim the person made, newest first."""
+    return list(
+        session.scalars(select(Claim).where(Claim.person_id == person.id).order_by(Claim.id.desc()))
+    )
+
+
+def claims_of_company(
+    session: Session,
+    *,
+    subscriber_id: int,
+    statuses: Sequence[ClaimStatus] = (),
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[tuple[Claim, Person]]:
+    """A page of claims on a company's numbers with their claimants, oldest first (the
+    admin works through them in order), keyset-paginated by id."""
+    query = (
+        select(Claim, Person)
+        .join(Person, Person.id == Claim.person_id)
+        .where(Claim.subscriber_id == subscriber_id)
+        .order_by(Claim.id)
+        .limit(limit)
+    )
+    if statuses:
+        query = query.where(Claim.status.in_(statuses))
+    if after_id is not None:
+        query = query.where(Claim.id > after_id)
+    return [(claim, person) for claim, person in session.execute(query).all()]
+
+
+# --- The admin's decision ------------------------------------------------------------------
+
+
+def _pending_claim(session: Session, *, subscriber_id: int, claim_id: int) -> Claim:
+    """The company's claim, locked; NotFound outside the company, Conflict once decided."""
+    claim = session.scalars(
+        select(Claim)
+        .where(Claim.id == claim_id, Claim.subscriber_id == subscriber_id)
+        .with_for_update()
+    ).one_or_none()
+    if claim is None:
+        raise NotFound(f"Claim {claim_id} was not found.")
+    if claim.status is not ClaimStatus.PENDING:
+        raise Conflict(
+            f"Claim {claim_id} is '{claim.status.value}', not pending; it was decided already.",
+            claim_id=claim_id,
+            current_status=claim.status.value,
+        )
+    return claim
+
+
+def _registration_from_person(
+    vault: PersonalDataVault, person: Person, *, number_id: int, actor: Actor, now: dt.datetime
+) -> Registration:
+    """A company registration whose data are the person's portal-verified data."""
+    pd = vault.open(person.pd_sealed)
+    snils = pd.get("snils")
+    return Registration(
+        number_id=number_id,
+        kind=SimKind.EMPLOYEE,
+        last_name=person.last_name,
+        first_name=person.first_name,
+        patronymic=person.patronymic,
+        name_key=person.name_key,
+        doc_type=DocumentType.RU_PASSPORT.value,
+        # The same payload shape as a company-submitted employee; the portal gives no issue
+        # details, so those stay empty.
+        pd_sealed=vault.seal(
+            {
+                "doc_series": pd["doc_series"],
+                "doc_number": pd["doc_number"],
+                "birth_date": pd["birth_date"],
+                "issued_on": None,
+                "issuer": None,
+                "issuer_code": None,
+                "snils": snils,
+            }
+        ),
+        pd_key_id=vault.active_key_id,
+        doc_hash=person.doc_hash,
+        birth_date_hash=person.birth_date_hash,
+        snils_hash=vault.lookup_hash("snils", snils) if snils else None,
+        source=CLAIM_SOURCE,
+        submitted_by=actor.id,
+        created_at=now,
+    )
+
+
+def approve_claim(
+    session: Session,
+    vault: PersonalDataVault,
+    *,
+    subscriber_id: int,
+    claim_id: int,
+    actor: Actor,
+    now: dt.datetime,
+) -> Claim:
+    """The admin approves: the person becomes the number's user, already confirmed.
+
+    The current registration (if any) ends; the new one carries the person's verified data
+    and source "claim"; the number becomes active. Conflict when the claim is not pending or
+    the number has left the registry since (reject the claim then).
+    """
+    claim = _pending_claim(session, subscriber_id=subscriber_id, claim_id=claim_id)
+    if claim.number_id is None:  # pending claims always name their number
+        raise Conflict(f"Claim {claim_id} names no number; reject it.")
+    number = session.scalars(
+        select(PhoneNumber)
+        .where(PhoneNumber.id == claim.number_id, PhoneNumber.subscriber_id == subscriber_id)
+        .with_for_update()
+    ).one_or_none()
+    if number is None or number.status in _LEFT_REGISTRY:
+        state = "has moved" if number is None else f"is '{number.status.value}'"
+        raise lifecycle.IllegalTransition(
+            f"The number of claim {claim_id} {state}: it has left the corporate registry "
+            "and cannot get a new user. Reject the claim instead.",
+            claim_id=claim_id,
+        )
+    person = session.get_one(Person, claim.person_id)
+    old = current_registration(session, number_id=number.id)
+    if old is not None:
+        old.ended_at = now
+        old.end_reason = "superseded by the person's approved claim"
+        # Requests for the old registration have nobody to ask any more.
+        session.execute(
+            update(ConfirmationRequest)
+            .where(
+                ConfirmationRequest.registration_id == old.id,
+                ConfirmationRequest.status.in_([s.value for s in LIVE_REQUEST_STATUSES]),
+            )
+            .values(status=RequestStatus.CANCELLED, matched_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        # The partial unique index allows one current registration per number: end the old
+        # one in the database before the new one is inserted.
+        session.flush()
+    registration = _registration_from_person(
+        vault, person, number_id=number.id, actor=actor, now=now
+    )
+    session.add(registration)
+    session.flush()
+    number.sim_kind = SimKind.EMPLOYEE
+    if number.status is not NumberStatus.ACTIVE:
+        lifecycle.transition(
+            session,
+            number,
+            NumberStatus.ACTIVE,
+            actor=actor,
+            reason="the company approved the person's own claim; the person is confirmed",
+            at=now,
+            registration_id=registration.id,
+        )
+        _activate_in_network(session, number_id=number.id, now=now)
+    claim.status = ClaimStatus.APPROVED
+    claim.reason = "Approved by the company; the number is registered to you and active."
+    claim.registration_id = registration.id
+    claim.decided_at, claim.decided_by = now, actor.id
+    session.flush()
+    return claim
+
+
+def reject_claim(
+    session: Session,
+    *,
+    subscriber_id: int,
+    claim_id: int,
+    reason: str | None,
+    actor: Actor,
+    now: dt.datetime,
+) -> Claim:
+    """The admin rejects the claim; the number and its registration stay as they are."""
+    claim = _pending_claim(session, subscriber_id=subscriber_id, claim_id=claim_id)
+    claim.status = ClaimStatus.DECLINED
+    claim.reason = reason or "Rejected by the company."
+    claim.decided_at, claim.decided_by = now, actor.id
+    session.flush()
+    return claim
+
+
+def _activate_in_network(session: Session, *, number_id: int, now: dt.datetime) -> None:
+    """The operator's systems switch the SIM on, as after a match: one work item."""
+    enqueue(
+        session,
+        number_ids=select(PhoneNumber.id).where(PhoneNumber.id == number_id),
+        kind=WorkKind.ACTIVATE,
+        now=now,
+    )

@@ -1,0 +1,243 @@
+"""The person's confirmation requests, the portal's answer webhook, the sandbox portal's switches.
+
+`router` belongs in every environment (the webhook is how the real portal pushes answers);
+`sandbox_router` only where the sandbox exists (dev and test).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Body, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.dependencies import require
+from app.auth.service import Principal, Role
+from app.companies.models import CorporateSubscriber
+from app.companies.schemas import StrictModel
+from app.core.deps import RuntimeDep, SessionDep
+from app.core.errors import BadRequest, Conflict, DomainError, NotFound
+from app.core.runtime import Runtime
+from app.matching.dispatch import collect_answers, record_answer
+from app.matching.http_portal import count_rejected, signing_secret, verify_signed_answer
+from app.matching.models import (
+    LIVE_REQUEST_STATUSES,
+    ConfirmationRequest,
+    PortalAnswer,
+    RequestStatus,
+)
+from app.matching.portal import AnswerKind, InvalidPortalMessage, PortalConfigError
+from app.matching.sandbox_portal import BEHAVIOUR, SandboxPortal
+from app.numbers.models import PhoneNumber
+from app.people.service import find_person
+
+log = structlog.get_logger("simreg.portal")
+
+router = APIRouter(prefix="/api/v1", tags=["confirmation"])
+sandbox_router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
+
+PersonCaller = Annotated[Principal, require(Role.PERSON)]
+Staff = Annotated[Principal, require(Role.OPERATOR_STAFF)]
+
+
+class InvalidSignature(DomainError):
+    """A pushed answer whose HMAC signature does not verify."""
+
+    status = 401
+    type_slug = "invalid-signature"
+    title = "The signature is not valid"
+
+
+class PortalNotConfigured(DomainError):
+    """The webhook cannot verify anything until the signing secret is set."""
+
+    status = 503
+    type_slug = "portal-not-configured"
+    title = "The identity portal integration is not configured"
+
+
+class ConfirmationRequestView(BaseModel):
+    """A confirmation request as the person it names sees it."""
+
+    id: int
+    msisdn: str
+    company_name: str
+    company_inn: str
+    status: RequestStatus
+    expires_at: dt.datetime
+    sent_at: dt.datetime | None
+    answered_at: dt.datetime | None
+    answer: PortalAnswer | None
+
+
+class SandboxBehaviourIn(StrictModel):
+    """Fields left out keep their value."""
+
+    delay_seconds: float | None = Field(default=None, ge=0, le=30)
+    fail_sends: bool | None = None
+    lose_answers: bool | None = None
+    answers_delayed: bool | None = None
+
+
+class SandboxBehaviourOut(BaseModel):
+    """The sandbox portal's current behaviour."""
+
+    delay_seconds: float
+    fail_sends: bool
+    lose_answers: bool
+    answers_delayed: bool
+
+
+class WebhookResult(BaseModel):
+    """What became of a pushed answer: recorded, a duplicate, or ignored (unknown or late)."""
+
+    status: str
+
+
+def _views(session: Session, *conditions: Any) -> list[ConfirmationRequestView]:
+    rows = session.execute(
+        select(ConfirmationRequest, PhoneNumber.msisdn, CorporateSubscriber)
+        .join(PhoneNumber, PhoneNumber.id == ConfirmationRequest.number_id)
+        .join(CorporateSubscriber, CorporateSubscriber.id == ConfirmationRequest.subscriber_id)
+        .where(*conditions)
+        .order_by(ConfirmationRequest.id)
+    ).all()
+    return [
+        ConfirmationRequestView(
+            id=request.id,
+            msisdn=msisdn,
+            company_name=company.name,
+            company_inn=company.inn,
+            status=request.status,
+            expires_at=request.expires_at,
+            sent_at=request.sent_at,
+            answered_at=request.answered_at,
+            answer=request.answer,
+        )
+        for request, msisdn, company in rows
+    ]
+
+
+@router.get("/me/confirmation-requests", response_model=list[ConfirmationRequestView])
+def my_confirmation_requests(
+    session: SessionDep, caller: PersonCaller
+) -> list[ConfirmationRequestView]:
+    """Live requests (queued, sent, answered) that name the caller's document."""
+    person = find_person(session, portal_subject=caller.subject)
+    if person is None:
+        return []
+    return _views(
+        session,
+        ConfirmationRequest.doc_hash == person.doc_hash,
+        ConfirmationRequest.status.in_(LIVE_REQUEST_STATUSES),
+    )
+
+
+def _answer(
+    runtime: Runtime, caller: Principal, request_id: int, answer: AnswerKind
+) -> ConfirmationRequestView:
+    settings = runtime.settings
+    with runtime.sessions() as session:
+        person = find_person(session, portal_subject=caller.subject)
+        request = session.get(ConfirmationRequest, request_id)
+        # Someone else's request and a missing one look the same: nothing is revealed.
+        if person is None or request is None or request.doc_hash != person.doc_hash:
+            raise NotFound(f"Confirmation request {request_id} was not found.")
+        if not (settings.is_sandbox and settings.portal_adapter == "sandbox"):
+            raise Conflict(
+                "Answer this request in the identity portal (Госуслуги); the registry "
+                "receives your answer from there.",
+                code="answer_in_portal",
+            )
+        if request.status in (RequestStatus.ANSWERED, RequestStatus.MATCHED):
+            if request.answer == answer:
+                return _views(session, ConfirmationRequest.id == request_id)[0]
+            raise Conflict(
+                f"You already answered '{request.answer}'; an answer cannot change.",
+                code="already_answered",
+            )
+        if request.status in (RequestStatus.EXPIRED, RequestStatus.CANCELLED) or (
+            request.expires_at <= runtime.clock.now()
+        ):
+            raise Conflict(
+                "This request has expired or was withdrawn; the company may send a new one.",
+                code="request_closed",
+            )
+        if request.status is RequestStatus.QUEUED or request.portal_request_id is None:
+            raise Conflict(
+                "This request has not been delivered to the identity portal yet; try again "
+                "in a few minutes.",
+                code="not_delivered_yet",
+            )
+        portal_request_id = request.portal_request_id
+    portal = SandboxPortal.from_runtime(runtime)
+    portal.answer(portal_request_id, person=person, answer=answer)
+    # The real portal would push the answer at once; collecting now gives the same effect.
+    collect_answers(runtime, portal)
+    with runtime.sessions() as session:
+        return _views(session, ConfirmationRequest.id == request_id)[0]
+
+
+@router.post(
+    "/me/confirmation-requests/{request_id}/confirm", response_model=ConfirmationRequestView
+)
+def confirm(request_id: int, runtime: RuntimeDep, caller: PersonCaller) -> ConfirmationRequestView:
+    """Answer "yes, I use this number" (sandbox; in production the person uses the portal)."""
+    return _answer(runtime, caller, request_id, "confirmed")
+
+
+@router.post(
+    "/me/confirmation-requests/{request_id}/decline", response_model=ConfirmationRequestView
+)
+def decline(request_id: int, runtime: RuntimeDep, caller: PersonCaller) -> ConfirmationRequestView:
+    """Answer "I do not use this number" (sandbox; in production the person uses the portal)."""
+    return _answer(runtime, caller, request_id, "declined")
+
+
+@router.post("/portal/answers", status_code=status.HTTP_202_ACCEPTED, response_model=WebhookResult)
+def portal_answer_webhook(body: Annotated[Any, Body()], runtime: RuntimeDep) -> WebhookResult:
+    """The identity portal pushes one signed answer (no bearer token: the HMAC signs it)."""
+    try:
+        secret = signing_secret(runtime.settings)
+    except PortalConfigError as exc:
+        log.error("portal webhook refused: signing secret not configured")
+        raise PortalNotConfigured("Set SIMREG_PORTAL_SIGNING_SECRET.") from exc
+    try:
+        message = verify_signed_answer(body, secret)
+    except InvalidPortalMessage as exc:
+        count_rejected(exc, source="webhook")
+        if exc.reason == "signature":
+            raise InvalidSignature(
+                "The answer's signature does not verify; it was not recorded."
+            ) from exc
+        raise BadRequest(f"The answer is not well formed: {exc}.", code="invalid_answer") from exc
+    with runtime.sessions() as session:
+        outcome = record_answer(session, runtime.vault, message, now=runtime.clock.now())
+        session.commit()
+    if outcome == "invalid":
+        raise BadRequest("The answer's verified data cannot be read.", code="invalid_answer")
+    if outcome in ("unknown", "late"):
+        return WebhookResult(status="ignored")
+    return WebhookResult(status=outcome)
+
+
+@sandbox_router.post("/portal/behaviour", response_model=SandboxBehaviourOut)
+def set_sandbox_behaviour(
+    body: SandboxBehaviourIn, runtime: RuntimeDep, _: Staff
+) -> SandboxBehaviourOut:
+    """Make the sandbox portal slow, down, or lose or hold back answers (dev and test only)."""
+    if not runtime.settings.is_sandbox:
+        raise NotFound("The sandbox portal does not exist here.")
+    for name, value in body.model_dump(exclude_none=True).items():
+        setattr(BEHAVIOUR, name, value)
+    log.info("sandbox portal behaviour changed", **body.model_dump(exclude_none=True))
+    return SandboxBehaviourOut(
+        delay_seconds=BEHAVIOUR.delay_seconds,
+        fail_sends=BEHAVIOUR.fail_sends,
+        lose_answers=BEHAVIOUR.lose_answers,
+        answers_delayed=BEHAVIOUR.answers_delayed,
+    )

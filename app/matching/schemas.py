@@ -1,0 +1,38 @@
+"""Responses of the matching step."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from app.matching.models import PortalAnswer, RequestStatus
+
+
+class MatchRunOut(BaseModel):
+    devices_activated: int
+    requests_created: int
+    requests_cancelled: int
+    confirmed_active: int
+    mismatched: int
+    declined: int
+    expired: int
+
+
+class ConfirmationRequestOut(BaseModel):
+    id: int
+    number_id: int
+    registration_id: int
+    status: RequestStatus
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    expires_at: dt.datetime
+    answered_at: dt.datetime | None
+    matched_at: dt.datetime | None
+    answer: PortalAnswer | None
+    outcome: str | None = Field(description="active, mismatch, declined or expired")
+    mismatch_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields whose company data differ from the verified data: full_name, "
+        "birth_date, document. The verified values themselves are never shown.",
+    )

@@ -1,0 +1,373 @@
+"""The operator's matching run (DOMAIN.md, flow A), set-based and idempotent.
+
+devices with valid data → active at once; employees → one confirmation request each;
+answers: declined → declined, confirmed → the company's data compared with the person's
+verified data through keyed hashes inside SQL → active or mismatch (naming the fields, never
+the values); no answer within the window → expired. Running it twice changes nothing the
+second time: every step selects only rows that still need it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from app.core.errors import Conflict, NotFound
+from app.db.base import UtcDateTime
+from app.db.bulk import insert_counting
+from app.matching.models import (
+    LIVE_REQUEST_STATUSES,
+    ConfirmationRequest,
+    PortalAnswer,
+    RequestStatus,
+    WorkKind,
+)
+from app.matching.work import enqueue
+from app.numbers import lifecycle
+from app.numbers.lifecycle import Actor
+from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
+
+MATCHING_JOB = Actor(ActorKind.OPERATOR_JOB, "matching")
+S = NumberStatus
+_LIVE = [s.value for s in LIVE_REQUEST_STATUSES]
+
+
+@dataclass
+class MatchReport:
+    """What one run did."""
+
+    devices_activated: int = 0
+    requests_created: int = 0
+    requests_cancelled: int = 0
+    confirmed_active: int = 0
+    mismatched: int = 0
+    declined: int = 0
+    expired: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """For the API and the command line."""
+        return asdict(self)
+
+
+AnySelect = Select[*tuple[Any, ...]]
+
+
+def _scope(query: AnySelect, operator_id: int | None) -> AnySelect:
+    return query if operator_id is None else query.where(PhoneNumber.operator_id == operator_id)
+
+
+def run_matching(
+    session: Session,
+    *,
+    now: dt.datetime,
+    window: dt.timedelta,
+    operator_id: int | None = None,
+    actor: Actor = MATCHING_JOB,
+) -> MatchReport:
+    """One matching run over every number (or one operator's). The caller commits."""
+    report = MatchReport()
+    report.requests_cancelled = _cancel_orphaned_requests(session, now=now)
+    report.devices_activated = _activate_devices(
+        session, now=now, operator_id=operator_id, actor=actor
+    )
+    report.requests_created = _create_requests(
+        session, now=now, window=window, operator_id=operator_id
+    )
+    answered = _apply_answers(session, now=now, operator_id=operator_id, actor=actor)
+    report.confirmed_active, report.mismatched, report.declined = answered
+    report.expired = _expire(session, now=now, operator_id=operator_id, actor=actor)
+    return report
+
+
+def _cancel_orphaned_requests(session: Session, *, now: dt.datetime) -> int:
+    """A request for a registration that was replaced or removed has nobody to ask any more."""
+    result = session.execute(
+        update(ConfirmationRequest)
+        .where(
+            ConfirmationRequest.status.in_(_LIVE),
+            ConfirmationRequest.registration_id.in_(
+                select(Registration.id).where(Registration.ended_at.is_not(None))
+            ),
+        )
+        .values(status=RequestStatus.CANCELLED, matched_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _current(kind: SimKind) -> Any:
+    return exists().where(
+        Registration.number_id == PhoneNumber.id,
+        Registration.ended_at.is_(None),
+        Registration.kind == kind,
+    )
+
+
+def _activate_devices(
+    session: Session, *, now: dt.datetime, operator_id: int | None, actor: Actor
+) -> int:
+    """Device SIMs need no person: valid data submitted → active (a suspended one resumes)."""
+    waiting = [S.UNREGISTERED, S.SUSPENDED]
+    candidates = _scope(
+        select(PhoneNumber.id).where(PhoneNumber.status.in_(waiting), _current(SimKind.DEVICE)),
+        operator_id,
+    )
+    # The operator's systems switch the SIM on in the network: one work item each.
+    enqueue(session, number_ids=candidates, kind=WorkKind.ACTIVATE, now=now)
+    return lifecycle.transition_selected(
+        session,
+        candidates,
+        S.ACTIVE,
+        actor=actor,
+        reason="device data valid; activated by the matching step",
+        at=now,
+        only_from=waiting,
+    )
+
+
+def _create_requests(
+    session: Session, *, now: dt.datetime, window: dt.timedelta, operator_id: int | None
+) -> int:
+    """One confirmation request per current employee registration that has never had one."""
+    needs = _scope(
+        select(
+            Registration.id,
+            PhoneNumber.id,
+            PhoneNumber.operator_id,
+            PhoneNumber.subscriber_id,
+            Registration.doc_hash,
+            literal(RequestStatus.QUEUED.value, String()),
+            literal(0),
+            literal(now, UtcDateTime()),
+            literal(now + window, UtcDateTime()),
+        )
+        .join(PhoneNumber, PhoneNumber.id == Registration.number_id)
+        .where(
+            Registration.ended_at.is_(None),
+            Registration.kind == SimKind.EMPLOYEE,
+            PhoneNumber.status.in_([S.PENDING_CONFIRMATION, S.SUSPENDED]),
+            not_(exists().where(ConfirmationRequest.registration_id == Registration.id)),
+        ),
+        operator_id,
+    )
+    columns = [
+        "registration_id", "number_id", "operator_id", "subscriber_id", "doc_hash", "status",
+        "attempts", "created_at", "expires_at",
+    ]  # fmt: skip
+    return insert_counting(
+        session, insert(ConfirmationRequest).from_select(columns, needs), ConfirmationRequest.id
+    )
+
+
+def _data_equal() -> Any:
+    return and_(
+        Registration.name_key == ConfirmationRequest.verified_name_key,
+        Registration.doc_hash == ConfirmationRequest.verified_doc_hash,
+        Registration.birth_date_hash == ConfirmationRequest.verified_birth_hash,
+    )
+
+
+def _apply_answers(
+    session: Session, *, now: dt.datetime, operator_id: int | None, actor: Actor
+) -> tuple[int, int, int]:
+    """Compare every answered request with the company's data and move its number."""
+    confirmed = ConfirmationRequest.answer == PortalAnswer.CONFIRMED
+    declined = ConfirmationRequest.answer == PortalAnswer.DECLINED
+
+    scope = [ConfirmationRequest.status == RequestStatus.ANSWERED]
+    if operator_id is not None:
+        scope.append(ConfirmationRequest.operator_id == operator_id)
+
+    def numbers_where(*conditions: Any) -> AnySelect:
+        """Numbers of answered requests meeting `conditions` about their registration."""
+        return (
+            select(ConfirmationRequest.number_id)
+            .join(Registration, Registration.id == ConfirmationRequest.registration_id)
+            .where(*scope, *conditions)
+        )
+
+    equal = numbers_where(confirmed, _data_equal())
+    # A suspended number whose user is confirmed is reactivated automatically.
+    to_activate = select(PhoneNumber.id).where(
+        PhoneNumber.id.in_(equal),
+        PhoneNumber.status.in_([S.PENDING_CONFIRMATION, S.SUSPENDED]),
+    )
+    enqueue(session, number_ids=to_activate, kind=WorkKind.ACTIVATE, now=now)
+    active = lifecycle.transition_selected(
+        session,
+        equal,
+        S.ACTIVE,
+        actor=actor,
+        reason="the person confirmed; the company's data match the verified data",
+        at=now,
+        only_from=[S.PENDING_CONFIRMATION, S.SUSPENDED],
+    )
+    mismatched = lifecycle.transition_selected(
+        session,
+        numbers_where(confirmed, not_(_data_equal())),
+        S.MISMATCH,
+        actor=actor,
+        reason="the person confirmed, but the company's data differ from the verified data",
+        at=now,
+        only_from=[S.PENDING_CONFIRMATION],
+    )
+    refused = lifecycle.transition_selected(
+        session,
+        numbers_where(declined),
+        S.DECLINED,
+        actor=actor,
+        reason="the person declined: they do not use this number",
+        at=now,
+        only_from=[S.PENDING_CONFIRMATION],
+    )
+    registration = select(Registration).where(
+        Registration.id == ConfirmationRequest.registration_id
+    )
+
+    def differs(column: str, verified: Any) -> Any:
+        value = registration.with_only_columns(getattr(Registration, column)).scalar_subquery()
+        return case((value.is_distinct_from(verified), 1), else_=0)
+
+    name_differs = differs("name_key", ConfirmationRequest.verified_name_key)
+    birth_differs = differs("birth_date_hash", ConfirmationRequest.verified_birth_hash)
+    doc_differs = differs("doc_hash", ConfirmationRequest.verified_doc_hash)
+    fields = func.trim(
+        case((name_differs == 1, "full_name "), else_="")
+        + case((birth_differs == 1, "birth_date "), else_="")
+        + case((doc_differs == 1, "document"), else_="")
+    )
+    session.execute(
+        update(ConfirmationRequest)
+        .where(*scope)
+        .values(
+            status=RequestStatus.MATCHED,
+            matched_at=now,
+            outcome=case(
+                (declined, "declined"),
+                ((name_differs + birth_differs + doc_differs) == 0, "active"),
+                else_="mismatch",
+            ),
+            mismatch_fields=case(
+                (declined, None),
+                else_=func.nullif(func.replace(fields, " ", ","), ""),
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return active, mismatched, refused
+
+
+def _expire(session: Session, *, now: dt.datetime, operator_id: int | None, actor: Actor) -> int:
+    """No answer within the confirmation window: the request and its number expire."""
+    overdue = [
+        ConfirmationRequest.status.in_([RequestStatus.QUEUED, RequestStatus.SENT]),
+        ConfirmationRequest.expires_at < now,
+    ]
+    if operator_id is not None:
+        overdue.append(ConfirmationRequest.operator_id == operator_id)
+    lifecycle.transition_selected(
+        session,
+        select(ConfirmationRequest.number_id).where(*overdue),
+        S.EXPIRED,
+        actor=actor,
+        reason="no answer within the confirmation window",
+        at=now,
+        only_from=[S.PENDING_CONFIRMATION],
+    )
+    result = session.execute(
+        update(ConfirmationRequest)
+        .where(*overdue)
+        .values(status=RequestStatus.EXPIRED, outcome="expired", matched_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def resend_request(
+    session: Session,
+    *,
+    number: PhoneNumber,
+    actor: Actor,
+    now: dt.datetime,
+    window: dt.timedelta,
+) -> ConfirmationRequest:
+    """The admin asks the person again after the request expired or was declined."""
+    current = session.scalars(
+        select(Registration).where(
+            Registration.number_id == number.id, Registration.ended_at.is_(None)
+        )
+    ).one_or_none()
+    if current is None or current.kind is not SimKind.EMPLOYEE:
+        raise Conflict(f"Number {number.id} has no employee to ask; name the user first.")
+    live = session.scalar(
+        select(ConfirmationRequest.id).where(
+            ConfirmationRequest.registration_id == current.id,
+            ConfirmationRequest.status.in_(_LIVE),
+        )
+    )
+    if live is not None:
+        raise Conflict(f"A request to confirm number {number.id} is already on its way.")
+    if number.status not in (S.EXPIRED, S.DECLINED, S.SUSPENDED):
+        raise Conflict(
+            f"Number {number.id} is '{number.status.value}'; a request is resent only after "
+            "the person declined or did not answer."
+        )
+    request = ConfirmationRequest(
+        registration_id=current.id,
+        number_id=number.id,
+        operator_id=number.operator_id,
+        subscriber_id=number.subscriber_id,
+        doc_hash=current.doc_hash,
+        status=RequestStatus.QUEUED,
+        attempts=0,
+        created_at=now,
+        expires_at=now + window,
+    )
+    session.add(request)
+    if number.status is not S.SUSPENDED:
+        lifecycle.transition(
+            session,
+            number,
+            S.PENDING_CONFIRMATION,
+            actor=actor,
+            reason="the company resent the confirmation request",
+            at=now,
+            registration_id=current.id,
+        )
+    session.flush()
+    return request
+
+
+def requests_of_number(session: Session, *, number_id: int) -> list[ConfirmationRequest]:
+    """Every confirmation request of a number, newest first."""
+    return list(
+        session.scalars(
+            select(ConfirmationRequest)
+            .where(ConfirmationRequest.number_id == number_id)
+            .order_by(ConfirmationRequest.id.desc())
+        )
+    )
+
+
+def get_request(session: Session, *, request_id: int) -> ConfirmationRequest:
+    """One request or NotFound."""
+    request = session.get(ConfirmationRequest, request_id)
+    if request is None:
+        raise NotFound(f"Confirmation request {request_id} was not found.")
+    return request
