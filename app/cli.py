@@ -159,22 +159,14 @@ def resume_uploads() -> None:
 def match(
     operator: int | None = typer.Option(None, help="Only this operator's numbers"),
 ) -> None:
-    """Run the matching step now: devices, confirmation requests, answers, expiry."""
-    import datetime as dt
-
+    """Run the matching cycle now: portal answers in, devices, requests, answers, expiry, and
+    new requests out to the portal."""
     from app.core.runtime import Runtime
-    from app.db.session import unit_of_work
-    from app.matching.service import run_matching
+    from app.matching.jobs import matching_cycle
 
     runtime = Runtime.build(get_settings())
-    with unit_of_work(runtime.sessions) as session:
-        report = run_matching(
-            session,
-            now=runtime.clock.now(),
-            window=dt.timedelta(days=runtime.settings.confirmation_window_days),
-            operator_id=operator,
-        )
-    typer.echo("matching: " + ", ".join(f"{k}={v}" for k, v in report.as_dict().items()))
+    report = matching_cycle(runtime, operator_id=operator)
+    typer.echo("matching: " + ", ".join(f"{k}={v}" for k, v in report.items()))
 
 
 bench = typer.Typer(help="Benchmarks: print figures measured on this machine.")

@@ -11,6 +11,7 @@ from app.auth.dependencies import PrincipalDep, ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.core.deps import ClockDep, RuntimeDep, SessionDep
 from app.matching import service
+from app.matching.jobs import matching_cycle
 from app.matching.models import ConfirmationRequest
 from app.matching.schemas import ConfirmationRequestOut, MatchRunOut
 from app.numbers.service import get_number
@@ -31,19 +32,11 @@ def request_view(request: ConfirmationRequest) -> ConfirmationRequestOut:
 
 
 @router.post("/operator/matching-runs", response_model=MatchRunOut)
-def run_matching(
-    session: SessionDep, clock: ClockDep, runtime: RuntimeDep, caller: Runner
-) -> MatchRunOut:
-    """Run the matching step now: an operator system over its own numbers, staff over all."""
+def run_matching(runtime: RuntimeDep, caller: Runner) -> MatchRunOut:
+    """Run the matching cycle now (the portal's answers in, the run, new requests out): an
+    operator system over its own numbers, staff over all."""
     operator_id = caller.operator_id if caller.role is Role.OPERATOR_SYSTEM else None
-    report = service.run_matching(
-        session,
-        now=clock.now(),
-        window=dt.timedelta(days=runtime.settings.confirmation_window_days),
-        operator_id=operator_id,
-        actor=caller.actor,
-    )
-    return MatchRunOut(**report.as_dict())
+    return MatchRunOut(**matching_cycle(runtime, operator_id=operator_id, actor=caller.actor))
 
 
 @router.get(

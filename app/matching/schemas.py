@@ -17,6 +17,10 @@ class MatchRunOut(BaseModel):
     mismatched: int
     declined: int
     expired: int
+    answers_collected: int = Field(description="Answers taken in from the portal first")
+    requests_sent: int = Field(description="Confirmation requests sent to the portal")
+    requests_waiting: int = Field(description="Requests kept for a later try (rate, errors)")
+    portal_unavailable: bool
 
 
 class ConfirmationRequestOut(BaseModel):
