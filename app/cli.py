@@ -202,6 +202,18 @@ def bench_match(
     run(employees=employees, devices=devices, engines=engines.split(","), naive_rows=naive_rows)
 
 
+@bench.command("work")
+def bench_work(
+    items: int = typer.Option(200_000, help="Work items to lease and report"),
+    batch: int = typer.Option(1_000, help="Items per lease and per result post"),
+    engines: str = typer.Option("sqlite,postgresql", help="Engines, comma-separated"),
+) -> None:
+    """Operator work API: lease + results in batches; items/s and the one-at-a-time ratio."""
+    from app.benchmarks.work import run
+
+    run(items=items, batch=batch, engines=engines.split(","), naive_items=5_000)
+
+
 @bench.command("all")
 def bench_all() -> None:
     """Every benchmark with its default sizes."""

@@ -23,6 +23,7 @@ from app.matching.claims_router import router as claims_router
 from app.matching.portal_router import router as portal_router
 from app.matching.portal_router import sandbox_router as sandbox_portal_router
 from app.matching.router import router as matching_router
+from app.matching.work_router import router as work_router
 from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
 from app.people.router import sandbox_router as sandbox_people_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(matching_router)
     app.include_router(claims_router)
     app.include_router(portal_router)
+    app.include_router(work_router)
     if settings.is_sandbox:
         app.include_router(sandbox_tokens_router)
         app.include_router(sandbox_people_router)

@@ -54,6 +54,8 @@ class ConfirmationRequest(Base):
         Index("ix_confirmation_requests_status_expires", "status", "expires_at"),
         Index("ix_confirmation_requests_number", "number_id"),
         Index("ix_confirmation_requests_doc_hash", "doc_hash"),
+        # "Has this registration ever had a request?" is asked for every registration per run.
+        Index("ix_confirmation_requests_registration", "registration_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -141,6 +143,8 @@ class WorkItem(Base):
     __table_args__ = (
         Index("ix_work_items_operator_status_id", "operator_id", "status", "id"),
         Index("ix_work_items_status_lease", "status", "lease_until"),
+        # enqueue() asks "has this number an open item of this kind?" for every candidate.
+        Index("ix_work_items_number_kind", "number_id", "kind"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -38,7 +38,6 @@ from app.matching.models import (
     RequestStatus,
     WorkKind,
 )
-from app.matching.work import enqueue
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
@@ -129,7 +128,6 @@ def _activate_devices(
         operator_id,
     )
     # The operator's systems switch the SIM on in the network: one work item each.
-    enqueue(session, number_ids=candidates, kind=WorkKind.ACTIVATE, now=now)
     return lifecycle.transition_selected(
         session,
         candidates,
@@ -138,6 +136,7 @@ def _activate_devices(
         reason="device data valid; activated by the matching step",
         at=now,
         only_from=waiting,
+        work_kind=WorkKind.ACTIVATE.value,
     )
 
 
@@ -204,11 +203,6 @@ def _apply_answers(
 
     equal = numbers_where(confirmed, _data_equal())
     # A suspended number whose user is confirmed is reactivated automatically.
-    to_activate = select(PhoneNumber.id).where(
-        PhoneNumber.id.in_(equal),
-        PhoneNumber.status.in_([S.PENDING_CONFIRMATION, S.SUSPENDED]),
-    )
-    enqueue(session, number_ids=to_activate, kind=WorkKind.ACTIVATE, now=now)
     active = lifecycle.transition_selected(
         session,
         equal,
@@ -217,6 +211,7 @@ def _apply_answers(
         reason="the person confirmed; the company's data match the verified data",
         at=now,
         only_from=[S.PENDING_CONFIRMATION, S.SUSPENDED],
+        work_kind=WorkKind.ACTIVATE.value,
     )
     mismatched = lifecycle.transition_selected(
         session,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, String, func, insert, literal, null, select, update
+from sqlalchemy import Select, String, exists, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
@@ -171,11 +171,13 @@ def transition_selected(
     at: dt.datetime,
     only_from: Iterable[NumberStatus] | None = None,
     also_set: dict[str, object] | None = None,
+    work_kind: str | None = None,
 ) -> int:
     """Set-based `transition` for millions of numbers: the numbers are given as a SELECT of
     ids, and the database moves them and writes their events without a row reaching Python.
     Numbers whose status may not become `target` (or is not in `only_from`) stay as they are.
-    `also_set` writes other columns of the moved numbers in the same row write."""
+    `also_set` writes other columns of the moved numbers in the same row write; `work_kind`
+    queues one operator work item of that kind for each moved number (unless one is open)."""
     extra = also_set or {}
     sources = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
     if only_from is not None:
@@ -215,7 +217,11 @@ def transition_selected(
             update(PhoneNumber)
             .where(PhoneNumber.id == old.c.id)
             .values(status=target, status_changed_at=at, **extra)
-            .returning(PhoneNumber.id.label("id"), old.c.old.label("old"))
+            .returning(
+                PhoneNumber.id.label("id"),
+                old.c.old.label("old"),
+                PhoneNumber.operator_id.label("operator_id"),
+            )
             .cte("moved")
         )
         logged = (
@@ -224,8 +230,21 @@ def transition_selected(
             .returning(StatusEvent.id)
             .cte("logged")
         )
-        return int(session.scalar(select(func.count()).select_from(logged)) or 0)
+        counted = select(func.count()).select_from(logged)
+        if work_kind is not None:
+            # The work items of exactly the numbers this statement moved, in the same statement.
+            counted = counted.add_cte(
+                _queue_work(moved.c.id, moved.c.operator_id, moved, work_kind, at).cte("queued")
+            )
+        return int(session.scalar(counted) or 0)
     # SQLite has one writer at a time: after the first write nobody else can interleave.
+    if work_kind is not None:
+        session.execute(
+            _queue_work(
+                PhoneNumber.id, PhoneNumber.operator_id, PhoneNumber.__table__, work_kind, at,
+                *selected,
+            )
+        )  # fmt: skip
     session.execute(
         insert(StatusEvent).from_select(
             event_columns,
@@ -239,6 +258,33 @@ def transition_selected(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _queue_work(
+    number_id: Any, operator_id: Any, source: Any, kind: str, at: dt.datetime, *where: Any
+) -> Any:
+    """INSERT of one queued work item per number of `source`, skipping numbers that have an
+    open item of the same kind."""
+    from app.matching.models import WorkItem  # the work queue lives with the matching step
+
+    open_item = exists().where(
+        WorkItem.number_id == number_id,
+        WorkItem.kind == kind,
+        WorkItem.status.in_(["queued", "leased"]),
+    )
+    return insert(WorkItem).from_select(
+        ["operator_id", "number_id", "kind", "status", "attempts", "created_at"],
+        select(
+            operator_id,
+            number_id,
+            literal(kind, String()),
+            literal("queued", String()),
+            literal(0),
+            literal(at, UtcDateTime()),
+        )
+        .select_from(source)
+        .where(*where, ~open_item),
+    )
 
 
 def record_creation(
