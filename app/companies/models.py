@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Date, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, BigIntPK, UtcDateTime
+from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
 
 # DOMAIN.md: contracts signed before 1 June 2021 are "legacy" and carry the 2021 deadlines.
 LEGACY_CONTRACT_CUTOFF = dt.date(2021, 6, 1)
@@ -46,26 +46,12 @@ class CorporateSubscriber(Base):
     __tablename__ = "corporate_subscribers"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    kind: Mapped[SubscriberKind] = mapped_column(
-        Enum(
-            SubscriberKind,
-            native_enum=False,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-        )
-    )
+    kind: Mapped[SubscriberKind] = mapped_column(str_enum(SubscriberKind, 20))
     name: Mapped[str] = mapped_column(String(500))
     inn: Mapped[str] = mapped_column(String(12), unique=True)
     ogrn: Mapped[str] = mapped_column(String(15), unique=True)
     kpp: Mapped[str | None] = mapped_column(String(9))
-    status: Mapped[SubscriberStatus] = mapped_column(
-        Enum(
-            SubscriberStatus,
-            native_enum=False,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-        )
-    )
+    status: Mapped[SubscriberStatus] = mapped_column(str_enum(SubscriberStatus, 20))
     liquidated_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 

@@ -6,14 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, BigIntPK, UtcDateTime
-
-
-def _enum(kind: type[enum.StrEnum]) -> Enum:
-    return Enum(kind, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e])
+from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
 
 
 class RequestStatus(enum.StrEnum):
@@ -65,7 +61,7 @@ class ConfirmationRequest(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("corporate_subscribers.id"))
     # The person the company named (copied from the registration, for the person's own list).
     doc_hash: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus))
+    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus, 24))
     portal_request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -75,7 +71,7 @@ class ConfirmationRequest(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     matched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    answer: Mapped[PortalAnswer | None] = mapped_column(_enum(PortalAnswer))
+    answer: Mapped[PortalAnswer | None] = mapped_column(str_enum(PortalAnswer, 24))
     portal_subject: Mapped[str | None] = mapped_column(String(64))
     verified_name_key: Mapped[str | None] = mapped_column(String(600))
     verified_doc_hash: Mapped[str | None] = mapped_column(String(32))
@@ -111,7 +107,7 @@ class Claim(Base):
     company_name: Mapped[str] = mapped_column(String(500))
     number_id: Mapped[int | None] = mapped_column(ForeignKey("numbers.id"))
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("corporate_subscribers.id"))
-    status: Mapped[ClaimStatus] = mapped_column(_enum(ClaimStatus))
+    status: Mapped[ClaimStatus] = mapped_column(str_enum(ClaimStatus, 24))
     reason: Mapped[str | None] = mapped_column(Text)
     registration_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
@@ -150,8 +146,8 @@ class WorkItem(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
     number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
-    kind: Mapped[WorkKind] = mapped_column(_enum(WorkKind))
-    status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus))
+    kind: Mapped[WorkKind] = mapped_column(str_enum(WorkKind, 24))
+    status: Mapped[WorkStatus] = mapped_column(str_enum(WorkStatus, 24))
     lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     leased_by: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,7 +7,6 @@ import enum
 
 from sqlalchemy import (
     BigInteger,
-    Enum,
     ForeignKey,
     Index,
     LargeBinary,
@@ -18,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, BigIntPK, UtcDateTime
+from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
 
 
 class NumberStatus(enum.StrEnum):
@@ -53,12 +52,6 @@ class ActorKind(enum.StrEnum):
     PERSON = "person"
 
 
-def _enum(kind: type[enum.StrEnum], length: int = 32) -> Enum:
-    return Enum(
-        kind, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
-
-
 class PhoneNumber(Base):
     """A corporate MSISDN held under a contract, with its current status and deadline."""
 
@@ -75,8 +68,8 @@ class PhoneNumber(Base):
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
     msisdn: Mapped[str] = mapped_column(String(16), index=True)
     iccid: Mapped[str | None] = mapped_column(String(20))
-    status: Mapped[NumberStatus] = mapped_column(_enum(NumberStatus))
-    sim_kind: Mapped[SimKind | None] = mapped_column(_enum(SimKind, 16))
+    status: Mapped[NumberStatus] = mapped_column(str_enum(NumberStatus, 32))
+    sim_kind: Mapped[SimKind | None] = mapped_column(str_enum(SimKind, 16))
     deadline_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     status_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
@@ -99,7 +92,7 @@ class Registration(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
-    kind: Mapped[SimKind] = mapped_column(_enum(SimKind, 16))
+    kind: Mapped[SimKind] = mapped_column(str_enum(SimKind, 16))
     # Employee: names stay readable (shown to the admin); documents are sealed in pd_sealed.
     last_name: Mapped[str | None] = mapped_column(String(200))
     first_name: Mapped[str | None] = mapped_column(String(200))
@@ -132,10 +125,10 @@ class StatusEvent(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
-    from_status: Mapped[NumberStatus | None] = mapped_column(_enum(NumberStatus))
-    to_status: Mapped[NumberStatus] = mapped_column(_enum(NumberStatus))
+    from_status: Mapped[NumberStatus | None] = mapped_column(str_enum(NumberStatus, 32))
+    to_status: Mapped[NumberStatus] = mapped_column(str_enum(NumberStatus, 32))
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    actor_kind: Mapped[ActorKind] = mapped_column(_enum(ActorKind))
+    actor_kind: Mapped[ActorKind] = mapped_column(str_enum(ActorKind, 32))
     actor_id: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     registration_id: Mapped[int | None] = mapped_column(BigInteger)

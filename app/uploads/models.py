@@ -8,7 +8,6 @@ import enum
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, BigIntPK, UtcDateTime
+from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
 
 
 class UploadStatus(enum.StrEnum):
@@ -37,10 +36,6 @@ class UploadMode(enum.StrEnum):
 
     VALIDATE = "validate"
     APPLY = "apply"
-
-
-def _enum(kind: type[enum.StrEnum]) -> Enum:
-    return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
 
 
 class Upload(Base):
@@ -62,8 +57,8 @@ class Upload(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("corporate_subscribers.id"))
-    mode: Mapped[UploadMode] = mapped_column(_enum(UploadMode))
-    status: Mapped[UploadStatus] = mapped_column(_enum(UploadStatus))
+    mode: Mapped[UploadMode] = mapped_column(str_enum(UploadMode, 16))
+    status: Mapped[UploadStatus] = mapped_column(str_enum(UploadStatus, 16))
     filename: Mapped[str] = mapped_column(String(300))
     content_sha256: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
