@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import Engine, create_engine, insert, text
 
 from app.companies.models import (
     Contract,
@@ -124,8 +124,17 @@ def seed_company(url: str, *, numbers: int, first_msisdn: int = 9_000_000_000) -
                     for i in range(start, min(numbers, start + 100_000))
                 ],
             )
+    vacuum_analyze(engine)
     engine.dispose()
     return int(company_id)
+
+
+def vacuum_analyze(engine: Engine) -> None:
+    """PostgreSQL: leave bulk-written tables as autovacuum would (statistics, hint bits), so a
+    benchmark measures the work and not the first reader's clean-up of fresh rows."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
 
 
 def run_child(module: str, *args: str) -> dict[str, Any]:

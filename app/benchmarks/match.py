@@ -14,7 +14,14 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from app.benchmarks.common import NOW, bench_database, peak_rss_mb, run_child, seed_company
+from app.benchmarks.common import (
+    NOW,
+    bench_database,
+    peak_rss_mb,
+    run_child,
+    seed_company,
+    vacuum_analyze,
+)
 from app.db.base import UtcDateTime
 
 WINDOW = dt.timedelta(days=30)
@@ -68,8 +75,7 @@ def seed_answers(url: str, *, employees: int, devices: int) -> None:
             ),
             {"now": stamp, "exp": UtcDateTime().process_bind_param(NOW + WINDOW, engine.dialect)},
         )
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE"))
+    vacuum_analyze(engine)
     engine.dispose()
 
 
