@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     upload_resume_on_start: bool = Field(
         default=True, description="Resume uploads left unfinished when the process starts."
     )
-    upload_batch_rows: int = Field(default=50_000, ge=10)
+    upload_batch_rows: int = Field(
+        default=20_000, ge=10, description="Rows checked per batch; memory grows with it."
+    )
     upload_lease_seconds: int = Field(default=120, ge=5)
     max_numbers_per_person: int = Field(
         default=20, ge=1, description="Numbers one person may use across all companies."
