@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
 from app.db.base import UtcDateTime
-from app.db.bulk import insert_counting
 from app.matching.models import (
     LIVE_REQUEST_STATUSES,
     ConfirmationRequest,
@@ -169,9 +168,13 @@ def _create_requests(
         "registration_id", "number_id", "operator_id", "subscriber_id", "doc_hash", "status",
         "attempts", "created_at", "expires_at",
     ]  # fmt: skip
-    return insert_counting(
-        session, insert(ConfirmationRequest).from_select(columns, needs), ConfirmationRequest.id
+    result = session.execute(
+        insert(ConfirmationRequest)
+        .from_select(columns, needs)
+        # psycopg's row count of an INSERT … SELECT is dropped unless asked for.
+        .execution_options(preserve_rowcount=True)
     )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _data_equal() -> Any:

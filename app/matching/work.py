@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Insert,
     Select,
     String,
     Table,
@@ -142,27 +143,42 @@ def enqueue(session: Session, *, number_ids: Select[int], kind: WorkKind, now: d
             .cte("locked")
         )
         session.execute(select(func.count()).select_from(locked))
+    statement = queue_work(
+        PhoneNumber.id, PhoneNumber.operator_id, PhoneNumber.__table__, kind.value, now,
+        PhoneNumber.id.in_(number_ids),
+    )  # fmt: skip
+    # The driver's rowcount of an INSERT is dropped unless asked for.
+    result = session.execute(statement.execution_options(preserve_rowcount=True))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def queue_work(
+    number_id: Any, operator_id: Any, source: Any, kind: str, at: dt.datetime, *where: Any
+) -> Insert:
+    """INSERT … SELECT of one queued `kind` item per number of `source` (rows meeting `where`),
+    skipping numbers that already have an open item of that kind. Shared by `enqueue` and by
+    the status machine, which queues work in the same statement that moves the numbers."""
     open_item = aliased(WorkItem)
     already_open = exists().where(
-        open_item.number_id == PhoneNumber.id,
+        open_item.number_id == number_id,
         open_item.kind == kind,
         open_item.status.in_(OPEN_STATUSES),
     )
-    rows = select(
-        PhoneNumber.operator_id,
-        PhoneNumber.id,
-        literal(kind.value, String()),
-        literal(WorkStatus.QUEUED.value, String()),
-        literal(0),
-        literal(now, UtcDateTime()),
-    ).where(PhoneNumber.id.in_(number_ids), ~already_open)
-    result = session.execute(
-        insert(WorkItem)
-        .from_select(["operator_id", "number_id", "kind", "status", "attempts", "created_at"], rows)
-        # The driver's rowcount of an INSERT is dropped unless asked for.
-        .execution_options(preserve_rowcount=True)
+    rows = (
+        select(
+            operator_id,
+            number_id,
+            literal(kind, String()),
+            literal(WorkStatus.QUEUED.value, String()),
+            literal(0),
+            literal(at, UtcDateTime()),
+        )
+        .select_from(source)
+        .where(*where, ~already_open)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return insert(WorkItem).from_select(
+        ["operator_id", "number_id", "kind", "status", "attempts", "created_at"], rows
+    )
 
 
 def _expired(

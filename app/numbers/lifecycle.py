@@ -10,11 +10,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, String, exists, func, insert, literal, null, select, update
+from sqlalchemy import Select, String, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
 from app.db.base import UtcDateTime
+from app.matching.work import queue_work
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
 
 S = NumberStatus
@@ -234,13 +235,13 @@ def transition_selected(
         if work_kind is not None:
             # The work items of exactly the numbers this statement moved, in the same statement.
             counted = counted.add_cte(
-                _queue_work(moved.c.id, moved.c.operator_id, moved, work_kind, at).cte("queued")
+                queue_work(moved.c.id, moved.c.operator_id, moved, work_kind, at).cte("queued")
             )
         return int(session.scalar(counted) or 0)
     # SQLite has one writer at a time: after the first write nobody else can interleave.
     if work_kind is not None:
         session.execute(
-            _queue_work(
+            queue_work(
                 PhoneNumber.id, PhoneNumber.operator_id, PhoneNumber.__table__, work_kind, at,
                 *selected,
             )
@@ -258,33 +259,6 @@ def transition_selected(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def _queue_work(
-    number_id: Any, operator_id: Any, source: Any, kind: str, at: dt.datetime, *where: Any
-) -> Any:
-    """INSERT of one queued work item per number of `source`, skipping numbers that have an
-    open item of the same kind."""
-    from app.matching.models import WorkItem  # the work queue lives with the matching step
-
-    open_item = exists().where(
-        WorkItem.number_id == number_id,
-        WorkItem.kind == kind,
-        WorkItem.status.in_(["queued", "leased"]),
-    )
-    return insert(WorkItem).from_select(
-        ["operator_id", "number_id", "kind", "status", "attempts", "created_at"],
-        select(
-            operator_id,
-            number_id,
-            literal(kind, String()),
-            literal("queued", String()),
-            literal(0),
-            literal(at, UtcDateTime()),
-        )
-        .select_from(source)
-        .where(*where, ~open_item),
-    )
 
 
 def record_creation(
