@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
 from functools import lru_cache
 
 from pydantic import Field, field_validator, model_validator
@@ -106,6 +107,60 @@ class Settings(BaseSettings):
     portal_retry_base_seconds: float = Field(default=30.0, gt=0)
     portal_retry_max_seconds: float = Field(default=3600.0, gt=0)
     work_lease_seconds: int = Field(default=300, ge=1, description="Operator work item lease.")
+    deadline_flag_days: list[int] = Field(
+        default=[30, 14, 7, 3, 1],
+        description="Days before a deadline at which unconfirmed numbers are flagged and "
+        "notified; a JSON list, strictly descending: [30,14,7,3,1].",
+    )
+    deadline_termination_enabled: bool = Field(
+        default=False, description="Terminate numbers left suspended for too long."
+    )
+    deadline_termination_days: int = Field(
+        default=90, ge=1, description="Days suspended before termination, when enabled."
+    )
+    deadline_batch_ids: int = Field(
+        default=250_000,
+        ge=1_000,
+        description="Numbers (by id range) the deadline run moves per transaction.",
+    )
+    scheduler_in_process: bool = Field(
+        default=True,
+        description="Run scheduled jobs inside the API process (make run). Set false on API "
+        "instances when `simreg scheduler` runs them in its own process.",
+    )
+    matching_interval_seconds: int = Field(default=300, ge=1, description="Matching job tick.")
+    deadlines_interval_seconds: int = Field(
+        default=3600, ge=1, description="Deadline job tick: recompute, flag, suspend, digest."
+    )
+    notifications_interval_seconds: int = Field(
+        default=30, ge=1, description="Notification delivery job tick."
+    )
+    notify_person_channel: str = Field(
+        default="log",
+        description="How persons get their messages: 'log', or 'webhook' to "
+        "notify_person_webhook_url (an SMS gateway or the portal's inbox).",
+    )
+    notify_person_webhook_url: str | None = Field(
+        default=None, description="Receiver of persons' messages when the channel is webhook."
+    )
+    notify_person_webhook_secret: str | None = Field(
+        default=None, description="HMAC key for persons' webhook messages."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for company e-mail.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = Field(default="simreg@localhost", description="From: of company e-mail.")
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one SMTP or webhook delivery."
+    )
+    notify_max_attempts: int = Field(
+        default=50, ge=1, description="Delivery attempts before a message is marked dead."
+    )
+    notify_retry_base_seconds: float = Field(default=30.0, gt=0)
+    notify_retry_max_seconds: float = Field(default=900.0, gt=0)
+    notify_batch: int = Field(default=200, ge=1, description="Messages per delivery batch.")
     max_numbers_per_request: int = Field(default=50_000, ge=1)
     page_size_max: int = Field(default=500, ge=1)
     log_level: str = "INFO"
@@ -115,6 +170,27 @@ class Settings(BaseSettings):
     def _url_not_empty(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("SIMREG_DATABASE_URL is empty; set it to an SQLAlchemy URL")
+        return value
+
+    @field_validator("deadline_flag_days")
+    @classmethod
+    def _thresholds_descending(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("SIMREG_DEADLINE_FLAG_DAYS is empty; give e.g. [30,14,7,3,1]")
+        if any(day < 1 for day in value):
+            raise ValueError("SIMREG_DEADLINE_FLAG_DAYS: every threshold must be 1 day or more")
+        if any(a <= b for a, b in itertools.pairwise(value)):
+            raise ValueError(
+                f"SIMREG_DEADLINE_FLAG_DAYS {value} is not strictly descending; "
+                "list the thresholds from the farthest to the nearest, e.g. [30,14,7,3,1]"
+            )
+        return value
+
+    @field_validator("notify_person_channel")
+    @classmethod
+    def _known_person_channel(cls, value: str) -> str:
+        if value not in ("log", "webhook"):
+            raise ValueError("SIMREG_NOTIFY_PERSON_CHANNEL must be 'log' or 'webhook'")
         return value
 
     @model_validator(mode="after")

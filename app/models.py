@@ -2,17 +2,35 @@
 
 from app.companies.models import Contract, CorporateSubscriber, Operator
 from app.db.base import Base
+from app.deadlines.models import (
+    CalendarDay,
+    DeadlineChange,
+    DeadlineDay,
+    DeadlineNotice,
+    DeadlineRecompute,
+    DeadlineRule,
+)
 from app.matching.models import Claim, ConfirmationRequest, SandboxDelivery, WorkItem
+from app.notifications.models import Notification
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
 from app.people.models import Person, PersonalDataRead
+from app.scheduler.models import JobClaim
 from app.uploads.models import StagedRow, Upload, UploadRejection
 
 __all__ = [
     "Base",
+    "CalendarDay",
     "Claim",
     "ConfirmationRequest",
     "Contract",
     "CorporateSubscriber",
+    "DeadlineChange",
+    "DeadlineDay",
+    "DeadlineNotice",
+    "DeadlineRecompute",
+    "DeadlineRule",
+    "JobClaim",
+    "Notification",
     "Operator",
     "Person",
     "PersonalDataRead",

@@ -53,6 +53,10 @@ class CorporateSubscriber(Base):
     kpp: Mapped[str | None] = mapped_column(String(9))
     status: Mapped[SubscriberStatus] = mapped_column(str_enum(SubscriberStatus, 20))
     liquidated_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Where the company's notifications go (log only when neither is set).
+    notify_email: Mapped[str | None] = mapped_column(String(320))
+    notify_webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
     contracts: Mapped[list[Contract]] = relationship(back_populates="subscriber", lazy="raise")

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.companies.models import CorporateSubscriber, SubscriberStatus
+from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msisdn
 from app.core.names import normalize_person_name
@@ -487,6 +488,9 @@ def approve_claim(
     session.add(registration)
     session.flush()
     number.sim_kind = SimKind.EMPLOYEE
+    number.deadline_stale = True
+    if old is not None:
+        number.user_changed_on = now.astimezone(MOSCOW).date()
     if number.status is not NumberStatus.ACTIVE:
         lifecycle.transition(
             session,

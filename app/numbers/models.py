@@ -7,8 +7,11 @@ import enum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    Date,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Text,
@@ -60,6 +63,13 @@ class PhoneNumber(Base):
         UniqueConstraint("operator_id", "msisdn"),
         Index("ix_numbers_subscriber_status", "subscriber_id", "status"),
         Index("ix_numbers_status_deadline", "status", "deadline_at"),
+        # The deadline run recomputes only numbers whose user or service start changed.
+        Index(
+            "ix_numbers_deadline_stale",
+            "id",
+            sqlite_where=text("deadline_stale"),
+            postgresql_where=text("deadline_stale"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -71,6 +81,15 @@ class PhoneNumber(Base):
     status: Mapped[NumberStatus] = mapped_column(str_enum(NumberStatus, 32))
     sim_kind: Mapped[SimKind | None] = mapped_column(str_enum(SimKind, 16))
     deadline_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Which deadline rule gave `deadline_at`; true `deadline_stale` asks the next deadline run
+    # to recompute it (a new user, a new service start). Policy changes recompute every number.
+    deadline_rule_id: Mapped[int | None] = mapped_column(ForeignKey("deadline_rules.id"))
+    deadline_stale: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Moscow days the day-based rules count from: service start, and the last change of user.
+    service_start_on: Mapped[dt.date | None] = mapped_column(Date)
+    user_changed_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The nearest threshold (days before the deadline) this number has been flagged at.
+    flag_days: Mapped[int | None] = mapped_column(Integer)
     status_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 

@@ -72,6 +72,11 @@ class DocumentType(enum.StrEnum):
 class NumberIn(StrictModel):
     msisdn: str = Field(examples=["+7 912 345 67 89"], description="Any common spelling")
     iccid: str | None = Field(default=None, examples=["8970101234567890123"])
+    service_start_on: dt.date | None = Field(
+        default=None,
+        description="The day service starts (Moscow); today when not given. New contracts' "
+        "deadlines count from it: an employee SIM before use, a device SIM 3 working days before.",
+    )
 
 
 class NumbersAdd(StrictModel):
@@ -137,6 +142,10 @@ class NumberOut(BaseModel):
     status: NumberStatus
     sim_kind: SimKind | None
     deadline_at: dt.datetime | None
+    flag_days: int | None = Field(
+        description="The nearest threshold (days before the deadline) this number was flagged at"
+    )
+    service_start_on: dt.date | None
     status_changed_at: dt.datetime
 
 

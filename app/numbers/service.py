@@ -12,6 +12,7 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from app.companies.models import Contract, CorporateSubscriber, SubscriberStatus
+from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.core.identifiers import InvalidIdentifier, normalize_iccid, normalize_msisdn
 from app.core.personal_data import (
@@ -64,7 +65,8 @@ def add_numbers(
     if subscriber is None or subscriber.status is SubscriberStatus.LIQUIDATED:
         raise Conflict(f"The company of contract {contract_id} is liquidated; add no numbers.")
     problems: list[FieldProblem] = []
-    rows: list[tuple[str, str | None]] = []
+    rows: list[tuple[str, str | None, dt.date]] = []
+    today = now.astimezone(MOSCOW).date()
     for index, item in enumerate(items):
         try:
             msisdn = normalize_msisdn(item.msisdn)
@@ -78,15 +80,15 @@ def add_numbers(
             except InvalidIdentifier as exc:
                 problems.append(FieldProblem(f"numbers[{index}].iccid", exc.code, exc.message))
                 continue
-        rows.append((msisdn, iccid))
+        rows.append((msisdn, iccid, item.service_start_on or today))
     if problems:
         raise InvalidInput(
             f"{len(problems)} of {len(items)} numbers are not valid; nothing was added.",
             errors=problems,
         )
-    repeated = [m for m, count in Counter(m for m, _ in rows).items() if count > 1]
+    repeated = [m for m, count in Counter(m for m, _, _ in rows).items() if count > 1]
     existing: list[str] = []
-    wanted = [m for m, _ in rows]
+    wanted = [m for m, _, _ in rows]
     for start in range(0, len(wanted), _INSERT_CHUNK):
         existing += session.scalars(
             select(PhoneNumber.msisdn).where(
@@ -120,10 +122,12 @@ def add_numbers(
                     "status": NumberStatus.UNREGISTERED,
                     "sim_kind": None,
                     "deadline_at": None,
+                    "deadline_stale": True,
+                    "service_start_on": start_on,
                     "status_changed_at": now,
                     "created_at": now,
                 }
-                for msisdn, iccid in chunk
+                for msisdn, iccid, start_on in chunk
             ],
         )
         created += [(r.id, r.msisdn) for r in result]
@@ -362,12 +366,15 @@ def register_user(
         current.end_reason = "superseded by a new user"
         session.flush()
         outcome = "superseded"
+        # DOMAIN.md: a change of user opens a grace period, counted from this day.
+        number.user_changed_on = now.astimezone(MOSCOW).date()
     registration = Registration(
         number_id=number.id, source=source, submitted_by=actor.id, created_at=now, **row
     )
     session.add(registration)
     session.flush()
     number.sim_kind = registration.kind
+    number.deadline_stale = True
     if registration.kind is SimKind.EMPLOYEE:
         target = NumberStatus.PENDING_CONFIRMATION
         why = "employee named; waiting for the person's confirmation"
@@ -403,6 +410,7 @@ def remove_registration(
     current.ended_at = now
     current.end_reason = reason
     number.sim_kind = None
+    number.deadline_stale = True
     if number.status not in (NumberStatus.UNREGISTERED, NumberStatus.SUSPENDED):
         lifecycle.transition(
             session,

@@ -20,6 +20,7 @@ from typing import Any, cast
 import polars as pl
 import structlog
 from sqlalchemy import (
+    Date,
     Select,
     String,
     and_,
@@ -38,7 +39,7 @@ from sqlalchemy import Table as SqlTable
 from sqlalchemy.orm import Session
 
 from app.companies.models import CorporateSubscriber, SubscriberStatus
-from app.core.clock import moscow_today
+from app.core.clock import MOSCOW, moscow_today
 from app.core.errors import Conflict, NotFound
 from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
@@ -845,6 +846,25 @@ class _UploadWorker:
                 .values(sim_kind=kind)
                 .execution_options(synchronize_session=False)
             )
+        # A new user moves the deadline: a grace period from today for a change of user, and
+        # the rules of the new user's kind; the next deadline run recomputes these numbers.
+        session.execute(
+            update(PhoneNumber)
+            .where(PhoneNumber.id.in_(select(staged.c.number_id).where(changed)))
+            .values(
+                deadline_stale=True,
+                user_changed_on=case(
+                    (
+                        PhoneNumber.id.in_(
+                            select(staged.c.number_id).where(mine, staged.c.outcome == "superseded")
+                        ),
+                        literal(now.astimezone(MOSCOW).date(), Date()),
+                    ),
+                    else_=PhoneNumber.user_changed_on,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
         counts: dict[str, int] = dict(
             session.execute(
                 select(staged.c.outcome, func.count()).where(mine).group_by(staged.c.outcome)

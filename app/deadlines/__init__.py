@@ -1,0 +1,1 @@
+"""Deadlines: the policy that gives each number its deadline, flagging and suspension."""

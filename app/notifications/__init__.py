@@ -1,0 +1,1 @@
+"""Notifications: the outbox written with the change that causes it, and its delivery."""
