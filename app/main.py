@@ -24,9 +24,11 @@ from app.matching.portal_router import router as portal_router
 from app.matching.portal_router import sandbox_router as sandbox_portal_router
 from app.matching.router import router as matching_router
 from app.matching.work_router import router as work_router
+from app.notifications.router import router as notifications_router
 from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
 from app.people.router import sandbox_router as sandbox_people_router
+from app.reports.router import router as reports_router
 from app.uploads import service as uploads
 from app.uploads.router import router as uploads_router
 
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(claims_router)
     app.include_router(portal_router)
     app.include_router(work_router)
+    app.include_router(notifications_router)
+    app.include_router(reports_router)
     if settings.is_sandbox:
         app.include_router(sandbox_tokens_router)
         app.include_router(sandbox_people_router)
