@@ -1,7 +1,117 @@
-"""HTTP endpoints of reports."""
+"""HTTP endpoints of reports: a company's numbers at risk of suspension, and the ranking of
+companies by them for operator staff."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from app.auth.dependencies import ensure_company_visible, require
+from app.auth.service import Principal, Role
+from app.core.clock import MOSCOW
+from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep
+from app.reports import service
+from app.reports.schemas import CompanyReport, CompanyRiskPage
+from app.reports.spreadsheets import at_risk_csv, at_risk_xlsx
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+Reader = Annotated[Principal, require(Role.COMPANY_ADMIN, Role.OPERATOR_STAFF)]
+Staff = Annotated[Principal, require(Role.OPERATOR_STAFF)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/companies/{company_id}/report", response_model=CompanyReport)
+def company_report(
+    company_id: int,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    reader: Reader,
+) -> CompanyReport:
+    """Numbers by status, numbers at risk of suspension by days left, and the next deadline."""
+    ensure_company_visible(reader, company_id)
+    return service.company_report(
+        session,
+        company_id=company_id,
+        now=clock.now(),
+        thresholds=runtime.settings.deadline_flag_days,
+    )
+
+
+@router.get("/companies/{company_id}/report/at-risk.{fmt}")
+def download_at_risk(
+    company_id: int,
+    fmt: Literal["csv", "xlsx"],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    reader: Reader,
+) -> Response:
+    """The numbers at risk, earliest deadline first, with their users and days left (for Excel)."""
+    ensure_company_visible(reader, company_id)
+    company = service.get_company(session, company_id=company_id)
+    now = clock.now()
+    filename = f"simreg-at-risk-{company.inn}-{now.astimezone(MOSCOW):%Y-%m-%d}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    numbers = service.at_risk_numbers(runtime.sessions, company_id=company_id)
+    if fmt == "csv":
+        return StreamingResponse(
+            at_risk_csv(numbers, now=now), media_type="text/csv; charset=utf-8", headers=headers
+        )
+    handle, name = tempfile.mkstemp(prefix="simreg-at-risk-", suffix=".xlsx")
+    os.close(handle)
+    path = Path(name)
+    try:
+        at_risk_xlsx(numbers, now=now, path=path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FileResponse(
+        path, media_type=XLSX, headers=headers, background=BackgroundTask(path.unlink)
+    )
+
+
+@router.get("/reports/companies-at-risk", response_model=CompanyRiskPage)
+def companies_at_risk(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    cursors: CursorDep,
+    staff: Staff,
+    operator_id: int | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> CompanyRiskPage:
+    """Companies ranked by numbers at risk of suspension: the accounts to call first."""
+    now = clock.now()
+    thresholds = runtime.settings.deadline_flag_days
+    scope = {"o": operator_id}
+    after = None
+    if cursor:
+        at_risk, company_id = cursors.decode(cursor, scope=scope)["after"]
+        after = (int(at_risk), int(company_id))
+    items = service.rank_companies(
+        session,
+        now=now,
+        thresholds=thresholds,
+        operator_id=operator_id,
+        after=after,
+        limit=limit + 1,
+    )
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = (
+        cursors.encode({"after": [items[-1].at_risk.total, items[-1].id], "scope": scope})
+        if more
+        else None
+    )
+    return CompanyRiskPage(
+        generated_at=now, thresholds=list(thresholds), items=items, next_cursor=next_cursor
+    )

@@ -1,0 +1,283 @@
+"""Deadline reports: which numbers are at risk of suspension, how soon, and in which companies.
+
+A number is at risk when its user is not confirmed yet and it carries a deadline (DOMAIN.md,
+"Deadlines and suspension": "At the deadline an unconfirmed number is suspended"). Every count
+is one set-based statement (conditional aggregates over the numbers of a company, or grouped
+by company); the thresholds become timestamps computed here and bound as parameters, so the
+same SQL runs on SQLite and PostgreSQL and no row is counted in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.companies.models import CorporateSubscriber
+from app.core.errors import NotFound
+from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
+from app.reports.schemas import AtRisk, CompanyReport, CompanyRisk
+
+# Not confirmed yet: each of these is suspended when its deadline passes.
+AT_RISK_STATUSES: tuple[NumberStatus, ...] = (
+    NumberStatus.UNREGISTERED,
+    NumberStatus.PENDING_CONFIRMATION,
+    NumberStatus.MISMATCH,
+    NumberStatus.DECLINED,
+    NumberStatus.EXPIRED,
+)
+OVERDUE = "overdue"
+LATER = "later"
+EXPORT_CHUNK = 5_000
+
+
+def bucket_names(thresholds: Sequence[int]) -> list[str]:
+    """Bucket keys nearest first: "overdue", each threshold ("1", "3", …), "later"."""
+    return [OVERDUE, *(str(days) for days in sorted(thresholds)), LATER]
+
+
+def _bucket_conditions(*, now: dt.datetime, thresholds: Sequence[int]) -> list[ColumnElement[bool]]:
+    """One disjoint condition per bucket, in the order of `bucket_names`.
+
+    A number belongs to the nearest threshold T with deadline <= now + T days; it is overdue
+    once deadline <= now, and "later" beyond the farthest threshold.
+    """
+    deadline = PhoneNumber.deadline_at
+    conditions: list[ColumnElement[bool]] = [deadline <= now]
+    lower = now
+    for days in sorted(thresholds):
+        upper = now + dt.timedelta(days=days)
+        conditions.append(and_(deadline > lower, deadline <= upper))
+        lower = upper
+    conditions.append(deadline > lower)
+    return conditions
+
+
+def _at_risk() -> ColumnElement[bool]:
+    return and_(PhoneNumber.status.in_(AT_RISK_STATUSES), PhoneNumber.deadline_at.is_not(None))
+
+
+def _risk_columns(
+    *, now: dt.datetime, thresholds: Sequence[int], among_others: bool
+) -> list[ColumnElement[Any]]:
+    """Aggregates of at-risk numbers: total, one count per bucket, the next deadline ahead.
+
+    With `among_others` the rows counted also hold numbers that are not at risk (suspended
+    ones), so every aggregate checks the number is at risk itself.
+    """
+    at_risk = _at_risk()
+
+    def only(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        return and_(at_risk, condition) if among_others else condition
+
+    deadline = PhoneNumber.deadline_at
+    total = func.count(case((at_risk, 1))) if among_others else func.count()
+    columns: list[ColumnElement[Any]] = [total.label("at_risk")]
+    for index, condition in enumerate(_bucket_conditions(now=now, thresholds=thresholds)):
+        columns.append(func.count(case((only(condition), 1))).label(f"bucket_{index}"))
+    columns.append(func.min(case((only(deadline > now), deadline))).label("next_deadline_at"))
+    return columns
+
+
+def _at_risk_view(row: object, thresholds: Sequence[int]) -> AtRisk:
+    names = bucket_names(thresholds)
+    return AtRisk(
+        total=int(getattr(row, "at_risk", 0) or 0),
+        by_bucket={name: int(getattr(row, f"bucket_{i}") or 0) for i, name in enumerate(names)},
+    )
+
+
+def get_company(session: Session, *, company_id: int) -> CorporateSubscriber:
+    """The company, or NotFound."""
+    company = session.get(CorporateSubscriber, company_id)
+    if company is None:
+        raise NotFound(f"Company {company_id} was not found.")
+    return company
+
+
+def company_report(
+    session: Session, *, company_id: int, now: dt.datetime, thresholds: Sequence[int]
+) -> CompanyReport:
+    """One company's numbers by status, its at-risk numbers by days left, and the next deadline.
+
+    Two statements, both on `ix_numbers_subscriber_status`: counts by status, and the at-risk
+    aggregates.
+    """
+    company = get_company(session, company_id=company_id)
+    by_status = {status.value: 0 for status in NumberStatus}
+    counted = session.execute(
+        select(PhoneNumber.status, func.count())
+        .where(PhoneNumber.subscriber_id == company_id)
+        .group_by(PhoneNumber.status)
+    )
+    for status, count in counted:
+        by_status[NumberStatus(status).value] = int(count)
+    risk = session.execute(
+        select(*_risk_columns(now=now, thresholds=thresholds, among_others=False)).where(
+            PhoneNumber.subscriber_id == company_id, _at_risk()
+        )
+    ).one()
+    return CompanyReport(
+        company_id=company.id,
+        company_name=company.name,
+        generated_at=now,
+        thresholds=list(thresholds),
+        by_status=by_status,
+        at_risk=_at_risk_view(risk, thresholds),
+        suspended=by_status[NumberStatus.SUSPENDED.value],
+        next_deadline_at=risk.next_deadline_at,
+    )
+
+
+def rank_companies(
+    session: Session,
+    *,
+    now: dt.datetime,
+    thresholds: Sequence[int],
+    operator_id: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[CompanyRisk]:
+    """Companies with numbers at risk or suspended, most at risk first (then by id).
+
+    One GROUP BY over the numbers in those statuses (`ix_numbers_status_deadline`), joined to
+    the companies; `after` is the (at-risk total, company id) of the previous page's last row.
+    Companies with suspended numbers but none at risk come last: they still need a call.
+    """
+    per_company = (
+        select(
+            PhoneNumber.subscriber_id.label("subscriber_id"),
+            *_risk_columns(now=now, thresholds=thresholds, among_others=True),
+            func.count(case((PhoneNumber.status == NumberStatus.SUSPENDED, 1))).label("suspended"),
+        )
+        .where(PhoneNumber.status.in_((*AT_RISK_STATUSES, NumberStatus.SUSPENDED)))
+        .group_by(PhoneNumber.subscriber_id)
+    )
+    if operator_id is not None:
+        per_company = per_company.where(PhoneNumber.operator_id == operator_id)
+    counts = per_company.subquery("counts")
+    query = (
+        select(CorporateSubscriber.id, CorporateSubscriber.name, CorporateSubscriber.inn, counts)
+        .join(counts, counts.c.subscriber_id == CorporateSubscriber.id)
+        .order_by(counts.c.at_risk.desc(), CorporateSubscriber.id)
+        .limit(limit)
+    )
+    if after is not None:
+        at_risk, company_id = after
+        query = query.where(
+            or_(
+                counts.c.at_risk < at_risk,
+                and_(counts.c.at_risk == at_risk, CorporateSubscriber.id > company_id),
+            )
+        )
+    ranked = []
+    for row in session.execute(query):
+        risk = _at_risk_view(row, thresholds)
+        ranked.append(
+            CompanyRisk(
+                id=row.id,
+                name=row.name,
+                inn=row.inn,
+                at_risk=risk,
+                overdue=risk.by_bucket[OVERDUE],
+                suspended=int(row.suspended),
+                next_deadline_at=row.next_deadline_at,
+            )
+        )
+    return ranked
+
+
+@dataclass(frozen=True)
+class AtRiskNumber:
+    """One line of the at-risk export: the number, its user as the admin sees them, its time.
+
+    The user is named by what the admin may see: an employee's names, a device's type and
+    model. Documents, birth dates and SNILS are not read at all (DOMAIN.md, "Personal data").
+    """
+
+    id: int
+    msisdn: str
+    status: NumberStatus
+    sim_kind: SimKind | None
+    deadline_at: dt.datetime
+    flag_days: int | None
+    employee_name: str | None
+    device_type: str | None
+    device_model: str | None
+
+
+def days_left(deadline: dt.datetime, *, now: dt.datetime) -> int:
+    """Whole days until the deadline, rounded up: 0 or less once it has passed."""
+    return math.ceil((deadline - now) / dt.timedelta(days=1))
+
+
+def _at_risk_page(
+    company_id: int, after: tuple[dt.datetime, int] | None, limit: int
+) -> Select[*tuple[Any, ...]]:
+    query = (
+        select(
+            PhoneNumber.id,
+            PhoneNumber.msisdn,
+            PhoneNumber.status,
+            PhoneNumber.sim_kind,
+            PhoneNumber.deadline_at,
+            PhoneNumber.flag_days,
+            Registration.kind.label("registered_kind"),
+            Registration.last_name,
+            Registration.first_name,
+            Registration.patronymic,
+            Registration.device_type,
+            Registration.device_model,
+        )
+        .outerjoin(
+            Registration,
+            and_(Registration.number_id == PhoneNumber.id, Registration.ended_at.is_(None)),
+        )
+        .where(PhoneNumber.subscriber_id == company_id, _at_risk())
+        .order_by(PhoneNumber.deadline_at, PhoneNumber.id)
+        .limit(limit)
+    )
+    if after is not None:
+        deadline, number_id = after
+        query = query.where(
+            or_(
+                PhoneNumber.deadline_at > deadline,
+                and_(PhoneNumber.deadline_at == deadline, PhoneNumber.id > number_id),
+            )
+        )
+    return query
+
+
+def at_risk_numbers(
+    sessions: sessionmaker[Session], *, company_id: int, chunk: int = EXPORT_CHUNK
+) -> Iterator[AtRiskNumber]:
+    """A company's at-risk numbers, earliest deadline first, read `chunk` rows at a time.
+
+    Each chunk is its own short transaction, continued by keyset on (deadline, id): a slow
+    download of 300k rows holds no connection and no snapshot between chunks.
+    """
+    after: tuple[dt.datetime, int] | None = None
+    while True:
+        with sessions() as session:
+            rows = session.execute(_at_risk_page(company_id, after, chunk)).all()
+        for row in rows:
+            names = [row.last_name, row.first_name, row.patronymic]
+            yield AtRiskNumber(
+                id=row.id,
+                msisdn=row.msisdn,
+                status=NumberStatus(row.status),
+                sim_kind=row.sim_kind or row.registered_kind,
+                deadline_at=row.deadline_at,
+                flag_days=row.flag_days,
+                employee_name=" ".join(n for n in names if n) or None,
+                device_type=row.device_type,
+                device_model=row.device_model,
+            )
+        if len(rows) < chunk:
+            return
+        after = (rows[-1].deadline_at, rows[-1].id)
