@@ -17,6 +17,7 @@ from app.core.clock import moscow_today
 from app.core.identifiers import luhn_valid
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
+from app.deadlines.service import run_deadlines
 from app.numbers import lifecycle
 from app.numbers import service as numbers
 from app.numbers.lifecycle import Actor
@@ -227,12 +228,6 @@ def load_demo(runtime: Runtime) -> dict[str, Any]:
         register(legacy[:30], 500, "employee")
         _move(session, legacy[:30], S.ACTIVE, "person confirmed; data match", now)
         _move(session, legacy[30:], S.SUSPENDED, "legacy deadline 30.11.2021 passed", now)
-        legacy_deadline = dt.datetime(2021, 11, 30, 20, 59, 59, tzinfo=dt.UTC)
-        session.execute(
-            update(PhoneNumber)
-            .where(PhoneNumber.contract_id == legacy_contract.id)
-            .values(deadline_at=legacy_deadline)
-        )
         # ИП Петров: a small business, one of its employees is also a Ромашка employee.
         ip = _add(session, petrov_contract.id, 4000, 40, now)
         register(ip[:1], 0, "employee")
@@ -253,7 +248,8 @@ def load_demo(runtime: Runtime) -> dict[str, Any]:
             actor=STAFF,
             now=now,
         )
-        # Each open number gets a deadline some days ahead, so reports have something to rank.
+        # Service on the new contracts starts over the coming weeks, so their deadlines (before
+        # use; 3 working days before for devices) lie ahead; the suspended ones started already.
         open_statuses = [S.UNREGISTERED, S.PENDING_CONFIRMATION, S.MISMATCH, S.DECLINED, S.EXPIRED]
         open_ids = session.scalars(
             select(PhoneNumber.id).where(
@@ -264,8 +260,13 @@ def load_demo(runtime: Runtime) -> dict[str, Any]:
             session.execute(
                 update(PhoneNumber)
                 .where(PhoneNumber.id == number_id)
-                .values(deadline_at=now + dt.timedelta(days=1 + k % 45))
+                .values(service_start_on=today + dt.timedelta(days=6 + k % 40))
             )
+        session.execute(
+            update(PhoneNumber)
+            .where(PhoneNumber.status.in_([S.SUSPENDED, S.TERMINATED]))
+            .values(service_start_on=today - dt.timedelta(days=20))
+        )
         # People with portal accounts: the same data their companies submitted.
         for i in range(PORTAL_PEOPLE):
             data = _employee(i)
@@ -282,6 +283,9 @@ def load_demo(runtime: Runtime) -> dict[str, Any]:
                 now=now,
                 today=today,
             )
+    # The deadline run gives every number its deadline and flags those within 30 days.
+    run_deadlines(runtime)
+    with runtime.sessions() as session:
         counts = dict(
             session.execute(
                 select(PhoneNumber.status, func.count()).group_by(PhoneNumber.status)

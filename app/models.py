@@ -9,6 +9,8 @@ from app.deadlines.models import (
     DeadlineNotice,
     DeadlineRecompute,
     DeadlineRule,
+    DeadlineRun,
+    DeadlineScratch,
 )
 from app.matching.models import Claim, ConfirmationRequest, SandboxDelivery, WorkItem
 from app.notifications.models import Notification
@@ -29,6 +31,8 @@ __all__ = [
     "DeadlineNotice",
     "DeadlineRecompute",
     "DeadlineRule",
+    "DeadlineRun",
+    "DeadlineScratch",
     "JobClaim",
     "Notification",
     "Operator",

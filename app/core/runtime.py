@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import app.models  # noqa: F401  (every table known before the first query: foreign keys cross features)
 from app.config import Settings
 from app.core.clock import Clock, FixedClock, SystemClock
 from app.core.pagination import CursorCodec

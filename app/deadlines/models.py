@@ -134,13 +134,12 @@ class NoticeKind(enum.StrEnum):
 
 class DeadlineNotice(Base):
     """The ledger that makes notices exactly-once: one row per number, deadline, kind and
-    threshold, whatever the number of runs. Company digests are made from undigested rows."""
+    threshold, whatever the number of runs. Company digests are made per run from it."""
 
     __tablename__ = "deadline_notices"
     __table_args__ = (
         UniqueConstraint("number_id", "kind", "threshold", "deadline_at"),
         Index("ix_deadline_notices_run", "run_id", "number_id"),
-        Index("ix_deadline_notices_undigested", "digested_at", "subscriber_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -151,4 +150,26 @@ class DeadlineNotice(Base):
     deadline_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     run_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class DeadlineRun(Base):
+    """One deadline run; a run that died before its digest is digested by the next one."""
+
+    __tablename__ = "deadline_runs"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
     digested_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadlineScratch(Base):
+    """Working rows of one recomputation batch: each number's best deadline, or none when no
+    rule covers it (emptied after the batch)."""
+
+    __tablename__ = "deadline_scratch"
+
+    number_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=False)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    rule_id: Mapped[int | None] = mapped_column(BigIntPK)

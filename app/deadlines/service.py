@@ -1,0 +1,474 @@
+"""The deadline run (DOMAIN.md, "Deadlines and suspension"): recompute the deadlines that
+changed, suspend unconfirmed numbers whose deadline passed, terminate long-suspended ones when
+the policy says so, flag the numbers that crossed a threshold, and tell people exactly once.
+
+Set-based and batched by ranges of number ids: each batch is one transaction of a few
+statements; a run that dies mid-way leaves whole batches done and the next run finishes the
+rest. Exactly-once: the status machine moves a number only from a status that allows it, the
+`deadline_notices` ledger has one row per number, kind, threshold and deadline (ON CONFLICT DO
+NOTHING), and each person message and company digest has its own outbox key. Runs never
+overlap: a PostgreSQL advisory lock (and a process lock for SQLite) serialises them, so a run
+started by hand beside the scheduler waits, then finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from app.companies.models import CorporateSubscriber
+from app.core.runtime import Runtime
+from app.db.base import UtcDateTime
+from app.db.session import unit_of_work
+from app.deadlines.calendar import WorkingCalendar
+from app.deadlines.models import (
+    DeadlineNotice,
+    DeadlineRecompute,
+    DeadlineRun,
+    NoticeKind,
+    RecomputeStatus,
+)
+from app.deadlines.recompute import enabled_rules, recompute_batch
+from app.matching.models import WorkKind
+from app.notifications.models import Audience, Notification, NotificationStatus
+from app.notifications.outbox import digest_row, enqueue_many, insert_ignoring_duplicates
+from app.numbers import lifecycle
+from app.numbers.lifecycle import Actor
+from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, SimKind
+
+N = PhoneNumber
+S = NumberStatus
+DEADLINE_JOB = Actor(ActorKind.OPERATOR_JOB, "deadlines")
+# Not yet confirmed: these are flagged ahead of their deadline and suspended at it.
+AT_RISK = (S.UNREGISTERED, S.PENDING_CONFIRMATION, S.MISMATCH, S.DECLINED, S.EXPIRED)
+_ADVISORY_KEY = 0x51_4D_52_45_47_01  # "simreg" deadline run
+_process_lock = threading.Lock()
+
+
+@dataclass
+class DeadlineRunReport:
+    """What one run did."""
+
+    run_id: str
+    deadlines_moved: int = 0
+    suspended: int = 0
+    terminated: int = 0
+    flagged: int = 0
+    person_messages: int = 0
+    company_digests: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the API, the command line and the job log."""
+        return asdict(self)
+
+
+@contextmanager
+def _one_run_at_a_time(engine: Engine) -> Iterator[None]:
+    """Serialise deadline runs across threads, processes and hosts."""
+    with _process_lock:
+        if engine.dialect.name != "postgresql":
+            yield
+            return
+        with engine.connect() as conn:
+            # A session-level lock: held across the run's own transactions, released when
+            # this connection closes, even if the process dies.
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _ADVISORY_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _ADVISORY_KEY})
+                conn.commit()
+
+
+def _id_ranges(session: Session, step: int, *where: ColumnElement[bool]) -> list[tuple[int, int]]:
+    low, high = session.execute(select(func.min(N.id), func.max(N.id)).where(*where)).one()
+    if low is None:
+        return []
+    return [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
+
+
+def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineRunReport:
+    """One whole deadline run at the runtime clock's now."""
+    settings = runtime.settings
+    with _one_run_at_a_time(runtime.engine):
+        now = runtime.clock.now()
+        report = DeadlineRunReport(run_id=f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
+        with unit_of_work(runtime.sessions) as session:
+            session.add(DeadlineRun(run_id=report.run_id, started_at=now))
+        report.deadlines_moved = recompute_deadlines(runtime, now=now, actor=actor)
+        with runtime.sessions() as session:
+            ranges = _id_ranges(session, settings.deadline_batch_ids)
+        for low, high in ranges:
+            with unit_of_work(runtime.sessions) as session:
+                in_range = [N.id >= low, N.id < high]
+                report.suspended += suspend_overdue_numbers(
+                    session, in_range, now=now, run_id=report.run_id, actor=actor
+                )
+                if settings.deadline_termination_enabled:
+                    report.terminated += terminate_long_suspended(
+                        session,
+                        in_range,
+                        now=now,
+                        after=dt.timedelta(days=settings.deadline_termination_days),
+                        run_id=report.run_id,
+                        actor=actor,
+                    )
+                report.flagged += flag_numbers_at_risk(
+                    session,
+                    in_range,
+                    now=now,
+                    thresholds=settings.deadline_flag_days,
+                    run_id=report.run_id,
+                )
+                report.person_messages += queue_person_messages(
+                    session, low, high, run_id=report.run_id, now=now
+                )
+            report.batches += 1
+        with unit_of_work(runtime.sessions) as session:
+            report.company_digests = queue_company_digests(session, run_id=report.run_id, now=now)
+            session.execute(
+                update(DeadlineRun)
+                .where(DeadlineRun.run_id == report.run_id)
+                .values(finished_at=runtime.clock.now(), summary=json.dumps(report.as_dict()))
+            )
+        return report
+
+
+def recompute_deadlines(runtime: Runtime, *, now: dt.datetime, actor: Actor) -> int:
+    """Numbers marked stale (a new user, a new service start) get their deadline again; after
+    a change of policy, every number does. Returns how many deadlines moved."""
+    step = runtime.settings.deadline_batch_ids
+    with runtime.sessions() as session:
+        rules = enabled_rules(session)
+        calendar = WorkingCalendar.load(session)
+        pending = session.execute(
+            select(DeadlineRecompute.id, DeadlineRecompute.reason)
+            .where(DeadlineRecompute.status == RecomputeStatus.PENDING)
+            .order_by(DeadlineRecompute.id)
+        ).all()
+        stale_ranges = _id_ranges(session, step, N.deadline_stale.is_(True))
+        all_ranges = _id_ranges(session, step) if pending else []
+    moved = 0
+    for low, high in stale_ranges:
+        with unit_of_work(runtime.sessions) as session:
+            moved += recompute_batch(
+                session,
+                rules=rules,
+                calendar=calendar,
+                scope=[N.id >= low, N.id < high, N.deadline_stale.is_(True)],
+                clear_stale=True,
+                actor=actor,
+                reason="the number's user or service start changed",
+                now=now,
+            )
+    if not pending:
+        return moved
+    reason = "deadline policy changed: " + "; ".join(row.reason for row in pending)
+    policy_moved = 0
+    for low, high in all_ranges:
+        with unit_of_work(runtime.sessions) as session:
+            policy_moved += recompute_batch(
+                session,
+                rules=rules,
+                calendar=calendar,
+                scope=[N.id >= low, N.id < high],
+                clear_stale=False,
+                actor=actor,
+                reason=reason[:2000],
+                now=now,
+            )
+    with unit_of_work(runtime.sessions) as session:
+        session.execute(
+            update(DeadlineRecompute)
+            .where(DeadlineRecompute.id.in_([row.id for row in pending]))
+            .values(status=RecomputeStatus.DONE, done_at=now, numbers_moved=policy_moved)
+        )
+    return moved + policy_moved
+
+
+def _notices_of_moved(
+    session: Session,
+    in_range: list[ColumnElement[bool]],
+    *,
+    kind: NoticeKind,
+    status: NumberStatus,
+    now: dt.datetime,
+    run_id: str,
+) -> None:
+    """Ledger rows for the numbers this run just moved to `status` (moved at `now`)."""
+    rows = select(
+        N.id,
+        N.subscriber_id,
+        literal(kind.value, String()),
+        literal(0),
+        N.deadline_at,
+        literal(run_id, String()),
+        literal(now, UtcDateTime()),
+    ).where(
+        *in_range,
+        N.status == status,
+        N.status_changed_at == literal(now, UtcDateTime()),
+        N.deadline_at.is_not(None),
+    )
+    session.execute(
+        insert_ignoring_duplicates(session, DeadlineNotice.__table__).from_select(
+            _NOTICE_COLUMNS, rows
+        )
+    )
+
+
+_NOTICE_COLUMNS = [
+    "number_id", "subscriber_id", "kind", "threshold", "deadline_at", "run_id", "created_at",
+]  # fmt: skip
+
+
+def suspend_overdue_numbers(
+    session: Session,
+    in_range: list[ColumnElement[bool]],
+    *,
+    now: dt.datetime,
+    run_id: str,
+    actor: Actor,
+) -> int:
+    """Unconfirmed numbers past their deadline → suspended, with event, network work item
+    and notice; returns how many."""
+    overdue = select(N.id).where(
+        *in_range, N.status.in_(AT_RISK), N.deadline_at < literal(now, UtcDateTime())
+    )
+    moved = lifecycle.transition_selected(
+        session,
+        overdue,
+        S.SUSPENDED,
+        actor=actor,
+        reason="the deadline passed and no user of the number is confirmed",
+        at=now,
+        only_from=AT_RISK,
+        work_kind=WorkKind.SUSPEND.value,
+    )
+    if moved:
+        _notices_of_moved(
+            session, in_range, kind=NoticeKind.SUSPEND, status=S.SUSPENDED, now=now, run_id=run_id
+        )
+    return moved
+
+
+def terminate_long_suspended(
+    session: Session,
+    in_range: list[ColumnElement[bool]],
+    *,
+    now: dt.datetime,
+    after: dt.timedelta,
+    run_id: str,
+    actor: Actor,
+) -> int:
+    """Numbers suspended for longer than `after` → terminated (when the policy turns it on)."""
+    long_ago = select(N.id).where(
+        *in_range,
+        N.status == S.SUSPENDED,
+        N.status_changed_at <= literal(now - after, UtcDateTime()),
+    )
+    moved = lifecycle.transition_selected(
+        session,
+        long_ago,
+        S.TERMINATED,
+        actor=actor,
+        reason=f"suspended for more than {after.days} days with no confirmed user",
+        at=now,
+        only_from=[S.SUSPENDED],
+        work_kind=WorkKind.TERMINATE.value,
+    )
+    if moved:
+        _notices_of_moved(
+            session,
+            in_range,
+            kind=NoticeKind.TERMINATE,
+            status=S.TERMINATED,
+            now=now,
+            run_id=run_id,
+        )
+    return moved
+
+
+def flag_numbers_at_risk(
+    session: Session,
+    in_range: list[ColumnElement[bool]],
+    *,
+    now: dt.datetime,
+    thresholds: list[int],
+    run_id: str,
+) -> int:
+    """Mark each unconfirmed number with the nearest threshold it has crossed, and write one
+    notice per number and threshold. A flag only ever gets nearer for the same deadline, so a
+    repeated run (or a clock that went back) flags and tells nobody twice."""
+    nearest_first = sorted(thresholds)
+    crossed: Any = case(
+        *[
+            (N.deadline_at <= literal(now + dt.timedelta(days=days), UtcDateTime()), days)
+            for days in nearest_first
+        ]
+    )
+    due = [
+        *in_range,
+        N.status.in_(AT_RISK),
+        N.deadline_at >= literal(now, UtcDateTime()),
+        N.deadline_at <= literal(now + dt.timedelta(days=nearest_first[-1]), UtcDateTime()),
+        or_(N.flag_days.is_(None), crossed < N.flag_days),
+    ]
+    session.execute(
+        insert_ignoring_duplicates(session, DeadlineNotice.__table__).from_select(
+            _NOTICE_COLUMNS,
+            select(
+                N.id,
+                N.subscriber_id,
+                literal(NoticeKind.FLAG.value, String()),
+                crossed,
+                N.deadline_at,
+                literal(run_id, String()),
+                literal(now, UtcDateTime()),
+            ).where(*due),
+        )
+    )
+    result = session.execute(
+        update(N).where(*due).values(flag_days=crossed).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def queue_person_messages(
+    session: Session, low: int, high: int, *, run_id: str, now: dt.datetime
+) -> int:
+    """One outbox message per notice of this run whose number has a person to tell: a flag
+    goes to a person asked to confirm; a suspension or termination to an employee user."""
+    notice = DeadlineNotice
+    for_person = or_(
+        and_(notice.kind == NoticeKind.FLAG, N.status == S.PENDING_CONFIRMATION),
+        and_(notice.kind != NoticeKind.FLAG, N.sim_kind == SimKind.EMPLOYEE),
+    )
+    rows = (
+        select(
+            literal("notice:", String()) + cast(notice.id, String()),
+            literal(Audience.PERSON.value, String()),
+            notice.kind,
+            notice.subscriber_id,
+            notice.number_id,
+            N.msisdn,
+            notice.threshold,
+            notice.deadline_at,
+            literal(NotificationStatus.PENDING.value, String()),
+            literal(0),
+            literal(now, UtcDateTime()),
+            literal(now, UtcDateTime()),
+        )
+        .join(N, N.id == notice.number_id)
+        .where(
+            notice.run_id == run_id,
+            notice.number_id >= low,
+            notice.number_id < high,
+            for_person,
+        )
+    )
+    columns = [
+        "dedupe_key", "audience", "event", "subscriber_id", "number_id", "msisdn", "threshold",
+        "deadline_at", "status", "attempts", "next_attempt_at", "created_at",
+    ]  # fmt: skip
+    result = session.execute(
+        insert_ignoring_duplicates(session, Notification.__table__)
+        .from_select(columns, rows)
+        .execution_options(preserve_rowcount=True)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def queue_company_digests(session: Session, *, run_id: str, now: dt.datetime) -> int:
+    """One digest per company for this run (and for any earlier run that died before its
+    digest): how many numbers were flagged at each threshold, suspended and terminated."""
+    undigested = select(DeadlineRun.run_id).where(DeadlineRun.digested_at.is_(None))
+    runs = list(session.scalars(undigested.with_for_update()))
+    notice = DeadlineNotice
+    counts = session.execute(
+        select(notice.subscriber_id, notice.kind, notice.threshold, func.count())
+        .where(notice.run_id.in_(runs))
+        .group_by(notice.subscriber_id, notice.kind, notice.threshold)
+    ).all()
+    by_company: dict[int, dict[str, Any]] = {}
+    for subscriber_id, kind, threshold, count in counts:
+        entry = by_company.setdefault(
+            subscriber_id, {"flagged": {}, "suspended": 0, "terminated": 0}
+        )
+        if kind == NoticeKind.FLAG:
+            entry["flagged"][str(threshold)] = int(count)
+        elif kind == NoticeKind.SUSPEND:
+            entry["suspended"] += int(count)
+        else:
+            entry["terminated"] += int(count)
+    rows: list[dict[str, Any]] = []
+    companies = list(by_company)
+    for start in range(0, len(companies), 1000):
+        chunk = companies[start : start + 1000]
+        names = {
+            row.id: row
+            for row in session.execute(
+                select(
+                    CorporateSubscriber.id, CorporateSubscriber.name, CorporateSubscriber.inn
+                ).where(CorporateSubscriber.id.in_(chunk))
+            )
+        }
+        next_deadlines = dict(
+            session.execute(
+                select(N.subscriber_id, func.min(N.deadline_at))
+                .where(
+                    N.subscriber_id.in_(chunk),
+                    N.status.in_(AT_RISK),
+                    N.deadline_at > literal(now, UtcDateTime()),
+                )
+                .group_by(N.subscriber_id)
+            ).all()
+        )
+        for subscriber_id in chunk:
+            company = names[subscriber_id]
+            upcoming = next_deadlines.get(subscriber_id)
+            rows.append(
+                digest_row(
+                    subscriber_id=subscriber_id,
+                    run_id=run_id,
+                    payload={
+                        "run_id": run_id,
+                        "company": {"id": company.id, "name": company.name, "inn": company.inn},
+                        **by_company[subscriber_id],
+                        "next_deadline_at": upcoming.isoformat() if upcoming else None,
+                        "report_url": f"/api/v1/companies/{subscriber_id}/report",
+                    },
+                )
+            )
+    enqueue_many(session, rows, now=now)
+    session.execute(
+        update(DeadlineRun)
+        .where(DeadlineRun.run_id.in_(runs))
+        .values(digested_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return len(rows)
