@@ -30,12 +30,14 @@ AT_RISK_HEADERS: list[str] = [
     "Статус",
     "Статус словами",
     "Тип SIM",
-    "Пользователь",
+    "Сотрудник",
+    "Тип устройства",
+    "Модель устройства",
     "Срок (МСК)",
     "Осталось дней",
     "Порог уведомления, дней",
 ]
-_WIDTHS = [16, 22, 44, 12, 44, 18, 14, 14]
+_WIDTHS = [16, 22, 44, 12, 36, 20, 30, 18, 14, 14]
 
 STATUS_IN_RUSSIAN: dict[NumberStatus, str] = {
     NumberStatus.UNREGISTERED: "Пользователь не указан",
@@ -82,13 +84,6 @@ _TRUNCATED = (
 Cell = str | int
 
 
-def _user(number: AtRiskNumber) -> str:
-    if number.device_type or number.device_model:
-        kind = DEVICE_TYPE_IN_RUSSIAN.get(number.device_type or "", number.device_type or "")
-        return ", ".join(part for part in (kind, number.device_model) if part)
-    return number.employee_name or ""
-
-
 def _cells(number: AtRiskNumber, now: dt.datetime) -> list[Cell]:
     """One report line; text already neutralised, integers left as integers."""
     kind = SIM_KIND_IN_RUSSIAN[number.sim_kind] if number.sim_kind else ""
@@ -97,7 +92,9 @@ def _cells(number: AtRiskNumber, now: dt.datetime) -> list[Cell]:
         number.status.value,
         STATUS_IN_RUSSIAN[number.status],
         kind,
-        _user(number),
+        number.employee_name or "",
+        DEVICE_TYPE_IN_RUSSIAN.get(number.device_type or "", number.device_type or ""),
+        number.device_model or "",
         number.deadline_at.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M"),
     ]
     flag: Cell = number.flag_days if number.flag_days is not None else ""
