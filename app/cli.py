@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -167,6 +168,96 @@ def match(
     runtime = Runtime.build(get_settings())
     report = matching_cycle(runtime, operator_id=operator)
     typer.echo("matching: " + ", ".join(f"{k}={v}" for k, v in report.items()))
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run the scheduled jobs in this process (production: one or more scheduler processes,
+    with SIMREG_SCHEDULER_IN_PROCESS=false on the API instances). Every tick runs once."""
+    import signal
+
+    from app.core.runtime import Runtime
+    from app.scheduler.runner import build_scheduler
+
+    runtime = Runtime.build(get_settings())
+    scheduler_ = build_scheduler(runtime, blocking=True)
+
+    def stop(*_: object) -> None:
+        scheduler_.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    for job in scheduler_.get_jobs():
+        typer.echo(f"scheduled: {job.id:<14} every {job.trigger.interval_length:.0f} s")
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler_.start()
+    runtime.engine.dispose()
+
+
+jobs = typer.Typer(help="Scheduled jobs: list them, or run one now.", no_args_is_help=True)
+cli.add_typer(jobs, name="jobs")
+
+
+@jobs.command("list")
+def jobs_list() -> None:
+    """Every job, its interval and its latest run."""
+    from app.core.runtime import Runtime
+    from app.scheduler.service import job_statuses
+
+    runtime = Runtime.build(get_settings())
+    for status in job_statuses(runtime):
+        last = (
+            f"last {status.last_outcome or 'running'} at {status.last_started_at:%Y-%m-%d %H:%M:%S}"
+            if status.last_started_at
+            else "never ran"
+        )
+        typer.echo(f"{status.name:<14} every {status.interval_seconds:>5} s  {last}")
+        typer.echo(f"{'':<14} {status.description}")
+
+
+@jobs.command("run")
+def jobs_run(
+    name: str = typer.Argument(..., help="Job name (see `simreg jobs list`)"),
+    now: str | None = typer.Option(
+        None, help="Run as if it were this moment (dev/test only), e.g. 2026-12-01T00:00:00+03:00"
+    ),
+) -> None:
+    """Run one job now and print what it did."""
+    import datetime as dt
+    import json
+
+    from app.core.clock import FixedClock
+    from app.core.errors import NotFound
+    from app.core.runtime import Runtime
+    from app.scheduler.service import instance_name, run_now
+
+    settings = get_settings()
+    clock = None
+    if now is not None:
+        if not settings.is_sandbox:
+            typer.echo("--now is for dev and test; production runs on the wall clock", err=True)
+            raise typer.Exit(2)
+        at = dt.datetime.fromisoformat(now)
+        clock = FixedClock(at if at.tzinfo else at.replace(tzinfo=dt.UTC))
+    runtime = Runtime.build(settings, clock=clock)
+    try:
+        outcome = run_now(runtime, name, claimed_by=f"cli:{instance_name()}")
+    except NotFound as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        json.dumps(
+            {
+                "job": name,
+                "outcome": outcome.outcome,
+                "seconds": outcome.seconds,
+                **(outcome.summary or {}),
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+    )
+    if outcome.outcome != "ok":
+        raise typer.Exit(1)
 
 
 bench = typer.Typer(help="Benchmarks: print figures measured on this machine.")

@@ -19,6 +19,7 @@ from app.core.errors import install_problem_handlers
 from app.core.health import router as health_router
 from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.runtime import Runtime
+from app.deadlines.router import router as deadlines_router
 from app.matching.claims_router import router as claims_router
 from app.matching.portal_router import router as portal_router
 from app.matching.portal_router import sandbox_router as sandbox_portal_router
@@ -29,6 +30,9 @@ from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
 from app.people.router import sandbox_router as sandbox_people_router
 from app.reports.router import router as reports_router
+from app.scheduler.router import router as jobs_router
+from app.scheduler.router import sandbox_router as sandbox_clock_router
+from app.scheduler.runner import build_scheduler
 from app.uploads import service as uploads
 from app.uploads.router import router as uploads_router
 
@@ -60,7 +64,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             threading.Thread(
                 target=_resume_uploads, args=(runtime,), name="upload-resume", daemon=True
             ).start()
+        scheduler = build_scheduler(runtime) if settings.scheduler_in_process else None
+        if scheduler is not None:
+            # `simreg scheduler` runs the jobs in production; every tick is claimed once.
+            scheduler.start()
+            log.info("scheduler started in the API process", jobs=len(scheduler.get_jobs()))
         yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
         runtime.engine.dispose()
 
     app = FastAPI(
@@ -93,8 +104,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(work_router)
     app.include_router(notifications_router)
     app.include_router(reports_router)
+    app.include_router(deadlines_router)
+    app.include_router(jobs_router)
     if settings.is_sandbox:
         app.include_router(sandbox_tokens_router)
         app.include_router(sandbox_people_router)
         app.include_router(sandbox_portal_router)
+        app.include_router(sandbox_clock_router)
     return app

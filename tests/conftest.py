@@ -115,6 +115,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         upload_dir=str(tmp_path / "uploads"),
         # Tests drive recovery themselves; a resume thread would race them.
         upload_resume_on_start=False,
+        # Tests run jobs themselves, at the moments they choose.
+        scheduler_in_process=False,
         _env_file=None,
     )
 

@@ -1,0 +1,80 @@
+"""The registry's scheduled jobs: what each does and how often."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import Settings
+from app.core.runtime import Runtime
+
+
+def _matching(runtime: Runtime) -> dict[str, Any]:
+    from app.matching.jobs import matching_cycle
+
+    return matching_cycle(runtime)
+
+
+def _deadlines(runtime: Runtime) -> dict[str, Any]:
+    from app.deadlines.service import run_deadlines
+
+    return run_deadlines(runtime).as_dict()
+
+
+def _notifications(runtime: Runtime) -> dict[str, Any]:
+    from app.notifications.jobs import deliver_notifications
+
+    return dict(deliver_notifications(runtime))
+
+
+def _uploads(runtime: Runtime) -> dict[str, Any]:
+    from app.uploads import service as uploads
+
+    with runtime.sessions() as session:
+        stale = uploads.stale_uploads(session, now=runtime.clock.now())
+    for upload_id in stale:
+        uploads.process_upload(runtime, upload_id)
+    return {"uploads_resumed": len(stale)}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scheduled job."""
+
+    name: str
+    description: str
+    interval: Callable[[Settings], int]
+    run: Callable[[Runtime], dict[str, Any]]
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job(
+            "matching",
+            "Take in the portal's answers, run the matching step, send new requests.",
+            lambda s: s.matching_interval_seconds,
+            _matching,
+        ),
+        Job(
+            "deadlines",
+            "Recompute changed deadlines, suspend overdue numbers, flag those at risk, "
+            "queue person messages and company digests.",
+            lambda s: s.deadlines_interval_seconds,
+            _deadlines,
+        ),
+        Job(
+            "notifications",
+            "Deliver the notification outbox (log, e-mail, webhook), with retries.",
+            lambda s: s.notifications_interval_seconds,
+            _notifications,
+        ),
+        Job(
+            "uploads",
+            "Resume uploads whose worker stopped (a crash or a restart).",
+            lambda s: max(s.upload_lease_seconds, 30),
+            _uploads,
+        ),
+    )
+}

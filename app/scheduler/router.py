@@ -1,0 +1,101 @@
+"""HTTP endpoints: scheduled jobs (operator staff) and, outside production, the dev clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, Field
+
+from app.auth.dependencies import require
+from app.auth.service import Principal, Role
+from app.companies.schemas import StrictModel
+from app.core.clock import FixedClock, SystemClock
+from app.core.deps import RuntimeDep
+from app.core.errors import FieldProblem, InvalidInput
+from app.scheduler import service
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+sandbox_router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
+
+Staff = Annotated[Principal, require(Role.OPERATOR_STAFF)]
+
+
+class JobOut(BaseModel):
+    name: str
+    description: str
+    interval_seconds: int
+    last_slot: str | None
+    last_started_at: dt.datetime | None
+    last_finished_at: dt.datetime | None
+    last_outcome: str | None
+    last_summary: dict[str, Any] | None
+    last_claimed_by: str | None
+
+
+class JobRunOut(BaseModel):
+    job: str
+    slot: str
+    ran: bool
+    outcome: str | None
+    summary: dict[str, Any] | None
+    seconds: float | None
+
+
+@router.get("/jobs", response_model=list[JobOut])
+def list_jobs(runtime: RuntimeDep, _: Staff) -> list[JobOut]:
+    """Every scheduled job, its interval and its latest run."""
+    return [JobOut(**vars(status)) for status in service.job_statuses(runtime)]
+
+
+@router.post("/jobs/{name}/run", response_model=JobRunOut)
+def run_job(name: str, runtime: RuntimeDep, staff: Staff) -> JobRunOut:
+    """Run a job now and answer what it did (the deadline run waits for a running one)."""
+    outcome = service.run_now(runtime, name, claimed_by=f"api:{staff.subject}")
+    return JobRunOut(**vars(outcome))
+
+
+class ClockIn(StrictModel):
+    """Set the clock to `now`, or move it by `advance_days` (may be negative)."""
+
+    now: AwareDatetime | None = None
+    advance_days: float | None = Field(default=None, ge=-36500, le=36500)
+
+
+class ClockOut(BaseModel):
+    now: dt.datetime
+    fixed: bool
+
+
+@sandbox_router.get("/clock", response_model=ClockOut)
+def get_clock(runtime: RuntimeDep) -> ClockOut:
+    """The clock this process runs on (dev and test only)."""
+    return ClockOut(now=runtime.clock.now(), fixed=isinstance(runtime.clock, FixedClock))
+
+
+@sandbox_router.put("/clock", response_model=ClockOut)
+def set_clock(body: ClockIn, runtime: RuntimeDep, _: Staff) -> ClockOut:
+    """Move this process's clock (dev and test only): to the day after a deadline, say, then
+    run the deadline job to see the suspensions. Jobs and requests use the moved clock."""
+    if (body.now is None) == (body.advance_days is None):
+        raise InvalidInput(
+            "Give either now or advance_days.",
+            errors=[FieldProblem("now", "clock.one_of", "send now or advance_days, not both")],
+        )
+    current = runtime.clock.now()
+    target = (
+        body.now if body.now is not None else current + dt.timedelta(days=body.advance_days or 0)
+    )
+    if isinstance(runtime.clock, FixedClock):
+        runtime.clock.set(target)
+    else:
+        runtime.clock = FixedClock(target)
+    return ClockOut(now=runtime.clock.now(), fixed=True)
+
+
+@sandbox_router.delete("/clock", response_model=ClockOut)
+def reset_clock(runtime: RuntimeDep, _: Staff) -> ClockOut:
+    """Back to the wall clock."""
+    runtime.clock = SystemClock()
+    return ClockOut(now=runtime.clock.now(), fixed=False)
