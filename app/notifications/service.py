@@ -1,0 +1,191 @@
+"""The rules of notification settings and the outbox's listings. The caller commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from app.companies.models import CorporateSubscriber
+from app.companies.service import get_subscriber
+from app.core.errors import FieldProblem, InvalidInput
+from app.notifications.delivery import due_now
+from app.notifications.models import Notification, NotificationStatus
+
+# RFC 5321 limits; the local part in the dot-atom form every mail system accepts.
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_LOCAL_MAX = 64
+_DOMAIN_MAX = 253
+# Plain http stays on the machine, for a receiver under development.
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+
+
+def check_notify_email(value: str) -> FieldProblem | None:
+    """None for a deliverable address (a Cyrillic domain such as почта.рф is fine), else what
+    is wrong with it."""
+
+    def bad(why: str) -> FieldProblem:
+        return FieldProblem(
+            "notify_email", "notify_email.invalid", f"{why}; write it as name@example.ru"
+        )
+
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        return bad("an e-mail address has one @ between a name and a domain")
+    if len(local) > _LOCAL_MAX or not _LOCAL_PART.fullmatch(local):
+        return bad("the part before @ has characters an e-mail address cannot have")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return bad("the domain after @ is not a valid domain name")
+    labels = ascii_domain.split(".")
+    if (
+        len(ascii_domain) > _DOMAIN_MAX
+        or len(labels) < 2
+        or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        return bad("the domain after @ is not a valid domain name")
+    return None
+
+
+def check_webhook_url(value: str, *, production: bool) -> FieldProblem | None:
+    """None for a URL notifications may be posted to, else what is wrong with it."""
+    field = "notify_webhook_url"
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        return FieldProblem(field, f"{field}.invalid", "a URL has no spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return FieldProblem(field, f"{field}.invalid", "this is not a URL; give e.g. https://…")
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.hostname:
+        return FieldProblem(
+            field, f"{field}.scheme", "give an https:// URL with a host, e.g. https://hooks.example"
+        )
+    if parts.username is not None or parts.password is not None:
+        return FieldProblem(
+            field,
+            f"{field}.credentials",
+            "remove the user name and password from the URL; receivers check "
+            "X-Simreg-Signature, keyed with webhook_secret",
+        )
+    if port == 0:
+        return FieldProblem(field, f"{field}.invalid", "port 0 cannot be reached")
+    if scheme == "http" and (production or parts.hostname.lower() not in _LOCAL_HOSTS):
+        where = "in production" if production else "except to localhost or 127.0.0.1"
+        return FieldProblem(
+            field, f"{field}.insecure", f"use https; plain http is not allowed {where}"
+        )
+    return None
+
+
+def get_notification_settings(session: Session, *, subscriber_id: int) -> CorporateSubscriber:
+    """The company whose settings are asked for; NotFound when there is none."""
+    return get_subscriber(session, subscriber_id=subscriber_id)
+
+
+def update_notification_settings(
+    session: Session,
+    *,
+    subscriber_id: int,
+    notify_email: str | None,
+    notify_webhook_url: str | None,
+    webhook_secret: str | None,
+    secret_given: bool,
+    production: bool,
+) -> CorporateSubscriber:
+    """Replace where a company's notifications go. The secret changes only when given
+    (`secret_given`; None removes it); a webhook needs a secret, given now or kept."""
+    notify_email = notify_email or None
+    notify_webhook_url = notify_webhook_url or None
+    problems: list[FieldProblem] = []
+    if notify_email is not None and (problem := check_notify_email(notify_email)):
+        problems.append(problem)
+    if notify_webhook_url is not None and (
+        problem := check_webhook_url(notify_webhook_url, production=production)
+    ):
+        problems.append(problem)
+    subscriber = get_subscriber(session, subscriber_id=subscriber_id)
+    secret = webhook_secret if secret_given else subscriber.webhook_secret
+    if notify_webhook_url is not None and not secret:
+        problems.append(
+            FieldProblem(
+                "webhook_secret",
+                "webhook_secret.required",
+                "a webhook needs a secret of 16 characters or more to sign its messages",
+            )
+        )
+    if problems:
+        raise InvalidInput(
+            f"{len(problems)} field(s) are not valid; see errors for each and how to fix it.",
+            errors=problems,
+        )
+    subscriber.notify_email = notify_email
+    subscriber.notify_webhook_url = notify_webhook_url
+    subscriber.webhook_secret = secret
+    session.flush()
+    return subscriber
+
+
+def list_notifications(
+    session: Session,
+    *,
+    subscriber_id: int | None,
+    status: NotificationStatus | None,
+    before_id: int | None,
+    limit: int,
+) -> list[Notification]:
+    """A page of the outbox, newest first (keyset on id), of one company or of all."""
+    query = select(Notification).order_by(Notification.id.desc()).limit(limit)
+    if subscriber_id is not None:
+        query = query.where(Notification.subscriber_id == subscriber_id)
+    if status is not None:
+        query = query.where(Notification.status == status)
+    if before_id is not None:
+        query = query.where(Notification.id < before_id)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    """How much of the outbox waits, and how much was given up."""
+
+    pending: int
+    due: int
+    failing: int
+    dead: int
+    oldest_pending_at: dt.datetime | None
+
+
+def outbox_backlog(
+    session: Session, *, now: dt.datetime, subscriber_id: int | None = None
+) -> OutboxBacklog:
+    """Counts of waiting and dead messages, of one company or of all, in one query."""
+    pending = Notification.status == NotificationStatus.PENDING
+    query = select(
+        func.count().filter(pending),
+        func.count().filter(and_(*due_now(now))),
+        func.count().filter(pending, Notification.attempts > 0),
+        func.count().filter(Notification.status == NotificationStatus.DEAD),
+        func.min(Notification.created_at).filter(pending),
+    ).where(Notification.status.in_((NotificationStatus.PENDING, NotificationStatus.DEAD)))
+    if subscriber_id is not None:
+        query = query.where(Notification.subscriber_id == subscriber_id)
+    row = session.execute(query).one()
+    oldest = row[4]
+    if isinstance(oldest, dt.datetime) and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return OutboxBacklog(
+        pending=int(row[0] or 0),
+        due=int(row[1] or 0),
+        failing=int(row[2] or 0),
+        dead=int(row[3] or 0),
+        oldest_pending_at=oldest if isinstance(oldest, dt.datetime) else None,
+    )
