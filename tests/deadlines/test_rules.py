@@ -192,7 +192,8 @@ class TestPolicyChanges:
             assert number_row(runtime, number_id).deadline_at == msk(2021, 12, 31, 23, 59, 59)
             last = _changes(runtime, number_id)[-1]
             assert last.new_deadline_at == msk(2021, 12, 31, 23, 59, 59)
-            assert "legacy-employee" in last.reason and "version 2" in last.reason
+            assert "legacy-employee" in last.reason
+            assert "version 2" in last.reason
         for number_id in new_ids:
             assert len(_changes(runtime, number_id)) == 1  # only its first deadline
         assert run_at(runtime, clock, msk(2021, 11, 1, 2)).deadlines_moved == 0
