@@ -325,3 +325,7 @@ def _safe_url(url: str) -> str:
 def main() -> None:
     """Entry point of the console script."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,7 @@ from tests.builders import (
     token_headers,
 )
 
-_seq = itertools.count(7_000)
+_seq = itertools.count(1_000)
 LEGACY_SIGNED = dt.date(2019, 5, 1)
 NEW_SIGNED = dt.date(2024, 3, 1)
 
@@ -53,7 +53,7 @@ def numbers(
     client: TestClient, w: dict[str, Any], count: int, *, starts_on: dt.date | None = None
 ) -> list[int]:
     """`count` new numbers under the world's contract; ids."""
-    base = next(_seq) * 100
+    base = next(_seq) * 5_000  # up to 5,000 numbers per call
     body = {
         "numbers": [
             {"msisdn": mobile(base + i)}
