@@ -305,15 +305,29 @@ def bench_work(
     run(items=items, batch=batch, engines=engines.split(","), naive_items=5_000)
 
 
+@bench.command("deadlines")
+def bench_deadlines(
+    sqlite_numbers: int = typer.Option(1_000_000, help="Numbers on SQLite (0 to skip)"),
+    pg_numbers: int = typer.Option(5_000_000, help="Numbers on PostgreSQL (0 to skip)"),
+    naive_rows: int = typer.Option(50_000, help="Numbers for the one-at-a-time baseline"),
+) -> None:
+    """One deadline run (recompute, suspend, flag, messages, digests) over a realistic mix."""
+    from app.benchmarks.deadlines import run
+
+    sizes = {"sqlite": sqlite_numbers, "postgresql": pg_numbers}
+    run(sizes={k: v for k, v in sizes.items() if v}, naive_rows=naive_rows)
+
+
 @bench.command("all")
 def bench_all() -> None:
     """Every benchmark with its default sizes."""
-    from app.benchmarks import match, upload
+    from app.benchmarks import deadlines, match, upload
 
     upload.run(sizes=[100_000, 1_000_000], engines=["sqlite", "postgresql"], naive_rows=20_000)
     match.run(
         employees=1_000_000, devices=200_000, engines=["sqlite", "postgresql"], naive_rows=20_000
     )
+    deadlines.run(sizes={"sqlite": 1_000_000, "postgresql": 5_000_000}, naive_rows=50_000)
 
 
 def _safe_url(url: str) -> str:

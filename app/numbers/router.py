@@ -16,10 +16,13 @@ from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep, VaultDep
 from app.core.errors import NotFound
 from app.core.pagination import CursorCodec
 from app.core.personal_data import PersonalDataVault
+from app.deadlines.models import DeadlineRule
+from app.deadlines.policy import deadline_history
 from app.numbers import lifecycle, service
 from app.numbers.models import NumberStatus, PhoneNumber, SimKind
 from app.numbers.schemas import (
     STATUS_IN_PLAIN_WORDS,
+    DeadlineMoveOut,
     EventOut,
     NumberBrief,
     NumberDetail,
@@ -188,6 +191,15 @@ def _detail(
         registrations=[service.registration_view(r, vault, reveal=False) for r in registrations],
         events=[
             EventOut.model_validate(e) for e in service.events_of(session, number_id=number.id)
+        ],
+        deadline_rule=(
+            session.get_one(DeadlineRule, number.deadline_rule_id).code
+            if number.deadline_rule_id
+            else None
+        ),
+        deadline_moves=[
+            DeadlineMoveOut.model_validate(move)
+            for move in deadline_history(session, number_id=number.id)
         ],
     )
 

@@ -188,11 +188,27 @@ class EventOut(BaseModel):
     reason: str
 
 
+class DeadlineMoveOut(BaseModel):
+    """One move of the number's deadline and the rule behind it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    old_deadline_at: dt.datetime | None
+    new_deadline_at: dt.datetime | None
+    rule_id: int | None
+    at: dt.datetime
+    actor_kind: ActorKind
+    actor_id: str
+    reason: str
+
+
 class NumberDetail(NumberOut):
     status_text: str
     next_step: str
+    deadline_rule: str | None = Field(description="Code of the rule that set the deadline")
     registrations: list[RegistrationOut]
     events: list[EventOut]
+    deadline_moves: list[DeadlineMoveOut]
 
 
 class RegistrationResult(BaseModel):

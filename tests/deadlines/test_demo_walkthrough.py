@@ -1,0 +1,104 @@
+"""What `make run` shows: the demo registry, the dev clock moved past the deadlines, the
+deadline job run through the API → suspended numbers with events saying why and messages in
+the outbox; a person confirms one of them and it is active again."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.core.runtime import Runtime
+from app.demo import _employee, load_demo
+from app.notifications.models import Notification
+from app.numbers.models import PhoneNumber
+from tests.builders import make_person, staff_headers, token_headers
+
+
+def test_after_the_deadline_the_demo_shows_suspensions_and_a_confirmation_undoes_one(
+    client: TestClient, runtime: Runtime
+) -> None:
+    load_demo(runtime)
+    staff = staff_headers(client)
+    company_id = 1  # ООО "Ромашка"
+    admin = token_headers(client, role="company_admin", company_id=company_id)
+    pending = client.get(
+        f"/api/v1/companies/{company_id}/numbers",
+        params={"status": "pending_confirmation", "limit": 500},
+        headers=admin,
+    ).json()["items"]
+    latest = max(dt.datetime.fromisoformat(n["deadline_at"]) for n in pending)
+    assert any(n["flag_days"] for n in pending)  # the ones within 30 days, flagged at load
+
+    after = latest + dt.timedelta(days=1)
+    moved = client.put("/api/v1/sandbox/clock", json={"now": after.isoformat()}, headers=staff)
+    assert moved.status_code == 200, moved.text
+    run = client.post("/api/v1/jobs/deadlines/run", headers=staff).json()
+    assert run["outcome"] == "ok"
+    assert run["summary"]["suspended"] >= len(pending)
+
+    suspended = client.get(
+        f"/api/v1/companies/{company_id}/numbers",
+        params={"status": "suspended", "limit": 500},
+        headers=admin,
+    ).json()["items"]
+    assert {n["id"] for n in pending} <= {n["id"] for n in suspended}
+    detail = client.get(
+        f"/api/v1/companies/{company_id}/numbers/{pending[0]['id']}", headers=admin
+    ).json()
+    assert detail["events"][-1]["to_status"] == "suspended"
+    assert "deadline passed" in detail["events"][-1]["reason"]
+    assert detail["deadline_rule"] == "new-employee"
+    assert detail["deadline_moves"][0]["new_deadline_at"] == pending[0]["deadline_at"]
+    with runtime.sessions() as session:
+        told = session.scalar(
+            select(func.count()).where(
+                Notification.event == "suspend", Notification.subscriber_id == company_id
+            )
+        )
+        employees_cut_off = session.scalar(
+            select(func.count()).where(
+                PhoneNumber.subscriber_id == company_id,
+                PhoneNumber.status == "suspended",
+                PhoneNumber.status_changed_at == after,
+                PhoneNumber.sim_kind == "employee",
+            )
+        )
+    # Each employee whose number was cut off is told once; devices have nobody to tell.
+    assert told == employees_cut_off >= len(pending)
+    # The employee of the first suspended number signs in to the portal and confirms.
+    number_id = pending[0]["id"]
+    k = int(pending[0]["msisdn"][-7:]) - 1000  # the demo's employee k uses +7916{1000 + k}
+    data = _employee(k)
+    person = make_person(
+        client,
+        last_name=data.last_name,
+        first_name=data.first_name,
+        patronymic=data.patronymic,
+        birth_date=data.birth_date.isoformat(),
+        passport=data.doc_number,
+        snils=None,
+    )
+    me = token_headers(client, role="person", subject=person["portal_subject"])
+    requests: list[dict[str, object]] = []
+    for _ in range(40):  # the portal takes 10 requests a second per operator: let time pass
+        client.put("/api/v1/sandbox/clock", json={"advance_days": 0.0001}, headers=staff)
+        assert client.post("/api/v1/jobs/matching/run", headers=staff).json()["outcome"] == "ok"
+        requests = [
+            r
+            for r in client.get("/api/v1/me/confirmation-requests", headers=me).json()
+            if r["msisdn"] == pending[0]["msisdn"] and r["status"] == "sent"
+        ]
+        if requests:
+            break
+    assert requests, "the suspended number's user was asked to confirm"
+    answer = client.post(
+        f"/api/v1/me/confirmation-requests/{requests[0]['id']}/confirm", headers=me
+    )
+    assert answer.status_code == 200, answer.text
+    again = client.post("/api/v1/jobs/matching/run", headers=staff).json()
+    assert again["summary"]["confirmed_active"] >= 1
+    number = client.get(f"/api/v1/companies/{company_id}/numbers/{number_id}", headers=admin).json()
+    assert number["status"] == "active"
+    assert [e["to_status"] for e in number["events"]][-2:] == ["suspended", "active"]
