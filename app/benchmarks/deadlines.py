@@ -65,7 +65,9 @@ def seed(url: str, *, numbers: int) -> None:
                 "INSERT INTO numbers (operator_id, subscriber_id, contract_id, msisdn, status, "  # noqa: S608
                 "sim_kind, deadline_at, deadline_stale, service_start_on, status_changed_at, "
                 "created_at) "
-                f"SELECT 1, 1 + (i * 2654435761 % 1000003) % {COMPANIES}, 1, '+79' || (100000000 + i), "
+                # Numbers spread over the companies by a multiplicative hash of their index.
+                f"SELECT 1, 1 + (i * 2654435761 % 1000003) % {COMPANIES}, 1, "
+                "'+79' || (100000000 + i), "
                 "CASE WHEN i % 100 < 80 THEN 'active' WHEN i % 100 < 92 THEN "
                 "'pending_confirmation' WHEN i % 100 < 96 THEN 'unregistered' "
                 "WHEN i % 100 < 98 THEN 'mismatch' ELSE 'expired' END, "
