@@ -33,7 +33,10 @@ AT_RISK_STATUSES: tuple[NumberStatus, ...] = (
 )
 OVERDUE = "overdue"
 LATER = "later"
-EXPORT_CHUNK = 5_000
+# Each chunk re-reads the company's at-risk rows to find where the previous one ended. Reading
+# 234k of them on PostgreSQL took 7.8 s in chunks of 5k, 5.8 s in 10k, 5.1 s in 20k; the CSV
+# export at 10k peaked at 8 MiB of Python memory.
+EXPORT_CHUNK = 10_000
 
 
 def bucket_names(thresholds: Sequence[int]) -> list[str]:
