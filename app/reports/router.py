@@ -49,16 +49,18 @@ def company_report(
 def download_at_risk(
     company_id: int,
     fmt: Literal["csv", "xlsx"],
-    session: SessionDep,
     runtime: RuntimeDep,
     clock: ClockDep,
     reader: Reader,
 ) -> Response:
     """The numbers at risk, earliest deadline first, with their users and days left (for Excel)."""
     ensure_company_visible(reader, company_id)
-    company = service.get_company(session, company_id=company_id)
+    # No request-long session: the rows are read in chunks, each with a connection of its own,
+    # and a request holding one while it waits for another could drain the pool.
+    with runtime.sessions() as session:
+        inn = service.get_company(session, company_id=company_id).inn
     now = clock.now()
-    filename = f"simreg-at-risk-{company.inn}-{now.astimezone(MOSCOW):%Y-%m-%d}.{fmt}"
+    filename = f"simreg-at-risk-{inn}-{now.astimezone(MOSCOW):%Y-%m-%d}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     numbers = service.at_risk_numbers(runtime.sessions, company_id=company_id)
     if fmt == "csv":
@@ -89,7 +91,9 @@ def companies_at_risk(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CompanyRiskPage:
-    """Companies ranked by numbers at risk of suspension: the accounts to call first."""
+    """Companies ranked by numbers at risk of suspension: the accounts to call first.
+
+    Companies whose numbers are only suspended follow those with numbers at risk."""
     now = clock.now()
     thresholds = runtime.settings.deadline_flag_days
     scope = {"o": operator_id}
