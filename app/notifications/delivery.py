@@ -225,41 +225,48 @@ def _record_failure(
 
 def _release(session: Session, messages: Sequence[OutgoingMessage]) -> None:
     """Hand back leased messages that were not tried: due again at once."""
-    for message in messages:
-        session.execute(update(_TABLE).where(*_ours(message)).values(lease_until=None))
+    session.execute(
+        update(_TABLE)
+        .where(
+            _TABLE.c.id.in_([m.id for m in messages]),
+            _TABLE.c.status == NotificationStatus.PENDING,
+            # One batch, one lease.
+            _TABLE.c.lease_until == messages[0].lease_until,
+        )
+        .values(lease_until=None)
+    )
     session.commit()
 
 
 def _send_one(
     message: OutgoingMessage, router: ChannelRouter, down: dict[str, str]
 ) -> tuple[str | None, DeliveryFailed | None]:
-    """Send one message: (the channel's name, None) when delivered, (name, why) when not."""
-    channel_name: str | None = None
+    """Send one message: (the channel's name, None) when delivered, (name, why) when not.
+    `down` holds the receivers that failed earlier in the batch, with the reason."""
     try:
         channel = router.channel_for(message)
-        channel_name = channel.name
-        earlier = down.get(channel.destination)
-        if earlier is not None:
-            # The receiver failed a moment ago in this batch: not worth another timeout.
-            return channel_name, DeliveryFailed(earlier, receiver_down=True)
-        try:
-            channel.send(message)
-        except DeliveryFailed as exc:
-            if exc.receiver_down:
-                down[channel.destination] = exc.reason
-            raise
     except DeliveryFailed as exc:
-        return channel_name, exc
+        return None, exc
+    earlier = down.get(channel.destination)
+    if earlier is not None:
+        # The receiver failed a moment ago: not worth another timeout in this batch.
+        return channel.name, DeliveryFailed(earlier, receiver_down=True)
+    try:
+        channel.send(message)
+    except DeliveryFailed as exc:
+        if exc.receiver_down:
+            down[channel.destination] = exc.reason
+        return channel.name, exc
     except Exception as exc:
-        # A fault of ours must not stop the batch, nor send the message again and again.
+        # A fault of ours must not stop the batch; the message waits like any failed one.
         log.error(
             "notification channel error",
             notification_id=message.id,
-            channel=channel_name,
+            channel=channel.name,
             error=type(exc).__name__,
         )
-        return channel_name, DeliveryFailed(f"internal error: {type(exc).__name__}")
-    return channel_name, None
+        return channel.name, DeliveryFailed(f"internal error: {type(exc).__name__}")
+    return channel.name, None
 
 
 def _send_batch(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
+from app.notifications import delivery
 from app.notifications.channels import Channel, ChannelRouter, OutgoingMessage
 from app.notifications.delivery import deliver_due, lease_due, lease_duration, retry_delay
 from app.notifications.jobs import deliver_notifications
@@ -223,6 +225,29 @@ class TestLeases:
         assert webhook.ids() == [nid, nid]
         assert {d.headers["X-Simreg-Notification-Id"] for d in webhook.deliveries} == {str(nid)}
 
+    def test_a_batch_out_of_time_hands_the_rest_back_untried(
+        self,
+        client: TestClient,
+        runtime: Runtime,
+        world: dict[str, Any],
+        webhook: WebhookReceiver,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        to_webhook(client, world, webhook)
+        ids = queue(runtime, [digest(world["company"]) for _ in range(3)])
+        monkeypatch.setattr(delivery, "_SEND_WINDOW_SECONDS", 0.05)
+
+        with StallingRouter(runtime, before_first_send=lambda: time.sleep(0.1)) as router:
+            report = deliver_due(runtime, router=router)
+
+        assert report.as_dict() == {"picked": 1, "sent": 1, "retried": 0, "dead": 0}
+        rest = load(runtime, ids[1:])
+        assert {(r.status, r.attempts, r.lease_until) for r in rest} == {
+            (NotificationStatus.PENDING, 0, None)
+        }
+        assert deliver_due(runtime).sent == 2  # due again at once, not after the lease
+        assert webhook.times_each() == dict.fromkeys(ids, 1)
+
 
 class StallingRouter(ChannelRouter):
     """Runs `before_first_send` just before the first message goes out."""
@@ -318,6 +343,50 @@ class TestBatches:
         assert failing.requests == 1
         assert webhook.times_each() == dict.fromkeys(up_ids, 1)
         assert {row.last_error for row in load(runtime, down_ids)} == {"webhook answered 503"}
+
+
+class BrokenFirstRouter(ChannelRouter):
+    """The channel of the first message raises an unexpected error."""
+
+    def __init__(self, runtime: Runtime, broken_id: int) -> None:
+        super().__init__(runtime.settings, runtime.clock)
+        self._broken_id = broken_id
+
+    def channel_for(self, message: OutgoingMessage) -> Channel:
+        channel = super().channel_for(message)
+        broken_id = self._broken_id
+
+        class Broken:
+            name = channel.name
+            destination = channel.destination
+
+            def send(self, outgoing: OutgoingMessage) -> None:
+                if outgoing.id == broken_id:
+                    raise ValueError("a bug, with +79120000000 in its message")
+                channel.send(outgoing)
+
+        return Broken()
+
+
+def test_a_fault_in_a_channel_fails_that_message_alone(
+    client: TestClient,
+    runtime: Runtime,
+    world: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    company_id = world["company"]["id"]
+    ids = queue(runtime, [person_row(company_id=company_id, number=n) for n in world["numbers"]])
+
+    with BrokenFirstRouter(runtime, ids[0]) as router:
+        report = deliver_due(runtime, router=router)
+
+    assert report.as_dict() == {"picked": 3, "sent": 2, "retried": 1, "dead": 0}
+    first = load(runtime, ids)[0]
+    assert (first.status, first.last_error) == (
+        NotificationStatus.PENDING,
+        "internal error: ValueError",
+    )
+    assert "+79120000000" not in capfd.readouterr().err
 
 
 def _two_deliverers(runtime: Runtime, client: TestClient, world: dict[str, Any]) -> None:
