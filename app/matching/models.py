@@ -139,8 +139,16 @@ class WorkItem(Base):
     __table_args__ = (
         Index("ix_work_items_operator_status_id", "operator_id", "status", "id"),
         Index("ix_work_items_status_lease", "status", "lease_until"),
-        # enqueue() asks "has this number an open item of this kind?" for every candidate.
         Index("ix_work_items_number_kind", "number_id", "kind"),
+        # One open item of a kind per number; queueing inserts ON CONFLICT DO NOTHING on it.
+        Index(
+            "uq_work_items_open_number_kind",
+            "number_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'leased')"),
+            postgresql_where=text("status IN ('queued', 'leased')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

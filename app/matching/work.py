@@ -36,17 +36,16 @@ from sqlalchemy import (
     bindparam,
     case,
     column,
-    exists,
     false,
     func,
-    insert,
     literal,
     select,
+    text,
     true,
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from app.core.errors import Conflict, NotFound
@@ -131,54 +130,51 @@ def enqueue(session: Session, *, number_ids: Select[int], kind: WorkKind, now: d
     """Queue one `kind` item for each selected number (its operator taken from the number),
     skipping numbers that already have an open (queued or leased) item of that kind. One
     INSERT … SELECT, so millions of numbers never reach Python. Returns how many were queued."""
-    if _is_postgres(session):
-        # NOT EXISTS cannot see items another transaction is queueing for the same numbers right
-        # now. Locking the numbers first makes such a transaction wait, and the INSERT below,
-        # a new statement with a new snapshot under READ COMMITTED, then sees its items.
-        locked = (
-            select(PhoneNumber.id)
-            .where(PhoneNumber.id.in_(number_ids))
-            .order_by(PhoneNumber.id)
-            .with_for_update()
-            .cte("locked")
-        )
-        session.execute(select(func.count()).select_from(locked))
     statement = queue_work(
         PhoneNumber.id, PhoneNumber.operator_id, PhoneNumber.__table__, kind.value, now,
-        PhoneNumber.id.in_(number_ids),
+        PhoneNumber.id.in_(number_ids), dialect=session.get_bind().dialect.name,
     )  # fmt: skip
     # The driver's rowcount of an INSERT is dropped unless asked for.
     result = session.execute(statement.execution_options(preserve_rowcount=True))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+# At most one open item of a kind per number: the partial unique index the inserts rely on.
+OPEN_ITEM_PREDICATE = "status IN ('queued', 'leased')"
+
+
 def queue_work(
-    number_id: Any, operator_id: Any, source: Any, kind: str, at: dt.datetime, *where: Any
+    number_id: Any,
+    operator_id: Any,
+    source: Any,
+    kind: str,
+    at: dt.datetime,
+    *where: Any,
+    dialect: str,
 ) -> Insert:
     """INSERT … SELECT of one queued `kind` item per number of `source` (rows meeting `where`),
-    skipping numbers that already have an open item of that kind. Shared by `enqueue` and by
-    the status machine, which queues work in the same statement that moves the numbers."""
-    open_item = aliased(WorkItem)
-    already_open = exists().where(
-        open_item.number_id == number_id,
-        open_item.kind == kind,
-        open_item.status.in_(OPEN_STATUSES),
-    )
-    rows = (
-        select(
-            operator_id,
-            number_id,
-            literal(kind, String()),
-            literal(WorkStatus.QUEUED.value, String()),
-            literal(0),
-            literal(at, UtcDateTime()),
-        )
-        .select_from(source)
-        .where(*where, ~already_open)
-    )
-    return insert(WorkItem).from_select(
-        ["operator_id", "number_id", "kind", "status", "attempts", "created_at"], rows
-    )
+    skipping numbers that already have an open item of that kind: the partial unique index on
+    open items is the arbiter (ON CONFLICT DO NOTHING), so the check costs one index probe per
+    row and holds against concurrent writers too. Shared by `enqueue` and by the status machine,
+    which queues work in the same statement that moves the numbers."""
+    rows = select(
+        operator_id,
+        number_id,
+        literal(kind, String()),
+        literal(WorkStatus.QUEUED.value, String()),
+        literal(0),
+        literal(at, UtcDateTime()),
+    ).select_from(source)
+    # SQLite reads `INSERT … SELECT … ON CONFLICT` only when the SELECT has a WHERE.
+    rows = rows.where(*where) if where else rows.where(literal(True))
+    columns = ["operator_id", "number_id", "kind", "status", "attempts", "created_at"]
+    keys = ["number_id", "kind"]
+    open_only = text(OPEN_ITEM_PREDICATE)
+    if dialect == "postgresql":
+        pg = postgresql.insert(WorkItem).from_select(columns, rows)
+        return pg.on_conflict_do_nothing(index_elements=keys, index_where=open_only)
+    lite = sqlite.insert(WorkItem).from_select(columns, rows)
+    return lite.on_conflict_do_nothing(index_elements=keys, index_where=open_only)
 
 
 def _expired(

@@ -235,7 +235,9 @@ def transition_selected(
         if work_kind is not None:
             # The work items of exactly the numbers this statement moved, in the same statement.
             counted = counted.add_cte(
-                queue_work(moved.c.id, moved.c.operator_id, moved, work_kind, at).cte("queued")
+                queue_work(
+                    moved.c.id, moved.c.operator_id, moved, work_kind, at, dialect="postgresql"
+                ).cte("queued")
             )
         return int(session.scalar(counted) or 0)
     # SQLite has one writer at a time: after the first write nobody else can interleave.
@@ -243,7 +245,7 @@ def transition_selected(
         session.execute(
             queue_work(
                 PhoneNumber.id, PhoneNumber.operator_id, PhoneNumber.__table__, work_kind, at,
-                *selected,
+                *selected, dialect="sqlite",
             )
         )  # fmt: skip
     session.execute(
