@@ -17,14 +17,16 @@ import datetime as dt
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Engine,
+    Select,
     String,
     and_,
     case,
@@ -125,11 +127,13 @@ def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineR
         for low, high in ranges:
             with unit_of_work(runtime.sessions) as session:
                 in_range = [N.id >= low, N.id < high]
-                report.suspended += suspend_overdue_numbers(
+                suspended, told = suspend_overdue_numbers(
                     session, in_range, now=now, run_id=report.run_id, actor=actor
                 )
+                report.suspended += suspended
+                report.person_messages += told
                 if settings.deadline_termination_enabled:
-                    report.terminated += terminate_long_suspended(
+                    terminated, told = terminate_long_suspended(
                         session,
                         in_range,
                         now=now,
@@ -137,16 +141,21 @@ def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineR
                         run_id=report.run_id,
                         actor=actor,
                     )
-                report.flagged += flag_numbers_at_risk(
+                    report.terminated += terminated
+                    report.person_messages += told
+                flagged, told = flag_numbers_at_risk(
                     session,
                     in_range,
                     now=now,
                     thresholds=settings.deadline_flag_days,
                     run_id=report.run_id,
                 )
-                report.person_messages += queue_person_messages(
-                    session, low, high, run_id=report.run_id, now=now
-                )
+                report.flagged += flagged
+                report.person_messages += told
+                if not _is_postgres(session):
+                    report.person_messages += queue_person_messages(
+                        session, low, high, run_id=report.run_id, now=now
+                    )
             report.batches += 1
         with unit_of_work(runtime.sessions) as session:
             report.company_digests = queue_company_digests(session, run_id=report.run_id, now=now)
@@ -244,6 +253,75 @@ def _notices_of_moved(
 _NOTICE_COLUMNS = [
     "number_id", "subscriber_id", "kind", "threshold", "deadline_at", "run_id", "created_at",
 ]  # fmt: skip
+_MESSAGE_COLUMNS = [
+    "dedupe_key", "audience", "event", "subscriber_id", "number_id", "msisdn", "threshold",
+    "deadline_at", "status", "attempts", "next_attempt_at", "created_at",
+]  # fmt: skip
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _message_rows(notice: Any, msisdn: Any, now: dt.datetime) -> Select[Any]:
+    """Outbox rows of person messages, one per notice; the notice id is the message's key."""
+    return select(
+        literal("notice:", String()) + cast(notice.c.id, String()),
+        literal(Audience.PERSON.value, String()),
+        notice.c.kind,
+        notice.c.subscriber_id,
+        notice.c.number_id,
+        msisdn,
+        notice.c.threshold,
+        notice.c.deadline_at,
+        literal(NotificationStatus.PENDING.value, String()),
+        literal(0),
+        literal(now, UtcDateTime()),
+        literal(now, UtcDateTime()),
+    )
+
+
+def _notice_then_message(
+    session: Session,
+    source: CTE,
+    *,
+    kind: NoticeKind,
+    threshold: Any,
+    tell_person: Any,
+    run_id: str,
+    now: dt.datetime,
+) -> list[CTE]:
+    """PostgreSQL: from the rows a statement just changed (`source`: id, subscriber_id,
+    msisdn, deadline_at, …), the ledger rows and the person messages, in the same statement."""
+    noticed = (
+        insert_ignoring_duplicates(session, DeadlineNotice.__table__)
+        .from_select(
+            _NOTICE_COLUMNS,
+            select(
+                source.c.id,
+                source.c.subscriber_id,
+                literal(kind.value, String()),
+                threshold,
+                source.c.deadline_at,
+                literal(run_id, String()),
+                literal(now, UtcDateTime()),
+            ).where(source.c.deadline_at.is_not(None)),
+        )
+        .returning(*DeadlineNotice.__table__.c)
+        .cte(f"noticed_{kind.value}")
+    )
+    messaged = (
+        insert_ignoring_duplicates(session, Notification.__table__)
+        .from_select(
+            _MESSAGE_COLUMNS,
+            _message_rows(noticed, source.c.msisdn, now)
+            .select_from(noticed.join(source, source.c.id == noticed.c.number_id))
+            .where(tell_person),
+        )
+        .returning(Notification.__table__.c.id)
+        .cte(f"messaged_{kind.value}")
+    )
+    return [noticed, messaged]
 
 
 def suspend_overdue_numbers(
@@ -253,27 +331,76 @@ def suspend_overdue_numbers(
     now: dt.datetime,
     run_id: str,
     actor: Actor,
-) -> int:
-    """Unconfirmed numbers past their deadline → suspended, with event, network work item
-    and notice; returns how many."""
+) -> tuple[int, int]:
+    """Unconfirmed numbers past their deadline → suspended, with event, network work item,
+    notice and a message to the employee; returns how many moved and how many were told
+    (PostgreSQL; on SQLite the messages are queued by `queue_person_messages`)."""
     overdue = select(N.id).where(
         *in_range, N.status.in_(AT_RISK), N.deadline_at < literal(now, UtcDateTime())
     )
-    moved = lifecycle.transition_selected(
+    return _move_and_tell(
         session,
         overdue,
         S.SUSPENDED,
-        actor=actor,
+        kind=NoticeKind.SUSPEND,
+        in_range=in_range,
         reason="the deadline passed and no user of the number is confirmed",
-        at=now,
         only_from=AT_RISK,
-        work_kind=WorkKind.SUSPEND.value,
+        work_kind=WorkKind.SUSPEND,
+        now=now,
+        run_id=run_id,
+        actor=actor,
+    )
+
+
+def _move_and_tell(
+    session: Session,
+    numbers: Select[Any],
+    target: NumberStatus,
+    *,
+    kind: NoticeKind,
+    in_range: list[ColumnElement[bool]],
+    reason: str,
+    only_from: Iterable[NumberStatus],
+    work_kind: WorkKind,
+    now: dt.datetime,
+    run_id: str,
+    actor: Actor,
+) -> tuple[int, int]:
+    if _is_postgres(session):
+        moved, (_, told) = lifecycle.transition_selected_with(
+            session,
+            numbers,
+            target,
+            actor=actor,
+            reason=reason,
+            at=now,
+            only_from=only_from,
+            work_kind=work_kind.value,
+            pg_followers=lambda rows: _notice_then_message(
+                session,
+                rows,
+                kind=kind,
+                threshold=literal(0),
+                tell_person=rows.c.sim_kind == SimKind.EMPLOYEE.value,
+                run_id=run_id,
+                now=now,
+            ),
+        )
+        return moved, told
+    moved = lifecycle.transition_selected(
+        session,
+        numbers,
+        target,
+        actor=actor,
+        reason=reason,
+        at=now,
+        only_from=only_from,
+        work_kind=work_kind.value,
     )
     if moved:
-        _notices_of_moved(
-            session, in_range, kind=NoticeKind.SUSPEND, status=S.SUSPENDED, now=now, run_id=run_id
-        )
-    return moved
+        _notices_of_moved(session, in_range, kind=kind, status=target, now=now, run_id=run_id)
+    return moved, 0
 
 
 def terminate_long_suspended(
@@ -284,33 +411,27 @@ def terminate_long_suspended(
     after: dt.timedelta,
     run_id: str,
     actor: Actor,
-) -> int:
-    """Numbers suspended for longer than `after` → terminated (when the policy turns it on)."""
+) -> tuple[int, int]:
+    """Numbers suspended for longer than `after` → terminated (when the policy turns it on);
+    how many, and how many people were told (PostgreSQL)."""
     long_ago = select(N.id).where(
         *in_range,
         N.status == S.SUSPENDED,
         N.status_changed_at <= literal(now - after, UtcDateTime()),
     )
-    moved = lifecycle.transition_selected(
+    return _move_and_tell(
         session,
         long_ago,
         S.TERMINATED,
-        actor=actor,
+        kind=NoticeKind.TERMINATE,
+        in_range=in_range,
         reason=f"suspended for more than {after.days} days with no confirmed user",
-        at=now,
         only_from=[S.SUSPENDED],
-        work_kind=WorkKind.TERMINATE.value,
+        work_kind=WorkKind.TERMINATE,
+        now=now,
+        run_id=run_id,
+        actor=actor,
     )
-    if moved:
-        _notices_of_moved(
-            session,
-            in_range,
-            kind=NoticeKind.TERMINATE,
-            status=S.TERMINATED,
-            now=now,
-            run_id=run_id,
-        )
-    return moved
 
 
 def flag_numbers_at_risk(
@@ -320,10 +441,11 @@ def flag_numbers_at_risk(
     now: dt.datetime,
     thresholds: list[int],
     run_id: str,
-) -> int:
+) -> tuple[int, int]:
     """Mark each unconfirmed number with the nearest threshold it has crossed, and write one
     notice per number and threshold. A flag only ever gets nearer for the same deadline, so a
-    repeated run (or a clock that went back) flags and tells nobody twice."""
+    repeated run (or a clock that went back) flags and tells nobody twice. Returns how many
+    were flagged, and how many people asked to confirm were told (PostgreSQL)."""
     nearest_first = sorted(thresholds)
     crossed: Any = case(
         *[
@@ -338,6 +460,37 @@ def flag_numbers_at_risk(
         N.deadline_at <= literal(now + dt.timedelta(days=nearest_first[-1]), UtcDateTime()),
         or_(N.flag_days.is_(None), crossed < N.flag_days),
     ]
+    if _is_postgres(session):
+        # One statement: the flags, their notices and the persons' messages, each row once.
+        flagged = (
+            update(N)
+            .where(*due)
+            .values(flag_days=crossed)
+            .returning(
+                N.id.label("id"),
+                N.subscriber_id.label("subscriber_id"),
+                N.msisdn.label("msisdn"),
+                N.deadline_at.label("deadline_at"),
+                N.status.label("status"),
+                N.flag_days.label("flag_days"),
+            )
+            .cte("flagged")
+        )
+        followers = _notice_then_message(
+            session,
+            flagged,
+            kind=NoticeKind.FLAG,
+            threshold=flagged.c.flag_days,
+            tell_person=flagged.c.status == S.PENDING_CONFIRMATION.value,
+            run_id=run_id,
+            now=now,
+        )
+        counted = select(
+            select(func.count()).select_from(flagged).scalar_subquery(),
+            *[select(func.count()).select_from(f).scalar_subquery() for f in followers],
+        )
+        n_flagged, _, told = session.execute(counted).one()
+        return int(n_flagged or 0), int(told or 0)
     session.execute(
         insert_ignoring_duplicates(session, DeadlineNotice.__table__).from_select(
             _NOTICE_COLUMNS,
@@ -355,7 +508,7 @@ def flag_numbers_at_risk(
     result = session.execute(
         update(N).where(*due).values(flag_days=crossed).execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0), 0  # type: ignore[attr-defined]
 
 
 def queue_person_messages(
@@ -368,21 +521,9 @@ def queue_person_messages(
         and_(notice.kind == NoticeKind.FLAG, N.status == S.PENDING_CONFIRMATION),
         and_(notice.kind != NoticeKind.FLAG, N.sim_kind == SimKind.EMPLOYEE),
     )
+    table = DeadlineNotice.__table__
     rows = (
-        select(
-            literal("notice:", String()) + cast(notice.id, String()),
-            literal(Audience.PERSON.value, String()),
-            notice.kind,
-            notice.subscriber_id,
-            notice.number_id,
-            N.msisdn,
-            notice.threshold,
-            notice.deadline_at,
-            literal(NotificationStatus.PENDING.value, String()),
-            literal(0),
-            literal(now, UtcDateTime()),
-            literal(now, UtcDateTime()),
-        )
+        _message_rows(table, N.msisdn, now)
         .join(N, N.id == notice.number_id)
         .where(
             notice.run_id == run_id,
@@ -391,13 +532,9 @@ def queue_person_messages(
             for_person,
         )
     )
-    columns = [
-        "dedupe_key", "audience", "event", "subscriber_id", "number_id", "msisdn", "threshold",
-        "deadline_at", "status", "attempts", "next_attempt_at", "created_at",
-    ]  # fmt: skip
     result = session.execute(
         insert_ignoring_duplicates(session, Notification.__table__)
-        .from_select(columns, rows)
+        .from_select(_MESSAGE_COLUMNS, rows)
         .execution_options(preserve_rowcount=True)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -6,11 +6,11 @@ Every change writes a StatusEvent (who, when, why). Nothing else assigns `PhoneN
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, String, func, insert, literal, null, select, update
+from sqlalchemy import CTE, Select, String, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
@@ -174,18 +174,50 @@ def transition_selected(
     also_set: dict[str, object] | None = None,
     work_kind: str | None = None,
 ) -> int:
+    """Set-based `transition` (see `transition_selected_with`); returns how many moved."""
+    moved, _ = transition_selected_with(
+        session,
+        number_ids,
+        target,
+        actor=actor,
+        reason=reason,
+        at=at,
+        only_from=only_from,
+        also_set=also_set,
+        work_kind=work_kind,
+    )
+    return moved
+
+
+def transition_selected_with(
+    session: Session,
+    number_ids: Select[*tuple[Any, ...]],
+    target: NumberStatus,
+    *,
+    actor: Actor,
+    reason: str,
+    at: dt.datetime,
+    only_from: Iterable[NumberStatus] | None = None,
+    also_set: dict[str, object] | None = None,
+    work_kind: str | None = None,
+    pg_followers: Callable[[CTE], Sequence[CTE]] | None = None,
+) -> tuple[int, list[int]]:
     """Set-based `transition` for millions of numbers: the numbers are given as a SELECT of
     ids, and the database moves them and writes their events without a row reaching Python.
     Numbers whose status may not become `target` (or is not in `only_from`) stay as they are.
     `also_set` writes other columns of the moved numbers in the same row write; `work_kind`
-    queues one operator work item of that kind for each moved number (unless one is open)."""
+    queues one operator work item of that kind for each moved number (unless one is open).
+    `pg_followers` (PostgreSQL only; SQLite callers do the same work in statements of their
+    own) builds more data-modifying CTEs from the `moved` CTE — columns id, old, operator_id,
+    subscriber_id, msisdn, sim_kind, deadline_at — run in the same statement; the row count of
+    each follower (its RETURNING rows) comes back after the count of numbers moved."""
     extra = also_set or {}
     sources = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
     if only_from is not None:
         wanted = {s.value for s in only_from}
         sources = [s for s in sources if s in wanted]
     if not sources:
-        return 0
+        return 0, []
     event_columns = [
         "number_id",
         "from_status",
@@ -222,6 +254,10 @@ def transition_selected(
                 PhoneNumber.id.label("id"),
                 old.c.old.label("old"),
                 PhoneNumber.operator_id.label("operator_id"),
+                PhoneNumber.subscriber_id.label("subscriber_id"),
+                PhoneNumber.msisdn.label("msisdn"),
+                PhoneNumber.sim_kind.label("sim_kind"),
+                PhoneNumber.deadline_at.label("deadline_at"),
             )
             .cte("moved")
         )
@@ -239,7 +275,12 @@ def transition_selected(
                     moved.c.id, moved.c.operator_id, moved, work_kind, at, dialect="postgresql"
                 ).cte("queued")
             )
-        return int(session.scalar(counted) or 0)
+        followers = list(pg_followers(moved)) if pg_followers else []
+        counted = counted.add_columns(
+            *[select(func.count()).select_from(f).scalar_subquery() for f in followers]
+        )
+        counts: list[int] = [int(n or 0) for n in session.execute(counted).one()]
+        return counts[0], counts[1:]
     # SQLite has one writer at a time: after the first write nobody else can interleave.
     if work_kind is not None:
         session.execute(
@@ -260,7 +301,7 @@ def transition_selected(
         .values(status=target, status_changed_at=at, **extra)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0), []  # type: ignore[attr-defined]
 
 
 def record_creation(
