@@ -335,9 +335,7 @@ def suspend_overdue_numbers(
     """Unconfirmed numbers past their deadline → suspended, with event, network work item,
     notice and a message to the employee; returns how many moved and how many were told
     (PostgreSQL; on SQLite the messages are queued by `queue_person_messages`)."""
-    overdue = select(N.id).where(
-        *in_range, N.status.in_(AT_RISK), N.deadline_at < literal(now, UtcDateTime())
-    )
+    overdue = [*in_range, N.status.in_(AT_RISK), N.deadline_at < literal(now, UtcDateTime())]
     return _move_and_tell(
         session,
         overdue,
@@ -355,7 +353,7 @@ def suspend_overdue_numbers(
 
 def _move_and_tell(
     session: Session,
-    numbers: Select[Any],
+    numbers: list[ColumnElement[bool]],
     target: NumberStatus,
     *,
     kind: NoticeKind,
@@ -388,7 +386,7 @@ def _move_and_tell(
             ),
         )
         return moved, told
-    moved = lifecycle.transition_selected(
+    moved, _ = lifecycle.transition_selected_with(
         session,
         numbers,
         target,
@@ -414,11 +412,11 @@ def terminate_long_suspended(
 ) -> tuple[int, int]:
     """Numbers suspended for longer than `after` → terminated (when the policy turns it on);
     how many, and how many people were told (PostgreSQL)."""
-    long_ago = select(N.id).where(
+    long_ago = [
         *in_range,
         N.status == S.SUSPENDED,
         N.status_changed_at <= literal(now - after, UtcDateTime()),
-    )
+    ]
     return _move_and_tell(
         session,
         long_ago,

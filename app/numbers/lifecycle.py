@@ -10,7 +10,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, Select, String, func, insert, literal, null, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    String,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
@@ -191,7 +202,7 @@ def transition_selected(
 
 def transition_selected_with(
     session: Session,
-    number_ids: Select[*tuple[Any, ...]],
+    number_ids: Select[*tuple[Any, ...]] | Sequence[ColumnElement[bool]],
     target: NumberStatus,
     *,
     actor: Actor,
@@ -207,6 +218,7 @@ def transition_selected_with(
     Numbers whose status may not become `target` (or is not in `only_from`) stay as they are.
     `also_set` writes other columns of the moved numbers in the same row write; `work_kind`
     queues one operator work item of that kind for each moved number (unless one is open).
+    `number_ids` may also be a list of conditions on `numbers` (no semi-join then).
     `pg_followers` (PostgreSQL only; SQLite callers do the same work in statements of their
     own) builds more data-modifying CTEs from the `moved` CTE — columns id, old, operator_id,
     subscriber_id, msisdn, sim_kind, deadline_at — run in the same statement; the row count of
@@ -236,7 +248,11 @@ def transition_selected_with(
         literal(reason, String()),
         null(),
     )
-    selected = (PhoneNumber.id.in_(number_ids), PhoneNumber.status.in_(sources))
+    # Conditions on `numbers` itself select the rows directly, without a semi-join.
+    chosen = (
+        list(number_ids) if isinstance(number_ids, Sequence) else [PhoneNumber.id.in_(number_ids)]
+    )
+    selected = (*chosen, PhoneNumber.status.in_(sources))
     if session.get_bind().dialect.name == "postgresql":
         # One statement: rows are locked, moved and logged together, so no other transaction
         # can slip a change between reading the old status and writing the new one.
