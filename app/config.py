@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         ge=1_000,
         description="Numbers (by id range) the deadline run moves per transaction.",
     )
+    deadline_workers: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Batches of the deadline run processed side by side on PostgreSQL (one "
+        "connection each); about the database's cores. SQLite always runs one at a time.",
+    )
     scheduler_in_process: bool = Field(
         default=True,
         description="Run scheduled jobs inside the API process (make run). Set false on API "

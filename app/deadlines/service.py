@@ -18,6 +18,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -86,6 +87,14 @@ class DeadlineRunReport:
         """For the API, the command line and the job log."""
         return asdict(self)
 
+    def add(self, part: DeadlineRunReport) -> None:
+        """Count one batch's work in."""
+        self.suspended += part.suspended
+        self.terminated += part.terminated
+        self.flagged += part.flagged
+        self.person_messages += part.person_messages
+        self.batches += part.batches
+
 
 @contextmanager
 def _one_run_at_a_time(engine: Engine) -> Iterator[None]:
@@ -124,39 +133,20 @@ def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineR
         report.deadlines_moved = recompute_deadlines(runtime, now=now, actor=actor)
         with runtime.sessions() as session:
             ranges = _id_ranges(session, settings.deadline_batch_ids)
-        for low, high in ranges:
-            with unit_of_work(runtime.sessions) as session:
-                in_range = [N.id >= low, N.id < high]
-                suspended, told = suspend_overdue_numbers(
-                    session, in_range, now=now, run_id=report.run_id, actor=actor
-                )
-                report.suspended += suspended
-                report.person_messages += told
-                if settings.deadline_termination_enabled:
-                    terminated, told = terminate_long_suspended(
-                        session,
-                        in_range,
-                        now=now,
-                        after=dt.timedelta(days=settings.deadline_termination_days),
-                        run_id=report.run_id,
-                        actor=actor,
-                    )
-                    report.terminated += terminated
-                    report.person_messages += told
-                flagged, told = flag_numbers_at_risk(
-                    session,
-                    in_range,
-                    now=now,
-                    thresholds=settings.deadline_flag_days,
-                    run_id=report.run_id,
-                )
-                report.flagged += flagged
-                report.person_messages += told
-                if not _is_postgres(session):
-                    report.person_messages += queue_person_messages(
-                        session, low, high, run_id=report.run_id, now=now
-                    )
-            report.batches += 1
+        # Batches touch disjoint numbers, so PostgreSQL may run them side by side, one
+        # connection each; SQLite has one writer and runs them in turn.
+        workers = 1 if runtime.engine.dialect.name == "sqlite" else settings.deadline_workers
+
+        def one_batch(bounds: tuple[int, int]) -> DeadlineRunReport:
+            return _run_batch(runtime, *bounds, now=now, run_id=report.run_id, actor=actor)
+
+        if workers == 1:
+            done = [one_batch(bounds) for bounds in ranges]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deadlines") as pool:
+                done = list(pool.map(one_batch, ranges))
+        for part in done:
+            report.add(part)
         with unit_of_work(runtime.sessions) as session:
             report.company_digests = queue_company_digests(session, run_id=report.run_id, now=now)
             session.execute(
@@ -165,6 +155,38 @@ def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineR
                 .values(finished_at=runtime.clock.now(), summary=json.dumps(report.as_dict()))
             )
         return report
+
+
+def _run_batch(
+    runtime: Runtime, low: int, high: int, *, now: dt.datetime, run_id: str, actor: Actor
+) -> DeadlineRunReport:
+    """Suspend, terminate, flag and tell, for numbers with ids in [low, high): one transaction."""
+    settings = runtime.settings
+    part = DeadlineRunReport(run_id=run_id, batches=1)
+    with unit_of_work(runtime.sessions) as session:
+        in_range = [N.id >= low, N.id < high]
+        part.suspended, part.person_messages = suspend_overdue_numbers(
+            session, in_range, now=now, run_id=run_id, actor=actor
+        )
+        if settings.deadline_termination_enabled:
+            part.terminated, told = terminate_long_suspended(
+                session,
+                in_range,
+                now=now,
+                after=dt.timedelta(days=settings.deadline_termination_days),
+                run_id=run_id,
+                actor=actor,
+            )
+            part.person_messages += told
+        part.flagged, told = flag_numbers_at_risk(
+            session, in_range, now=now, thresholds=settings.deadline_flag_days, run_id=run_id
+        )
+        part.person_messages += told
+        if not _is_postgres(session):
+            part.person_messages += queue_person_messages(
+                session, low, high, run_id=run_id, now=now
+            )
+    return part
 
 
 def recompute_deadlines(runtime: Runtime, *, now: dt.datetime, actor: Actor) -> int:
