@@ -123,12 +123,17 @@ class Settings(BaseSettings):
         ge=1_000,
         description="Numbers (by id range) the deadline run moves per transaction.",
     )
-    deadline_workers: int = Field(
+    bulk_workers: int = Field(
         default=2,
         ge=1,
         le=32,
-        description="Batches of the deadline run processed side by side on PostgreSQL (one "
-        "connection each); about the database's cores. SQLite always runs one at a time.",
+        description="Batches of the deadline and matching runs processed side by side on "
+        "PostgreSQL (one connection each); about the database's cores. SQLite runs one at a time.",
+    )
+    matching_batch_ids: int = Field(
+        default=250_000,
+        ge=1_000,
+        description="Numbers (by id range) the matching run moves per transaction.",
     )
     scheduler_in_process: bool = Field(
         default=True,

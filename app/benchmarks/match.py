@@ -81,15 +81,16 @@ def seed_answers(url: str, *, employees: int, devices: int) -> None:
 
 def _child(url: str) -> dict[str, Any]:
     from app.config import Environment, Settings
+    from app.core.clock import FixedClock
     from app.core.runtime import Runtime
-    from app.db.session import unit_of_work
-    from app.matching.service import run_matching
+    from app.matching.jobs import run_matching_in_batches
 
-    settings = Settings(env=Environment.DEV, database_url=url, _env_file=None)
-    runtime = Runtime.build(settings)
+    settings = Settings(
+        env=Environment.DEV, database_url=url, scheduler_in_process=False, _env_file=None
+    )
+    runtime = Runtime.build(settings, clock=FixedClock(NOW + dt.timedelta(hours=1)))
     started = time.perf_counter()
-    with unit_of_work(runtime.sessions) as session:
-        report = run_matching(session, now=NOW + dt.timedelta(hours=1), window=WINDOW)
+    report = run_matching_in_batches(runtime)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "report": report.as_dict(), "peak_rss_mb": peak_rss_mb()}
 

@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import (
     CTE,
     ColumnElement,
-    Engine,
     Select,
     String,
     and_,
@@ -36,7 +33,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -44,6 +40,7 @@ from sqlalchemy.orm import Session
 from app.companies.models import CorporateSubscriber
 from app.core.runtime import Runtime
 from app.db.base import UtcDateTime
+from app.db.locks import one_at_a_time
 from app.db.session import unit_of_work
 from app.deadlines.calendar import WorkingCalendar
 from app.deadlines.models import (
@@ -60,6 +57,7 @@ from app.notifications.outbox import digest_row, enqueue_many, insert_ignoring_d
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, SimKind
+from app.numbers.service import number_id_ranges
 
 N = PhoneNumber
 S = NumberStatus
@@ -67,7 +65,6 @@ DEADLINE_JOB = Actor(ActorKind.OPERATOR_JOB, "deadlines")
 # Not yet confirmed: these are flagged ahead of their deadline and suspended at it.
 AT_RISK = (S.UNREGISTERED, S.PENDING_CONFIRMATION, S.MISMATCH, S.DECLINED, S.EXPIRED)
 _ADVISORY_KEY = 0x51_4D_52_45_47_01  # "simreg" deadline run
-_process_lock = threading.Lock()
 
 
 @dataclass
@@ -96,46 +93,20 @@ class DeadlineRunReport:
         self.batches += part.batches
 
 
-@contextmanager
-def _one_run_at_a_time(engine: Engine) -> Iterator[None]:
-    """Serialise deadline runs across threads, processes and hosts."""
-    with _process_lock:
-        if engine.dialect.name != "postgresql":
-            yield
-            return
-        with engine.connect() as conn:
-            # A session-level lock: held across the run's own transactions, released when
-            # this connection closes, even if the process dies.
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _ADVISORY_KEY})
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _ADVISORY_KEY})
-                conn.commit()
-
-
-def _id_ranges(session: Session, step: int, *where: ColumnElement[bool]) -> list[tuple[int, int]]:
-    low, high = session.execute(select(func.min(N.id), func.max(N.id)).where(*where)).one()
-    if low is None:
-        return []
-    return [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
-
-
 def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineRunReport:
     """One whole deadline run at the runtime clock's now."""
     settings = runtime.settings
-    with _one_run_at_a_time(runtime.engine):
+    with one_at_a_time(runtime.engine, _ADVISORY_KEY):
         now = runtime.clock.now()
         report = DeadlineRunReport(run_id=f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
         with unit_of_work(runtime.sessions) as session:
             session.add(DeadlineRun(run_id=report.run_id, started_at=now))
         report.deadlines_moved = recompute_deadlines(runtime, now=now, actor=actor)
         with runtime.sessions() as session:
-            ranges = _id_ranges(session, settings.deadline_batch_ids)
+            ranges = number_id_ranges(session, settings.deadline_batch_ids)
         # Batches touch disjoint numbers, so PostgreSQL may run them side by side, one
         # connection each; SQLite has one writer and runs them in turn.
-        workers = 1 if runtime.engine.dialect.name == "sqlite" else settings.deadline_workers
+        workers = 1 if runtime.engine.dialect.name == "sqlite" else settings.bulk_workers
 
         def one_batch(bounds: tuple[int, int]) -> DeadlineRunReport:
             return _run_batch(runtime, *bounds, now=now, run_id=report.run_id, actor=actor)
@@ -201,8 +172,8 @@ def recompute_deadlines(runtime: Runtime, *, now: dt.datetime, actor: Actor) -> 
             .where(DeadlineRecompute.status == RecomputeStatus.PENDING)
             .order_by(DeadlineRecompute.id)
         ).all()
-        stale_ranges = _id_ranges(session, step, N.deadline_stale.is_(True))
-        all_ranges = _id_ranges(session, step) if pending else []
+        stale_ranges = number_id_ranges(session, step, N.deadline_stale.is_(True))
+        all_ranges = number_id_ranges(session, step) if pending else []
     moved = 0
     for low, high in stale_ranges:
         with unit_of_work(runtime.sessions) as session:

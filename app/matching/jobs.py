@@ -3,14 +3,57 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app.core.runtime import Runtime
+from app.db.locks import one_at_a_time
 from app.db.session import unit_of_work
 from app.matching.dispatch import collect_answers, send_queued
 from app.matching.portal import IdentityPortal, build_portal
-from app.matching.service import MATCHING_JOB, run_matching
+from app.matching.service import MATCHING_JOB, MatchReport, run_matching
 from app.numbers.lifecycle import Actor
+from app.numbers.service import number_id_ranges
+
+_ADVISORY_KEY = 0x51_4D_52_45_47_02  # "simreg" matching run
+
+
+def run_matching_in_batches(
+    runtime: Runtime, *, operator_id: int | None = None, actor: Actor = MATCHING_JOB
+) -> MatchReport:
+    """The matching run over ranges of number ids, one transaction per range (PostgreSQL runs
+    SIMREG_BULK_WORKERS of them side by side: they touch disjoint numbers). Every step of the
+    run selects only rows that still need it, so a run that stops part-way is finished by the
+    next; runs never overlap (an advisory lock on PostgreSQL, a process lock for SQLite)."""
+    settings = runtime.settings
+    window = dt.timedelta(days=settings.confirmation_window_days)
+    with one_at_a_time(runtime.engine, _ADVISORY_KEY):
+        now = runtime.clock.now()
+        with runtime.sessions() as session:
+            ranges = number_id_ranges(session, settings.matching_batch_ids)
+
+        def one_batch(numbers: tuple[int, int]) -> MatchReport:
+            with unit_of_work(runtime.sessions) as session:
+                return run_matching(
+                    session,
+                    now=now,
+                    window=window,
+                    operator_id=operator_id,
+                    actor=actor,
+                    numbers=numbers,
+                )
+
+        workers = 1 if runtime.engine.dialect.name == "sqlite" else settings.bulk_workers
+        if workers == 1:
+            parts = [one_batch(numbers) for numbers in ranges]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="matching") as pool:
+                parts = list(pool.map(one_batch, ranges))
+    total = MatchReport()
+    for part in parts:
+        for name, value in part.as_dict().items():
+            setattr(total, name, getattr(total, name) + value)
+    return total
 
 
 def matching_cycle(
@@ -26,14 +69,7 @@ def matching_cycle(
     next cycle retries; the matching run itself never waits on the portal."""
     portal = portal or build_portal(runtime)
     collected = collect_answers(runtime, portal)
-    with unit_of_work(runtime.sessions) as session:
-        report = run_matching(
-            session,
-            now=runtime.clock.now(),
-            window=dt.timedelta(days=runtime.settings.confirmation_window_days),
-            operator_id=operator_id,
-            actor=actor,
-        )
+    report = run_matching_in_batches(runtime, operator_id=operator_id, actor=actor)
     sent = send_queued(runtime, portal)
     return {
         **report.as_dict(),

@@ -152,8 +152,10 @@ class WorkItem(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
-    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
+    # No foreign keys: queued by the hundred thousand in the statement that moves the numbers;
+    # numbers and operators are never deleted (triggers refuse it).
+    operator_id: Mapped[int] = mapped_column(BigIntPK)
+    number_id: Mapped[int] = mapped_column(BigIntPK)
     kind: Mapped[WorkKind] = mapped_column(str_enum(WorkKind, 24))
     status: Mapped[WorkStatus] = mapped_column(str_enum(WorkStatus, 24))
     lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -66,8 +66,28 @@ class MatchReport:
 AnySelect = Select[*tuple[Any, ...]]
 
 
-def _scope(query: AnySelect, operator_id: int | None) -> AnySelect:
-    return query if operator_id is None else query.where(PhoneNumber.operator_id == operator_id)
+NumberRange = tuple[int, int] | None
+
+
+def _scope(query: AnySelect, operator_id: int | None, numbers: NumberRange = None) -> AnySelect:
+    if operator_id is not None:
+        query = query.where(PhoneNumber.operator_id == operator_id)
+    if numbers is not None:
+        query = query.where(PhoneNumber.id >= numbers[0], PhoneNumber.id < numbers[1])
+    return query
+
+
+def _request_scope(operator_id: int | None, numbers: NumberRange) -> list[Any]:
+    """The same scope, said of confirmation requests."""
+    scope: list[Any] = []
+    if operator_id is not None:
+        scope.append(ConfirmationRequest.operator_id == operator_id)
+    if numbers is not None:
+        scope += [
+            ConfirmationRequest.number_id >= numbers[0],
+            ConfirmationRequest.number_id < numbers[1],
+        ]
+    return scope
 
 
 def run_matching(
@@ -77,27 +97,38 @@ def run_matching(
     window: dt.timedelta,
     operator_id: int | None = None,
     actor: Actor = MATCHING_JOB,
+    numbers: NumberRange = None,
 ) -> MatchReport:
-    """One matching run over every number (or one operator's). The caller commits."""
+    """One matching run over every number (or one operator's, or the ids in `numbers` =
+    [low, high)). The caller commits."""
     report = MatchReport()
-    report.requests_cancelled = _cancel_orphaned_requests(session, now=now)
+    report.requests_cancelled = _cancel_orphaned_requests(
+        session, now=now, operator_id=operator_id, numbers=numbers
+    )
     report.devices_activated = _activate_devices(
-        session, now=now, operator_id=operator_id, actor=actor
+        session, now=now, operator_id=operator_id, actor=actor, numbers=numbers
     )
     report.requests_created = _create_requests(
-        session, now=now, window=window, operator_id=operator_id
+        session, now=now, window=window, operator_id=operator_id, numbers=numbers
     )
-    answered = _apply_answers(session, now=now, operator_id=operator_id, actor=actor)
+    answered = _apply_answers(
+        session, now=now, operator_id=operator_id, actor=actor, numbers=numbers
+    )
     report.confirmed_active, report.mismatched, report.declined = answered
-    report.expired = _expire(session, now=now, operator_id=operator_id, actor=actor)
+    report.expired = _expire(
+        session, now=now, operator_id=operator_id, actor=actor, numbers=numbers
+    )
     return report
 
 
-def _cancel_orphaned_requests(session: Session, *, now: dt.datetime) -> int:
+def _cancel_orphaned_requests(
+    session: Session, *, now: dt.datetime, operator_id: int | None, numbers: NumberRange
+) -> int:
     """A request for a registration that was replaced or removed has nobody to ask any more."""
     result = session.execute(
         update(ConfirmationRequest)
         .where(
+            *_request_scope(operator_id, numbers),
             ConfirmationRequest.status.in_(_LIVE),
             ConfirmationRequest.registration_id.in_(
                 select(Registration.id).where(Registration.ended_at.is_not(None))
@@ -118,13 +149,19 @@ def _current(kind: SimKind) -> Any:
 
 
 def _activate_devices(
-    session: Session, *, now: dt.datetime, operator_id: int | None, actor: Actor
+    session: Session,
+    *,
+    now: dt.datetime,
+    operator_id: int | None,
+    actor: Actor,
+    numbers: NumberRange,
 ) -> int:
     """Device SIMs need no person: valid data submitted → active (a suspended one resumes)."""
     waiting = [S.UNREGISTERED, S.SUSPENDED]
     candidates = _scope(
         select(PhoneNumber.id).where(PhoneNumber.status.in_(waiting), _current(SimKind.DEVICE)),
         operator_id,
+        numbers,
     )
     # The operator's systems switch the SIM on in the network: one work item each.
     return lifecycle.transition_selected(
@@ -140,7 +177,12 @@ def _activate_devices(
 
 
 def _create_requests(
-    session: Session, *, now: dt.datetime, window: dt.timedelta, operator_id: int | None
+    session: Session,
+    *,
+    now: dt.datetime,
+    window: dt.timedelta,
+    operator_id: int | None,
+    numbers: NumberRange,
 ) -> int:
     """One confirmation request per current employee registration that has never had one."""
     needs = _scope(
@@ -163,6 +205,7 @@ def _create_requests(
             not_(exists().where(ConfirmationRequest.registration_id == Registration.id)),
         ),
         operator_id,
+        numbers,
     )
     columns = [
         "registration_id", "number_id", "operator_id", "subscriber_id", "doc_hash", "status",
@@ -186,15 +229,21 @@ def _data_equal() -> Any:
 
 
 def _apply_answers(
-    session: Session, *, now: dt.datetime, operator_id: int | None, actor: Actor
+    session: Session,
+    *,
+    now: dt.datetime,
+    operator_id: int | None,
+    actor: Actor,
+    numbers: NumberRange,
 ) -> tuple[int, int, int]:
     """Compare every answered request with the company's data and move its number."""
     confirmed = ConfirmationRequest.answer == PortalAnswer.CONFIRMED
     declined = ConfirmationRequest.answer == PortalAnswer.DECLINED
 
-    scope = [ConfirmationRequest.status == RequestStatus.ANSWERED]
-    if operator_id is not None:
-        scope.append(ConfirmationRequest.operator_id == operator_id)
+    scope = [
+        ConfirmationRequest.status == RequestStatus.ANSWERED,
+        *_request_scope(operator_id, numbers),
+    ]
 
     def numbers_where(*conditions: Any) -> AnySelect:
         """Numbers of answered requests meeting `conditions` about their registration."""
@@ -234,17 +283,15 @@ def _apply_answers(
         at=now,
         only_from=[S.PENDING_CONFIRMATION],
     )
-    registration = select(Registration).where(
-        Registration.id == ConfirmationRequest.registration_id
-    )
 
-    def differs(column: str, verified: Any) -> Any:
-        value = registration.with_only_columns(getattr(Registration, column)).scalar_subquery()
-        return case((value.is_distinct_from(verified), 1), else_=0)
+    # One pass over the answered requests joined to their registrations (UPDATE … FROM): the
+    # outcome and the names of the fields that differed, never the values.
+    def differs(mine: Any, verified: Any) -> Any:
+        return case((mine.is_distinct_from(verified), 1), else_=0)
 
-    name_differs = differs("name_key", ConfirmationRequest.verified_name_key)
-    birth_differs = differs("birth_date_hash", ConfirmationRequest.verified_birth_hash)
-    doc_differs = differs("doc_hash", ConfirmationRequest.verified_doc_hash)
+    name_differs = differs(Registration.name_key, ConfirmationRequest.verified_name_key)
+    birth_differs = differs(Registration.birth_date_hash, ConfirmationRequest.verified_birth_hash)
+    doc_differs = differs(Registration.doc_hash, ConfirmationRequest.verified_doc_hash)
     fields = func.trim(
         case((name_differs == 1, "full_name "), else_="")
         + case((birth_differs == 1, "birth_date "), else_="")
@@ -252,7 +299,7 @@ def _apply_answers(
     )
     session.execute(
         update(ConfirmationRequest)
-        .where(*scope)
+        .where(*scope, Registration.id == ConfirmationRequest.registration_id)
         .values(
             status=RequestStatus.MATCHED,
             matched_at=now,
@@ -271,14 +318,20 @@ def _apply_answers(
     return active, mismatched, refused
 
 
-def _expire(session: Session, *, now: dt.datetime, operator_id: int | None, actor: Actor) -> int:
+def _expire(
+    session: Session,
+    *,
+    now: dt.datetime,
+    operator_id: int | None,
+    actor: Actor,
+    numbers: NumberRange,
+) -> int:
     """No answer within the confirmation window: the request and its number expire."""
     overdue = [
         ConfirmationRequest.status.in_([RequestStatus.QUEUED, RequestStatus.SENT]),
         ConfirmationRequest.expires_at < now,
+        *_request_scope(operator_id, numbers),
     ]
-    if operator_id is not None:
-        overdue.append(ConfirmationRequest.operator_id == operator_id)
     lifecycle.transition_selected(
         session,
         select(ConfirmationRequest.number_id).where(*overdue),

@@ -143,7 +143,9 @@ class StatusEvent(Base):
     __table_args__ = (Index("ix_status_events_number_at", "number_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
+    # No foreign key: every move of every number writes a row (millions per run); numbers are
+    # never deleted (a trigger refuses it), so the reference cannot dangle.
+    number_id: Mapped[int] = mapped_column(BigIntPK)
     from_status: Mapped[NumberStatus | None] = mapped_column(str_enum(NumberStatus, 32))
     to_status: Mapped[NumberStatus] = mapped_column(str_enum(NumberStatus, 32))
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

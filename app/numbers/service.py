@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.companies.models import Contract, CorporateSubscriber, SubscriberStatus
@@ -423,3 +423,16 @@ def remove_registration(
         )
     session.flush()
     return current
+
+
+def number_id_ranges(
+    session: Session, step: int, *where: ColumnElement[bool]
+) -> list[tuple[int, int]]:
+    """[low, high) ranges of number ids, `step` wide, covering the numbers meeting `where`:
+    the batches of the set-based runs (deadlines, matching)."""
+    low, high = session.execute(
+        select(func.min(PhoneNumber.id), func.max(PhoneNumber.id)).where(*where)
+    ).one()
+    if low is None:
+        return []
+    return [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]

@@ -261,7 +261,7 @@ class TestARunThatDies:
             name_user(client, w, number_id, employee())
         run_at(runtime, clock, START)
         runtime.settings.deadline_batch_ids = 2  # three batches of two numbers, in turn
-        runtime.settings.deadline_workers = 1
+        runtime.settings.bulk_workers = 1
         real = deadline_service.suspend_overdue_numbers
         calls = {"n": 0}
 

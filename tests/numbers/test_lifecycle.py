@@ -161,6 +161,20 @@ class TestEventLogIsAppendOnly:
         assert session.get(StatusEvent, event_id).reason == "number added to the registry"  # type: ignore[union-attr]
 
 
+class TestNumbersAreNeverDeleted:
+    @pytest.mark.parametrize("table", ["numbers", "operators"])
+    def test_delete_is_refused_by_the_database(
+        self, client: TestClient, session: Session, table: str
+    ) -> None:
+        world = make_company_with_numbers(client, count=2)
+        with pytest.raises(DBAPIError, match="never deleted"):
+            session.execute(text(f"DELETE FROM {table}"))
+        session.rollback()
+        number = session.get(PhoneNumber, world["numbers"][0]["id"])
+        assert number is not None
+        assert number.operator_id == world["operator"]["id"]
+
+
 class TestSetBasedTransition:
     def test_moves_the_selected_numbers_and_logs_each_once(
         self, client: TestClient, session: Session

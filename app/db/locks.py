@@ -1,0 +1,33 @@
+"""Runs that must not overlap, across threads, processes and hosts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, text
+
+_process_locks: dict[int, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+@contextmanager
+def one_at_a_time(engine: Engine, key: int) -> Iterator[None]:
+    """Hold the lock named `key` for the block: a process lock always (SQLite's single writer
+    does the rest between processes), and a PostgreSQL session-level advisory lock, held
+    across the block's own transactions and released if the process dies."""
+    with _guard:
+        local = _process_locks.setdefault(key, threading.Lock())
+    with local:
+        if engine.dialect.name != "postgresql":
+            yield
+            return
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
