@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import (
     Select,
     String,
-    and_,
     case,
     exists,
     func,
@@ -220,14 +219,6 @@ def _create_requests(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _data_equal() -> Any:
-    return and_(
-        Registration.name_key == ConfirmationRequest.verified_name_key,
-        Registration.doc_hash == ConfirmationRequest.verified_doc_hash,
-        Registration.birth_date_hash == ConfirmationRequest.verified_birth_hash,
-    )
-
-
 def _apply_answers(
     session: Session,
     *,
@@ -237,7 +228,6 @@ def _apply_answers(
     numbers: NumberRange,
 ) -> tuple[int, int, int]:
     """Compare every answered request with the company's data and move its number."""
-    confirmed = ConfirmationRequest.answer == PortalAnswer.CONFIRMED
     declined = ConfirmationRequest.answer == PortalAnswer.DECLINED
 
     scope = [
@@ -245,47 +235,9 @@ def _apply_answers(
         *_request_scope(operator_id, numbers),
     ]
 
-    def numbers_where(*conditions: Any) -> AnySelect:
-        """Numbers of answered requests meeting `conditions` about their registration."""
-        return (
-            select(ConfirmationRequest.number_id)
-            .join(Registration, Registration.id == ConfirmationRequest.registration_id)
-            .where(*scope, *conditions)
-        )
-
-    equal = numbers_where(confirmed, _data_equal())
-    # A suspended number whose user is confirmed is reactivated automatically.
-    active = lifecycle.transition_selected(
-        session,
-        equal,
-        S.ACTIVE,
-        actor=actor,
-        reason="the person confirmed; the company's data match the verified data",
-        at=now,
-        only_from=[S.PENDING_CONFIRMATION, S.SUSPENDED],
-        work_kind=WorkKind.ACTIVATE.value,
-    )
-    mismatched = lifecycle.transition_selected(
-        session,
-        numbers_where(confirmed, not_(_data_equal())),
-        S.MISMATCH,
-        actor=actor,
-        reason="the person confirmed, but the company's data differ from the verified data",
-        at=now,
-        only_from=[S.PENDING_CONFIRMATION],
-    )
-    refused = lifecycle.transition_selected(
-        session,
-        numbers_where(declined),
-        S.DECLINED,
-        actor=actor,
-        reason="the person declined: they do not use this number",
-        at=now,
-        only_from=[S.PENDING_CONFIRMATION],
-    )
-
-    # One pass over the answered requests joined to their registrations (UPDATE … FROM): the
-    # outcome and the names of the fields that differed, never the values.
+    # First one pass over the answered requests joined to their registrations (UPDATE … FROM)
+    # decides each: the outcome and the names of the fields that differed, never the values.
+    # The numbers then move by the decided outcome, with no second look at the registrations.
     def differs(mine: Any, verified: Any) -> Any:
         return case((mine.is_distinct_from(verified), 1), else_=0)
 
@@ -315,6 +267,47 @@ def _apply_answers(
         )
         .execution_options(synchronize_session=False)
     )
+
+    def numbers_decided(outcome: str) -> AnySelect:
+        """Numbers of the requests this run has just decided with `outcome`."""
+        return select(ConfirmationRequest.number_id).where(
+            ConfirmationRequest.status == RequestStatus.MATCHED,
+            ConfirmationRequest.matched_at == literal(now, UtcDateTime()),
+            ConfirmationRequest.outcome == outcome,
+            *_request_scope(operator_id, numbers),
+        )
+
+    equal = numbers_decided("active")
+    # A suspended number whose user is confirmed is reactivated automatically.
+    active = lifecycle.transition_selected(
+        session,
+        equal,
+        S.ACTIVE,
+        actor=actor,
+        reason="the person confirmed; the company's data match the verified data",
+        at=now,
+        only_from=[S.PENDING_CONFIRMATION, S.SUSPENDED],
+        work_kind=WorkKind.ACTIVATE.value,
+    )
+    mismatched = lifecycle.transition_selected(
+        session,
+        numbers_decided("mismatch"),
+        S.MISMATCH,
+        actor=actor,
+        reason="the person confirmed, but the company's data differ from the verified data",
+        at=now,
+        only_from=[S.PENDING_CONFIRMATION],
+    )
+    refused = lifecycle.transition_selected(
+        session,
+        numbers_decided("declined"),
+        S.DECLINED,
+        actor=actor,
+        reason="the person declined: they do not use this number",
+        at=now,
+        only_from=[S.PENDING_CONFIRMATION],
+    )
+
     return active, mismatched, refused
 
 
