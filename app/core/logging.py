@@ -61,6 +61,8 @@ def configure_logging(level: str = "INFO") -> None:
     # uvicorn's own access log repeats what the request log below says, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler narrates every tick; the job claims and "job ran" lines say what matters.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 class RequestLogMiddleware(BaseHTTPMiddleware):
