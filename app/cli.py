@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from app.config import get_settings
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 cli = typer.Typer(
     help="simreg: registry of the end users of corporate SIM cards.", no_args_is_help=True
@@ -258,6 +262,126 @@ def jobs_run(
     )
     if outcome.outcome != "ok":
         raise typer.Exit(1)
+
+
+settings_app = typer.Typer(help="Settings: the SIMREG_* variables and their defaults.")
+cli.add_typer(settings_app, name="settings")
+
+
+@settings_app.command("env-example")
+def settings_env_example() -> None:
+    """Print an .env.example with every setting at its default (deploy/.env.example)."""
+    typer.echo(render_env_example(), nl=False)
+
+
+def render_env_example() -> str:
+    """Every field of Settings as `SIMREG_<NAME>=<default>` under a comment that explains it.
+
+    Built from the class, not from this process's environment, so the output is the same
+    everywhere; lists are JSON and None is empty, as the settings loader reads them back."""
+    from app.config import Settings
+
+    required = _required_in_production()
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    lines = [
+        "# simreg settings, every one at its default; generated from app/config.py by",
+        "#   simreg settings env-example > deploy/.env.example",
+        "# Copy to .env (or /etc/simreg/simreg.env) and set what differs.",
+    ]
+    for name, field in Settings.model_fields.items():
+        variable = f"{prefix}{name}".upper()
+        comment = field.description or _describe_field(name, field)
+        comment = " ".join(comment.split())
+        if variable in required:
+            comment += " Required in production: the development default is refused."
+        default = field.get_default(call_default_factory=True)
+        # An empty value is read as "" rather than None (and refused for a date), so a setting
+        # that is unset by default stays commented out until it is given a value.
+        assignment = f"{variable}={_env_value(default)}"
+        lines += ["", f"# {comment}", assignment if default is not None else f"#{assignment}"]
+    return "\n".join(lines) + "\n"
+
+
+def _required_in_production() -> set[str]:
+    """The variables production refuses to keep at their development default, as named by
+    the Settings check itself (so a secret added there is marked here too)."""
+    import re
+
+    from pydantic import ValidationError
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+    from app.config import Environment, Settings
+
+    class DefaultsOnly(Settings):
+        """Settings that ignore the environment and any .env file: only what is passed."""
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)
+
+    try:
+        DefaultsOnly(env=Environment.PRODUCTION)
+    except ValidationError as exc:
+        messages = " ".join(str(error["msg"]) for error in exc.errors())
+        return set(re.findall(r"SIMREG_[A-Z0-9_]+", messages))
+    return set()
+
+
+def _describe_field(name: str, field: FieldInfo) -> str:
+    """A reading of a field's type and bounds, for settings without a description."""
+    import datetime as dt
+    import enum
+    import typing
+
+    annotation = field.annotation
+    args = typing.get_args(annotation)
+    present = [a for a in args if a is not type(None)]
+    if len(present) == 1 and len(present) < len(args):
+        annotation = present[0]
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        kind = "one of " + ", ".join(str(member.value) for member in annotation)
+    elif annotation is bool:
+        kind = "true or false"
+    elif annotation is int:
+        kind = "a whole number"
+    elif annotation is float:
+        kind = "a number"
+    elif annotation is dt.datetime:
+        kind = "an ISO 8601 date and time"
+    elif typing.get_origin(annotation) is list:
+        kind = "a JSON list"
+    else:
+        kind = "text"
+    bounds = [
+        f"{word} {getattr(rule, attr)}"
+        for rule in field.metadata
+        for attr, word in (("ge", "at least"), ("gt", "above"), ("le", "at most"))
+        if getattr(rule, attr, None) is not None
+    ]
+    return f"{name.replace('_', ' ').capitalize()}: " + ", ".join([kind, *bounds]) + "."
+
+
+def _env_value(value: object) -> str:
+    """A default as the settings loader reads it back from the environment."""
+    import enum
+    import json
+
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 bench = typer.Typer(help="Benchmarks: print figures measured on this machine.")
