@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     notifications_interval_seconds: int = Field(
         default=30, ge=1, description="Notification delivery job tick."
     )
+    metrics_interval_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Metrics job tick: recount numbers by status and the notification backlog "
+        "for GET /metrics (one GROUP BY per table).",
+    )
     notify_person_channel: str = Field(
         default="log",
         description="How persons get their messages: 'log', or 'webhook' to "
@@ -175,6 +181,15 @@ class Settings(BaseSettings):
     notify_batch: int = Field(default=200, ge=1, description="Messages per delivery batch.")
     max_numbers_per_request: int = Field(default=50_000, ge=1)
     page_size_max: int = Field(default=500, ge=1)
+    hsts: bool = Field(
+        default=False,
+        description="Send Strict-Transport-Security on API responses; only behind HTTPS.",
+    )
+    cors_origins: list[str] = Field(
+        default=[],
+        description="Origins allowed to call the API from a browser, a JSON list: "
+        '["https://admin.example.ru"]. Empty (the default): CORS is off.',
+    )
     log_level: str = "INFO"
 
     @field_validator("database_url")

@@ -8,6 +8,9 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.router import router as sandbox_tokens_router
 from app.auth.service import TokenService
@@ -18,6 +21,8 @@ from app.core.clock import Clock
 from app.core.errors import install_problem_handlers
 from app.core.health import router as health_router
 from app.core.logging import RequestLogMiddleware, configure_logging
+from app.core.metrics import RequestMetricsMiddleware
+from app.core.metrics import router as metrics_router
 from app.core.runtime import Runtime
 from app.deadlines.router import router as deadlines_router
 from app.matching.claims_router import router as claims_router
@@ -50,6 +55,44 @@ def _resume_uploads(runtime: Runtime) -> None:
     except Exception:
         # The next start, or `simreg resume-uploads`, tries again; serving goes on meanwhile.
         log.exception("resuming uploads stopped")
+
+
+# The interactive docs load scripts and styles of their own and are not API responses.
+_DOCS_PATHS = ("/docs", "/redoc")
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # Responses carry personal data: no browser or proxy cache keeps them.
+    "Cache-Control": "no-store",
+}
+_HSTS = "max-age=31536000"
+
+
+class SecurityHeadersMiddleware:
+    """Adds the browser-hardening headers to API responses (a header a response set itself is
+    kept), and Strict-Transport-Security when `hsts` is on."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.headers = {
+            **_SECURITY_HEADERS,
+            **({"Strict-Transport-Security": _HSTS} if hsts else {}),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_DOCS_PATHS):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -93,7 +136,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return settings.json_max_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    if settings.cors_origins:
+        # Off unless origins are listed: the API is called server to server or from the same site.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location", "Content-Disposition", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
+    # Outermost, so refused bodies and preflights are counted and timed too.
+    app.add_middleware(RequestMetricsMiddleware)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(companies_router)
     app.include_router(numbers_router)
     app.include_router(people_router)

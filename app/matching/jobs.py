@@ -6,6 +6,7 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from app.core.metrics import MATCHING_OUTCOMES
 from app.core.runtime import Runtime
 from app.db.locks import one_at_a_time
 from app.db.session import unit_of_work
@@ -70,6 +71,8 @@ def matching_cycle(
     portal = portal or build_portal(runtime)
     collected = collect_answers(runtime, portal)
     report = run_matching_in_batches(runtime, operator_id=operator_id, actor=actor)
+    for result, count in report.as_dict().items():
+        MATCHING_OUTCOMES.labels(result=result).inc(count)
     sent = send_queued(runtime, portal)
     return {
         **report.as_dict(),

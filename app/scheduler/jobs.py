@@ -38,14 +38,22 @@ def _uploads(runtime: Runtime) -> dict[str, Any]:
     return {"uploads_resumed": len(stale)}
 
 
+def _metrics(runtime: Runtime) -> dict[str, Any]:
+    from app.core.metrics import refresh_gauges
+
+    return refresh_gauges(runtime)
+
+
 @dataclass(frozen=True)
 class Job:
-    """One scheduled job."""
+    """One scheduled job. An `every_process` job runs in each scheduler at every tick instead
+    of once across them: it only reads, and what it computes stays in the process."""
 
     name: str
     description: str
     interval: Callable[[Settings], int]
     run: Callable[[Runtime], dict[str, Any]]
+    every_process: bool = False
 
 
 JOBS: dict[str, Job] = {
@@ -75,6 +83,15 @@ JOBS: dict[str, Job] = {
             "Resume uploads whose worker stopped (a crash or a restart).",
             lambda s: max(s.upload_lease_seconds, 30),
             _uploads,
+        ),
+        Job(
+            "metrics",
+            "Recount numbers by status and the notification backlog for GET /metrics.",
+            lambda s: s.metrics_interval_seconds,
+            _metrics,
+            # Prometheus gauges belong to the process that sets them: each scheduler keeps its own
+            # fresh, rather than one of them taking the tick and the others going stale.
+            every_process=True,
         ),
     )
 }

@@ -4,12 +4,14 @@ APScheduler 3 keeps no cross-process guard: two schedulers sharing a job store b
 tick (its FAQ says so; measured here: 5 duplicate runs in 5 ticks on PostgreSQL). Each
 scheduler therefore keeps its jobs in memory and, at every tick, first inserts a claim row
 (job, slot) with ON CONFLICT DO NOTHING: only the scheduler whose insert took the row runs.
-Slots are aligned to the epoch, so every scheduler names the same tick the same way.
+Slots are aligned to the epoch, so every scheduler names the same tick the same way. A job
+marked `every_process` (the metrics job) claims a slot of its own per scheduler instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import socket
@@ -23,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
+from app.core.metrics import JOB_DURATION, JOB_RUNS
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
 from app.notifications.outbox import insert_ignoring_duplicates
@@ -76,6 +79,9 @@ def get_job(name: str) -> Job:
 def run_tick(runtime: Runtime, name: str, *, slot: str, claimed_by: str) -> JobOutcome:
     """Claim (job, slot) and, if this caller got it, run the job and record how it went."""
     job = get_job(name)
+    if job.every_process:
+        # A slot of its own per scheduler, so each one wins its claim (the row is its record).
+        slot = f"{slot}:{hashlib.sha256(claimed_by.encode()).hexdigest()[:12]}"
     with unit_of_work(runtime.sessions) as session:
         won = claim(session, job=name, slot=slot, claimed_by=claimed_by)
     if not won:
@@ -91,6 +97,8 @@ def run_tick(runtime: Runtime, name: str, *, slot: str, claimed_by: str) -> JobO
         summary = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
         outcome = "failed"
     seconds = round(time.perf_counter() - started, 3)
+    JOB_RUNS.labels(job=name, outcome=outcome).inc()
+    JOB_DURATION.labels(job=name, outcome=outcome).observe(seconds)
     with unit_of_work(runtime.sessions) as session:
         session.execute(
             update(JobClaim)

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from app.companies.models import CorporateSubscriber, SubscriberStatus
 from app.core.clock import MOSCOW, moscow_today
 from app.core.errors import Conflict, NotFound
+from app.core.metrics import UPLOAD_ROWS_PROCESSED, UPLOAD_ROWS_REJECTED
 from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 from app.db.base import UtcDateTime
@@ -417,6 +418,8 @@ class _UploadWorker:
         else:
             upload.status = UploadStatus.APPLYING
         session.commit()
+        if upload.status is UploadStatus.DONE:
+            _count_rows(upload)
 
     def _check_batch(
         self,
@@ -879,6 +882,7 @@ class _UploadWorker:
         upload.lease_until = None
         checkpoints.reach("apply.before_commit")
         session.commit()
+        _count_rows(upload)
         log.info(
             "upload applied",
             upload_id=upload.id,
@@ -887,6 +891,12 @@ class _UploadWorker:
             unchanged=upload.unchanged,
             rejected=upload.rejected,
         )
+
+
+def _count_rows(upload: Upload) -> None:
+    """Add a finished upload's rows to the metrics (once: only after its final commit)."""
+    UPLOAD_ROWS_PROCESSED.labels(mode=upload.mode.value).inc(upload.rows_read)
+    UPLOAD_ROWS_REJECTED.labels(mode=upload.mode.value).inc(upload.rejected)
 
 
 def _literal(value: str) -> Any:

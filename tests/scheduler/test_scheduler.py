@@ -112,7 +112,13 @@ class TestTwoSchedulers:
 class TestJobsApi:
     def test_staff_list_the_jobs(self, client: TestClient) -> None:
         jobs = client.get("/api/v1/jobs", headers=staff_headers(client)).json()
-        assert [j["name"] for j in jobs] == ["matching", "deadlines", "notifications", "uploads"]
+        assert [j["name"] for j in jobs] == [
+            "matching",
+            "deadlines",
+            "notifications",
+            "uploads",
+            "metrics",
+        ]
         assert jobs[1]["interval_seconds"] == 3600
         assert jobs[1]["last_outcome"] is None
 
