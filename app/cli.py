@@ -183,8 +183,15 @@ def scheduler() -> None:
     from app.core.runtime import Runtime
     from app.scheduler.runner import build_scheduler
 
-    runtime = Runtime.build(get_settings())
+    settings = get_settings()
+    runtime = Runtime.build(settings)
     scheduler_ = build_scheduler(runtime, blocking=True)
+    if settings.scheduler_metrics_port:
+        from prometheus_client import start_http_server
+
+        # This process serves no API: its job metrics and gauges get a port of their own.
+        start_http_server(settings.scheduler_metrics_port, addr=settings.host)
+        typer.echo(f"metrics:   http://{settings.host}:{settings.scheduler_metrics_port}/metrics")
 
     def stop(*_: object) -> None:
         scheduler_.shutdown(wait=False)

@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         description="Run scheduled jobs inside the API process (make run). Set false on API "
         "instances when `simreg scheduler` runs them in its own process.",
     )
+    scheduler_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Port on which `simreg scheduler` serves /metrics for Prometheus (its job "
+        "runs, matching outcomes and gauges); 0 turns it off.",
+    )
     matching_interval_seconds: int = Field(default=300, ge=1, description="Matching job tick.")
     deadlines_interval_seconds: int = Field(
         default=3600, ge=1, description="Deadline job tick: recompute, flag, suspend, digest."
