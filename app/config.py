@@ -147,6 +147,9 @@ class Settings(BaseSettings):
         description="Port on which `simreg scheduler` serves /metrics for Prometheus (its job "
         "runs, matching outcomes and gauges); 0 turns it off.",
     )
+    job_claims_keep_days: int = Field(
+        default=30, ge=1, description="Days the scheduler keeps the claim rows of past ticks."
+    )
     matching_interval_seconds: int = Field(default=300, ge=1, description="Matching job tick.")
     deadlines_interval_seconds: int = Field(
         default=3600, ge=1, description="Deadline job tick: recompute, flag, suspend, digest."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,15 @@ def _metrics(runtime: Runtime) -> dict[str, Any]:
     return refresh_gauges(runtime)
 
 
+def _housekeeping(runtime: Runtime) -> dict[str, Any]:
+    from app.db.session import unit_of_work
+    from app.scheduler.service import prune_claims
+
+    keep = dt.timedelta(days=runtime.settings.job_claims_keep_days)
+    with unit_of_work(runtime.sessions) as session:
+        return {"claims_pruned": prune_claims(session, older_than=dt.datetime.now(dt.UTC) - keep)}
+
+
 @dataclass(frozen=True)
 class Job:
     """One scheduled job. An `every_process` job runs in each scheduler at every tick instead
@@ -83,6 +93,12 @@ JOBS: dict[str, Job] = {
             "Resume uploads whose worker stopped (a crash or a restart).",
             lambda s: max(s.upload_lease_seconds, 30),
             _uploads,
+        ),
+        Job(
+            "housekeeping",
+            "Delete job claims older than SIMREG_JOB_CLAIMS_KEEP_DAYS (each job's latest stays).",
+            lambda s: 86_400,
+            _housekeeping,
         ),
         Job(
             "metrics",

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from app.core.errors import NotFound
 from app.core.metrics import JOB_DURATION, JOB_RUNS
@@ -54,6 +54,19 @@ def claim(session: Session, *, job: str, slot: str, claimed_by: str) -> bool:
         .returning(JobClaim.job)
     )
     return session.execute(statement).first() is not None
+
+
+def prune_claims(session: Session, *, older_than: dt.datetime) -> int:
+    """Delete claims of ticks started before `older_than`, keeping each job's latest claim
+    (`simreg jobs list` shows it); returns how many went."""
+    newer = aliased(JobClaim)
+    has_newer = exists().where(newer.job == JobClaim.job, newer.started_at > JobClaim.started_at)
+    result = session.execute(
+        delete(JobClaim)
+        .where(JobClaim.started_at < older_than, has_newer)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 @dataclass

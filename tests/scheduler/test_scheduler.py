@@ -23,7 +23,7 @@ from app.scheduler import jobs as scheduler_jobs
 from app.scheduler.jobs import Job
 from app.scheduler.models import JobClaim
 from app.scheduler.runner import build_scheduler
-from app.scheduler.service import claim, run_tick, slot_of
+from app.scheduler.service import claim, prune_claims, run_tick, slot_of
 from tests.builders import make_company, staff_headers, token_headers
 
 
@@ -85,6 +85,27 @@ class TestClaims:
         assert run_tick(runtime, "flaky", slot="1s:2", claimed_by="a").outcome == "ok"
 
 
+class TestHousekeeping:
+    def test_old_claims_go_and_each_job_keeps_its_latest(self, runtime: Runtime) -> None:
+        old = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        with unit_of_work(runtime.sessions) as session:
+            for job, slot, days in (("a", "1", 0), ("a", "2", 1), ("a", "3", 90), ("b", "1", 0)):
+                session.add(
+                    JobClaim(
+                        job=job,
+                        slot=slot,
+                        claimed_by="x",
+                        started_at=old + dt.timedelta(days=days),
+                    )
+                )
+        with unit_of_work(runtime.sessions) as session:
+            pruned = prune_claims(session, older_than=old + dt.timedelta(days=60))
+        assert pruned == 2
+        with runtime.sessions() as session:
+            left = sorted(session.execute(select(JobClaim.job, JobClaim.slot)).all())
+        assert [tuple(row) for row in left] == [("a", "3"), ("b", "1")]
+
+
 class TestTwoSchedulers:
     def test_two_schedulers_on_one_database_run_each_tick_once(
         self, settings: Settings, counted: list[str]
@@ -117,6 +138,7 @@ class TestJobsApi:
             "deadlines",
             "notifications",
             "uploads",
+            "housekeeping",
             "metrics",
         ]
         assert jobs[1]["interval_seconds"] == 3600
