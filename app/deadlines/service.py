@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,7 +56,7 @@ from app.notifications.outbox import digest_row, enqueue_many, insert_ignoring_d
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, SimKind
-from app.numbers.service import number_id_ranges
+from app.numbers.service import number_id_ranges, over_number_batches
 
 N = PhoneNumber
 S = NumberStatus
@@ -102,21 +101,13 @@ def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineR
         with unit_of_work(runtime.sessions) as session:
             session.add(DeadlineRun(run_id=report.run_id, started_at=now))
         report.deadlines_moved = recompute_deadlines(runtime, now=now, actor=actor)
-        with runtime.sessions() as session:
-            ranges = number_id_ranges(session, settings.deadline_batch_ids)
-        # Batches touch disjoint numbers, so PostgreSQL may run them side by side, one
-        # connection each; SQLite has one writer and runs them in turn.
-        workers = 1 if runtime.engine.dialect.name == "sqlite" else settings.bulk_workers
 
         def one_batch(bounds: tuple[int, int]) -> DeadlineRunReport:
             return _run_batch(runtime, *bounds, now=now, run_id=report.run_id, actor=actor)
 
-        if workers == 1:
-            done = [one_batch(bounds) for bounds in ranges]
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deadlines") as pool:
-                done = list(pool.map(one_batch, ranges))
-        for part in done:
+        for part in over_number_batches(
+            runtime, settings.deadline_batch_ids, one_batch, name="deadlines"
+        ):
             report.add(part)
         with unit_of_work(runtime.sessions) as session:
             report.company_digests = queue_company_digests(session, run_id=report.run_id, now=now)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app.core.metrics import MATCHING_OUTCOMES
@@ -14,7 +13,7 @@ from app.matching.dispatch import collect_answers, send_queued
 from app.matching.portal import IdentityPortal, build_portal
 from app.matching.service import MATCHING_JOB, MatchReport, run_matching
 from app.numbers.lifecycle import Actor
-from app.numbers.service import number_id_ranges
+from app.numbers.service import over_number_batches
 
 _ADVISORY_KEY = 0x51_4D_52_45_47_02  # "simreg" matching run
 
@@ -30,8 +29,6 @@ def run_matching_in_batches(
     window = dt.timedelta(days=settings.confirmation_window_days)
     with one_at_a_time(runtime.engine, _ADVISORY_KEY):
         now = runtime.clock.now()
-        with runtime.sessions() as session:
-            ranges = number_id_ranges(session, settings.matching_batch_ids)
 
         def one_batch(numbers: tuple[int, int]) -> MatchReport:
             with unit_of_work(runtime.sessions) as session:
@@ -44,12 +41,9 @@ def run_matching_in_batches(
                     numbers=numbers,
                 )
 
-        workers = 1 if runtime.engine.dialect.name == "sqlite" else settings.bulk_workers
-        if workers == 1:
-            parts = [one_batch(numbers) for numbers in ranges]
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="matching") as pool:
-                parts = list(pool.map(one_batch, ranges))
+        parts = over_number_batches(
+            runtime, settings.matching_batch_ids, one_batch, name="matching"
+        )
     total = MatchReport()
     for part in parts:
         for name, value in part.as_dict().items():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.orm import Session
@@ -33,6 +34,11 @@ from app.numbers.registration_rules import (
     document_hash,
 )
 from app.numbers.schemas import DeviceIn, EmployeeIn, NumberIn, RegistrationOut
+
+if TYPE_CHECKING:
+    from app.core.runtime import Runtime
+
+T = TypeVar("T")
 
 _INSERT_CHUNK = 5_000
 
@@ -436,3 +442,19 @@ def number_id_ranges(
     if low is None:
         return []
     return [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
+
+
+def over_number_batches(
+    runtime: Runtime, step: int, work: Callable[[tuple[int, int]], T], *, name: str
+) -> list[T]:
+    """`work` on each [low, high) range of number ids, `step` wide. The ranges touch disjoint
+    numbers, so PostgreSQL runs SIMREG_BULK_WORKERS of them side by side, one connection each;
+    SQLite has one writer and runs them in turn."""
+    with runtime.sessions() as session:
+        ranges = number_id_ranges(session, step)
+    sqlite = runtime.engine.dialect.name == "sqlite"
+    workers = 1 if sqlite else runtime.settings.bulk_workers
+    if workers == 1:
+        return [work(numbers) for numbers in ranges]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        return list(pool.map(work, ranges))
