@@ -36,6 +36,11 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
+def is_postgres(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL (its paths: COPY, SKIP LOCKED, CTE chains)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)

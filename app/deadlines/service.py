@@ -40,7 +40,7 @@ from app.companies.models import CorporateSubscriber
 from app.core.runtime import Runtime
 from app.db.base import UtcDateTime
 from app.db.locks import one_at_a_time
-from app.db.session import unit_of_work
+from app.db.session import is_postgres, unit_of_work
 from app.deadlines.calendar import WorkingCalendar
 from app.deadlines.models import (
     DeadlineNotice,
@@ -144,7 +144,7 @@ def _run_batch(
             session, in_range, now=now, thresholds=settings.deadline_flag_days, run_id=run_id
         )
         part.person_messages += told
-        if not _is_postgres(session):
+        if not is_postgres(session):
             part.person_messages += queue_person_messages(
                 session, low, high, run_id=run_id, now=now
             )
@@ -241,10 +241,6 @@ _MESSAGE_COLUMNS = [
     "dedupe_key", "audience", "event", "subscriber_id", "number_id", "msisdn", "threshold",
     "deadline_at", "status", "attempts", "next_attempt_at", "created_at",
 ]  # fmt: skip
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def _message_rows(notice: Any, msisdn: Any, now: dt.datetime) -> Select[Any]:
@@ -349,7 +345,7 @@ def _move_and_tell(
     run_id: str,
     actor: Actor,
 ) -> tuple[int, int]:
-    if _is_postgres(session):
+    if is_postgres(session):
         moved, (_, told) = lifecycle.transition_selected_with(
             session,
             numbers,
@@ -442,7 +438,7 @@ def flag_numbers_at_risk(
         N.deadline_at <= literal(now + dt.timedelta(days=nearest_first[-1]), UtcDateTime()),
         or_(N.flag_days.is_(None), crossed < N.flag_days),
     ]
-    if _is_postgres(session):
+    if is_postgres(session):
         # One statement: the flags, their notices and the persons' messages, each row once.
         flagged = (
             update(N)

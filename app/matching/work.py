@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.core.errors import Conflict, NotFound
 from app.db.base import UtcDateTime
+from app.db.session import is_postgres
 from app.matching.models import WorkItem, WorkKind, WorkStatus
 from app.numbers.models import PhoneNumber
 
@@ -120,10 +121,6 @@ class _Stored:
 
 def _result_json(outcome: str, detail: str | None) -> dict[str, object]:
     return {"outcome": outcome, "detail": detail}
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def enqueue(session: Session, *, number_ids: Select[int], kind: WorkKind, now: dt.datetime) -> int:
@@ -201,7 +198,7 @@ def _only_picked(session: Session, statement: Update, picked: Select[int]) -> Up
     plain IN (subquery) may be rescanned, and a rescan skips the rows this very UPDATE just
     changed and picks further ones, past any LIMIT. SQLite has one writer at a time and
     evaluates IN (SELECT …) once."""
-    if _is_postgres(session):
+    if is_postgres(session):
         ids = func.array(
             picked.with_for_update(skip_locked=True).scalar_subquery(),
             type_=_BIGINTS,
@@ -249,7 +246,7 @@ def lease(
     _requeue_expired(session, now=now, operator_id=operator_id)
     candidate = aliased(WorkItem)
     of_operator = candidate.operator_id == operator_id
-    if _is_postgres(session):
+    if is_postgres(session):
         # `= ANY(ARRAY[operator_id])`, not `= operator_id`: with a plain equality the planner
         # treats operator_id as a constant and may take ORDER BY id from the primary key,
         # walking every finished item before the first queued one whenever its statistics
@@ -279,7 +276,7 @@ def lease(
         table.c.lease_until,
         table.c.attempts,
     ]
-    if _is_postgres(session):
+    if is_postgres(session):
         # A primary-key look-up per returned row: no plan to go wrong, no second round trip.
         msisdn = (
             select(PhoneNumber.msisdn)
@@ -462,7 +459,7 @@ def _write(
     if worker is not None:
         may_take.append(table.c.leased_by == worker)
     written: set[int] = set()
-    if _is_postgres(session):
+    if is_postgres(session):
         # One statement for the whole batch, whatever the mix of results: the batch travels
         # as three parallel arrays, joined to the table by id. A queue's statistics always
         # lag behind it, and a planner trusting them may scan every open item of the operator
