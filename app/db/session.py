@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +40,28 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
 def is_postgres(session: Session) -> bool:
     """Whether the session talks to PostgreSQL (its paths: COPY, SKIP LOCKED, CTE chains)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_ignoring_duplicates(
+    on: Session | str,
+    table: Any,
+    *,
+    index_elements: list[str] | None = None,
+    index_where: Any = None,
+) -> Insert:
+    """`INSERT … ON CONFLICT DO NOTHING` for the session's engine (or the dialect named); both
+    engines support it. `index_elements`/`index_where` name a partial unique index as arbiter."""
+    dialect = on if isinstance(on, str) else on.get_bind().dialect.name
+    arbiter: dict[str, Any] = (
+        {}
+        if index_elements is None
+        else {"index_elements": index_elements, "index_where": index_where}
+    )
+    if dialect == "postgresql":
+        pg: Insert = postgresql.insert(table).on_conflict_do_nothing(**arbiter)
+        return pg
+    lite: Insert = sqlite.insert(table).on_conflict_do_nothing(**arbiter)
+    return lite
 
 
 def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -40,7 +40,7 @@ from app.companies.models import CorporateSubscriber
 from app.core.runtime import Runtime
 from app.db.base import UtcDateTime
 from app.db.locks import one_at_a_time
-from app.db.session import is_postgres, unit_of_work
+from app.db.session import insert_ignoring_duplicates, is_postgres, unit_of_work
 from app.deadlines.calendar import WorkingCalendar
 from app.deadlines.models import (
     DeadlineNotice,
@@ -52,7 +52,7 @@ from app.deadlines.models import (
 from app.deadlines.recompute import enabled_rules, recompute_batch
 from app.matching.models import WorkKind
 from app.notifications.models import Audience, Notification, NotificationStatus
-from app.notifications.outbox import digest_row, enqueue_many, insert_ignoring_duplicates
+from app.notifications.outbox import digest_row, enqueue_many
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, SimKind
@@ -228,9 +228,9 @@ def _notices_of_moved(
         N.deadline_at.is_not(None),
     )
     session.execute(
-        insert_ignoring_duplicates(session, DeadlineNotice.__table__).from_select(
-            _NOTICE_COLUMNS, rows
-        )
+        insert_ignoring_duplicates(
+            session.get_bind().dialect.name, DeadlineNotice.__table__
+        ).from_select(_NOTICE_COLUMNS, rows)
     )
 
 
@@ -470,7 +470,9 @@ def flag_numbers_at_risk(
         n_flagged, _, told = session.execute(counted).one()
         return int(n_flagged or 0), int(told or 0)
     session.execute(
-        insert_ignoring_duplicates(session, DeadlineNotice.__table__).from_select(
+        insert_ignoring_duplicates(
+            session.get_bind().dialect.name, DeadlineNotice.__table__
+        ).from_select(
             _NOTICE_COLUMNS,
             select(
                 N.id,

@@ -45,12 +45,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from app.core.errors import Conflict, NotFound
 from app.db.base import UtcDateTime
-from app.db.session import is_postgres
+from app.db.session import insert_ignoring_duplicates, is_postgres
 from app.matching.models import WorkItem, WorkKind, WorkStatus
 from app.numbers.models import PhoneNumber
 
@@ -165,13 +165,12 @@ def queue_work(
     # SQLite reads `INSERT … SELECT … ON CONFLICT` only when the SELECT has a WHERE.
     rows = rows.where(*where) if where else rows.where(literal(True))
     columns = ["operator_id", "number_id", "kind", "status", "attempts", "created_at"]
-    keys = ["number_id", "kind"]
-    open_only = text(OPEN_ITEM_PREDICATE)
-    if dialect == "postgresql":
-        pg = postgresql.insert(WorkItem).from_select(columns, rows)
-        return pg.on_conflict_do_nothing(index_elements=keys, index_where=open_only)
-    lite = sqlite.insert(WorkItem).from_select(columns, rows)
-    return lite.on_conflict_do_nothing(index_elements=keys, index_where=open_only)
+    return insert_ignoring_duplicates(
+        dialect,
+        WorkItem.__table__,
+        index_elements=["number_id", "kind"],
+        index_where=text(OPEN_ITEM_PREDICATE),
+    ).from_select(columns, rows)
 
 
 def _expired(

@@ -6,18 +6,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db.session import insert_ignoring_duplicates
 from app.notifications.models import Audience, Notification, NotificationStatus
-
-
-def insert_ignoring_duplicates(session: Session, table: Any) -> Insert:
-    """`INSERT … ON CONFLICT DO NOTHING` for the session's engine (both engines support it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: dt.datetime) -> None:
@@ -46,7 +38,10 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: dt.dateti
         if isinstance(item["payload"], dict):
             item["payload"] = json.dumps(item["payload"], ensure_ascii=False, sort_keys=True)
         prepared.append(item)
-    session.execute(insert_ignoring_duplicates(session, Notification.__table__), prepared)
+    session.execute(
+        insert_ignoring_duplicates(session, Notification.__table__),
+        prepared,
+    )
 
 
 def digest_row(*, subscriber_id: int, run_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -60,4 +55,4 @@ def digest_row(*, subscriber_id: int, run_id: str, payload: dict[str, Any]) -> d
     }
 
 
-__all__ = ["digest_row", "enqueue_many", "insert_ignoring_duplicates"]
+__all__ = ["digest_row", "enqueue_many"]

@@ -27,8 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from app.core.errors import NotFound
 from app.core.metrics import JOB_DURATION, JOB_RUNS
 from app.core.runtime import Runtime
-from app.db.session import unit_of_work
-from app.notifications.outbox import insert_ignoring_duplicates
+from app.db.session import insert_ignoring_duplicates, unit_of_work
 from app.scheduler.jobs import JOBS, Job
 from app.scheduler.models import JobClaim
 
