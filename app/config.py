@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         default=None,
         description="Pins the clock in dev/test (ignored in production): 2026-12-01T00:00:00Z",
     )
+    dev_clock_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Outside production: how often a process reads back the dev clock that "
+        "every process on the database shares (moved by PUT /api/v1/sandbox/clock).",
+    )
     upload_dir: str = Field(
         default="var/uploads",
         description="Where uploaded files are kept; shared by every API instance.",

@@ -32,7 +32,7 @@ class Runtime:
         """Wire everything from settings; refuses unusable key settings by name."""
         engine = build_engine(settings.database_url, pool_size=settings.db_pool_size)
         if clock is None:
-            clock = clock_from_settings(settings)
+            clock = clock_from_settings(settings, engine)
         vault = PersonalDataVault.from_settings(
             keys=settings.pd_keys,
             active_key_id=settings.pd_active_key_id,
@@ -48,9 +48,16 @@ class Runtime:
         )
 
 
-def clock_from_settings(settings: Settings) -> Clock:
-    """SIMREG_NOW pins the clock in dev and test; production always runs on the wall clock."""
-    if settings.now is not None and settings.is_sandbox:
-        at = settings.now if settings.now.tzinfo else settings.now.replace(tzinfo=dt.UTC)
-        return FixedClock(at)
-    return SystemClock()
+def clock_from_settings(settings: Settings, engine: Engine | None = None) -> Clock:
+    """Production always runs on the wall clock. In dev and test the clock can be moved: shared
+    through the database by every process on it (given the engine), starting at SIMREG_NOW."""
+    if not settings.is_sandbox:
+        return SystemClock()
+    start = None
+    if settings.now is not None:
+        start = settings.now if settings.now.tzinfo else settings.now.replace(tzinfo=dt.UTC)
+    if engine is not None:
+        from app.scheduler.dev_clock import SharedClock
+
+        return SharedClock(engine, start=start, refresh=settings.dev_clock_refresh_seconds)
+    return FixedClock(start) if start is not None else SystemClock()

@@ -15,6 +15,7 @@ from app.core.clock import FixedClock, SystemClock
 from app.core.deps import RuntimeDep
 from app.core.errors import FieldProblem, InvalidInput
 from app.scheduler import service
+from app.scheduler.dev_clock import SharedClock
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 sandbox_router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
@@ -71,7 +72,9 @@ class ClockOut(BaseModel):
 @sandbox_router.get("/clock", response_model=ClockOut)
 def get_clock(runtime: RuntimeDep) -> ClockOut:
     """The clock this process runs on (dev and test only)."""
-    return ClockOut(now=runtime.clock.now(), fixed=isinstance(runtime.clock, FixedClock))
+    clock = runtime.clock
+    fixed = clock.fixed if isinstance(clock, SharedClock) else isinstance(clock, FixedClock)
+    return ClockOut(now=clock.now(), fixed=fixed)
 
 
 @sandbox_router.put("/clock", response_model=ClockOut)
@@ -87,8 +90,8 @@ def set_clock(body: ClockIn, runtime: RuntimeDep, _: Staff) -> ClockOut:
     target = (
         body.now if body.now is not None else current + dt.timedelta(days=body.advance_days or 0)
     )
-    if isinstance(runtime.clock, FixedClock):
-        runtime.clock.set(target)
+    if isinstance(runtime.clock, SharedClock | FixedClock):
+        runtime.clock.set(target)  # a shared clock moves every process on the database
     else:
         runtime.clock = FixedClock(target)
     return ClockOut(now=runtime.clock.now(), fixed=True)
@@ -96,6 +99,9 @@ def set_clock(body: ClockIn, runtime: RuntimeDep, _: Staff) -> ClockOut:
 
 @sandbox_router.delete("/clock", response_model=ClockOut)
 def reset_clock(runtime: RuntimeDep, _: Staff) -> ClockOut:
-    """Back to the wall clock."""
-    runtime.clock = SystemClock()
+    """Back to the wall clock (for every process on the database when the clock is shared)."""
+    if isinstance(runtime.clock, SharedClock):
+        runtime.clock.reset()
+    else:
+        runtime.clock = SystemClock()
     return ClockOut(now=runtime.clock.now(), fixed=False)

@@ -19,7 +19,9 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
+from app.main import create_app
 from app.scheduler import jobs as scheduler_jobs
+from app.scheduler.dev_clock import SharedClock
 from app.scheduler.jobs import Job
 from app.scheduler.models import JobClaim
 from app.scheduler.runner import build_scheduler
@@ -219,3 +221,58 @@ class TestDevClock:
             assert response.json()["errors"][0]["field"] == "now"
         naive = client.put("/api/v1/sandbox/clock", json={"now": "2026-12-01T00:00"}, headers=staff)
         assert naive.status_code == 422
+
+
+class TestSharedDevClock:
+    """Two API instances and a scheduler are separate processes; a clock moved on one of them
+    must be the clock of all, or a deadline would pass on one instance and not for the job."""
+
+    PINNED = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+    def test_a_move_on_one_process_reaches_the_others(self, runtime: Runtime) -> None:
+        here = SharedClock(runtime.engine, refresh=0)
+        there = SharedClock(runtime.engine, refresh=0)
+
+        here.set(self.PINNED)
+
+        assert there.now() == self.PINNED
+        assert there.fixed
+        here.advance(dt.timedelta(days=3))
+        assert there.now() == self.PINNED + dt.timedelta(days=3)
+
+    def test_reset_returns_every_process_to_the_wall_clock(self, runtime: Runtime) -> None:
+        here = SharedClock(runtime.engine, refresh=0)
+        there = SharedClock(runtime.engine, start=self.PINNED, refresh=0)
+        assert there.now() == self.PINNED  # SIMREG_NOW until anyone moves the shared clock
+
+        here.reset()
+
+        assert not there.fixed
+        assert abs(there.now() - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)
+
+    def test_a_process_reads_the_row_back_only_after_its_refresh(self, runtime: Runtime) -> None:
+        here = SharedClock(runtime.engine, refresh=0)
+        cached = SharedClock(runtime.engine, start=self.PINNED, refresh=3600)
+        assert cached.now() == self.PINNED  # read once: no row yet
+
+        here.set(self.PINNED + dt.timedelta(days=1))
+
+        assert cached.now() == self.PINNED
+
+    def test_the_clock_endpoint_moves_the_shared_clock(
+        self, settings: Settings, client: TestClient
+    ) -> None:
+        shared = create_app(settings.model_copy(update={"dev_clock_refresh_seconds": 0.0}))
+        try:
+            with TestClient(shared) as other:
+                staff = staff_headers(other)
+                moved = other.put(
+                    "/api/v1/sandbox/clock", json={"now": "2026-12-05T12:00:00Z"}, headers=staff
+                )
+                assert moved.status_code == 200, moved.text
+                elsewhere = SharedClock(shared.state.runtime.engine, refresh=0)
+                assert elsewhere.now() == dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+                assert other.delete("/api/v1/sandbox/clock", headers=staff).json()["fixed"] is False
+                assert not elsewhere.fixed
+        finally:
+            shared.state.runtime.engine.dispose()
