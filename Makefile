@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: install run test test-sqlite test-postgres lint format bench postgres clean
+.PHONY: install run test test-sqlite test-postgres cluster lint format bench postgres clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ test-sqlite: install
 
 test-postgres: install postgres
 	SIMREG_TEST_ENGINE=postgresql $(BIN)/pytest -p no:cacheprovider
+
+# The production topology on loopback: migrations once, two API processes, one scheduler.
+cluster: install postgres
+	SIMREG_TEST_ENGINE=postgresql $(BIN)/pytest -p no:cacheprovider -m cluster
 
 lint: install
 	$(BIN)/ruff check .

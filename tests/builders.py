@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
 
 _seq = itertools.count(1)
 
@@ -56,19 +56,19 @@ def mobile(seed: int) -> str:
     return f"+7912{seed % 10_000_000:07d}"
 
 
-def staff_headers(client: TestClient) -> dict[str, str]:
+def staff_headers(client: httpx.Client) -> dict[str, str]:
     """Bearer header of an operator staff member."""
     return token_headers(client, role="operator_staff", subject="staff@registry")
 
 
-def token_headers(client: TestClient, **body: Any) -> dict[str, str]:
+def token_headers(client: httpx.Client, **body: Any) -> dict[str, str]:
     """Bearer header minted by the sandbox identity provider."""
     response = client.post("/api/v1/sandbox/tokens", json=body)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def make_operator(client: TestClient, *, code: str | None = None) -> dict[str, Any]:
+def make_operator(client: httpx.Client, *, code: str | None = None) -> dict[str, Any]:
     """An operator (with its one-time API key)."""
     n = next(_seq)
     response = client.post(
@@ -82,7 +82,7 @@ def make_operator(client: TestClient, *, code: str | None = None) -> dict[str, A
 
 
 def make_company(
-    client: TestClient, *, entrepreneur: bool = False, name: str | None = None
+    client: httpx.Client, *, entrepreneur: bool = False, name: str | None = None
 ) -> dict[str, Any]:
     """A corporate subscriber with valid registration data."""
     n = next(_seq)
@@ -103,7 +103,7 @@ def make_company(
 
 
 def make_contract(
-    client: TestClient, *, company_id: int, operator_id: int, signed_on: dt.date | None = None
+    client: httpx.Client, *, company_id: int, operator_id: int, signed_on: dt.date | None = None
 ) -> dict[str, Any]:
     """A contract between a company and an operator (a new-regime one by default)."""
     response = client.post(
@@ -121,7 +121,7 @@ def make_contract(
 
 
 def add_numbers(
-    client: TestClient, *, contract_id: int, msisdns: list[str]
+    client: httpx.Client, *, contract_id: int, msisdns: list[str]
 ) -> list[dict[str, Any]]:
     """Add numbers under a contract as operator staff."""
     response = client.post(
@@ -134,7 +134,7 @@ def add_numbers(
     return numbers
 
 
-def make_company_with_numbers(client: TestClient, *, count: int = 3) -> dict[str, Any]:
+def make_company_with_numbers(client: httpx.Client, *, count: int = 3) -> dict[str, Any]:
     """A company, its operator, a contract and `count` unregistered numbers."""
     operator = make_operator(client)
     company = make_company(client)
@@ -184,7 +184,7 @@ def device(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def make_person(client: TestClient, **overrides: Any) -> dict[str, Any]:
+def make_person(client: httpx.Client, **overrides: Any) -> dict[str, Any]:
     """A person in the sandbox identity portal, matching `employee()` by default."""
     body: dict[str, Any] = {
         "last_name": "Иванов",

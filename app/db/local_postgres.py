@@ -36,6 +36,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_IMMEDIATE = ("-m", "immediate", "stop")
+
+
 @dataclass
 class PostgresServer:
     """A running server and how to reach it."""
@@ -44,6 +47,7 @@ class PostgresServer:
     port: int
     bin_dir: Path
     run_as: list[str]
+    options: str = ""
 
     @property
     def admin_url(self) -> str:
@@ -54,21 +58,22 @@ class PostgresServer:
         """URL of one database on this server."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def stop(self) -> None:
-        """Stop at once and remove the data."""
+    def halt(self) -> None:
+        """Stop at once, keeping the data (a crash or a restart, for fault tests)."""
         subprocess.run(
-            [
-                *self.run_as,
-                str(self.bin_dir / "pg_ctl"),
-                "-D",
-                str(self.data_dir),
-                "-m",
-                "immediate",
-                "stop",
-            ],
+            [*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *_IMMEDIATE],
             check=False,
             capture_output=True,
         )
+
+    def start(self) -> None:
+        """Start on the same port and data (after `halt`) and wait until it accepts connections."""
+        _pg_ctl_start(self.run_as, self.bin_dir, self.data_dir, self.options)
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        """Stop at once and remove the data."""
+        self.halt()
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 
@@ -107,6 +112,19 @@ def start_server() -> PostgresServer:
         "-c shared_buffers=512MB -c work_mem=64MB -c maintenance_work_mem=256MB "
         "-c max_wal_size=8GB -c checkpoint_timeout=30min"
     )
+    _pg_ctl_start(run_as, bin_dir, data_dir, options)
+    _wait_for_port(port)
+    return PostgresServer(
+        data_dir=data_dir, port=port, bin_dir=bin_dir, run_as=run_as, options=options
+    )
+
+
+def _wait_start(log_file: Path) -> list[str]:
+    return ["-w", "-t", "60", "-l", str(log_file), "start"]
+
+
+def _pg_ctl_start(run_as: list[str], bin_dir: Path, data_dir: Path, options: str) -> None:
+    log_file = data_dir.parent / "server.log"
     subprocess.run(
         [
             *run_as,
@@ -115,20 +133,17 @@ def start_server() -> PostgresServer:
             str(data_dir),
             "-o",
             options,
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            str(root / "server.log"),
-            "start",
+            *_wait_start(log_file),
         ],
         check=True,
         capture_output=True,
     )
+
+
+def _wait_for_port(port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
+                return
         time.sleep(0.1)
-    return PostgresServer(data_dir=data_dir, port=port, bin_dir=bin_dir, run_as=run_as)

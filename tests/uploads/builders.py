@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
 
 EMPLOYEE_HEADER = [
     "Номер телефона", "Фамилия", "Имя", "Отчество", "Дата рождения", "Серия и номер паспорта",
@@ -57,7 +57,7 @@ def csv_bytes(
 
 
 def upload(
-    client: TestClient,
+    client: httpx.Client,
     company_id: int,
     headers: dict[str, str],
     content: bytes,
@@ -77,7 +77,7 @@ def upload(
 
 
 def upload_result(
-    client: TestClient, company_id: int, headers: dict[str, str], upload_id: int
+    client: httpx.Client, company_id: int, headers: dict[str, str], upload_id: int
 ) -> Any:
     """The upload as GET shows it."""
     response = client.get(f"/api/v1/companies/{company_id}/uploads/{upload_id}", headers=headers)
