@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         "postgresql+psycopg://user:pass@host/db in production.",
     )
     db_pool_size: int = Field(default=10, ge=1)
+    db_connect_timeout_seconds: int = Field(
+        default=3,
+        ge=1,
+        description="PostgreSQL: give up connecting after this long, so that requests fail "
+        "fast with 503 while the database is away instead of piling up.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -191,8 +191,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
         _log.error("database unavailable", path=request.url.path, error=type(exc.orig).__name__)
+        return _unavailable(request)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A connection cut by a database restart can surface as another DBAPI error class.
+        if exc.connection_invalidated:
+            return await _database_down(request, exc)
+        return await _unexpected(request, exc)
+
+    def _unavailable(request: Request) -> JSONResponse:
         return problem_response(
             status=503,
             type_slug="database-unavailable",

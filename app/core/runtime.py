@@ -30,7 +30,11 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         """Wire everything from settings; refuses unusable key settings by name."""
-        engine = build_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = build_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            connect_timeout=settings.db_connect_timeout_seconds,
+        )
         if clock is None:
             clock = clock_from_settings(settings, engine)
         vault = PersonalDataVault.from_settings(

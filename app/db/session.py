@@ -23,7 +23,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def build_engine(url: str, *, pool_size: int = 10) -> Engine:
+def build_engine(url: str, *, pool_size: int = 10, connect_timeout: int = 3) -> Engine:
     """Create the engine for `url`, with the pragmas SQLite needs to behave like a server."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -32,8 +32,15 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_on_connect)
         return engine
+    # pre_ping replaces connections a database restart broke, so the app recovers by itself;
+    # the connect timeout keeps requests from hanging while it is away (they answer 503).
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": connect_timeout},
     )
 
 
