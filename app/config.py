@@ -38,6 +38,25 @@ class Settings(BaseSettings):
         "postgresql+psycopg://user:pass@host/db in production.",
     )
     db_pool_size: int = Field(default=10, ge=1)
+    person_requests_per_minute: int = Field(
+        default=300,
+        ge=0,
+        description="Requests a person may make to the /me endpoints per minute, per API "
+        "instance (0: no limit); over it they get 429 with Retry-After.",
+    )
+    person_requests_burst: int = Field(
+        default=60, ge=1, description="How many person requests may come at once."
+    )
+    failed_logins_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description="Failed sign-ins (a bad token or API key) allowed per client address per "
+        "minute, per API instance (0: no limit); beyond it every sign-in from the address "
+        "gets 429 until the allowance refills.",
+    )
+    failed_logins_burst: int = Field(
+        default=20, ge=1, description="Failed sign-ins allowed in a row before the limit bites."
+    )
     db_connect_timeout_seconds: int = Field(
         default=3,
         ge=1,

@@ -23,6 +23,7 @@ from app.core.health import router as health_router
 from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.metrics import RequestMetricsMiddleware
 from app.core.metrics import router as metrics_router
+from app.core.rate_limit import RateLimiter, RateLimits
 from app.core.runtime import Runtime
 from app.deadlines.router import router as deadlines_router
 from app.matching.claims_router import router as claims_router
@@ -34,6 +35,7 @@ from app.notifications.router import router as notifications_router
 from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
 from app.people.router import sandbox_router as sandbox_people_router
+from app.people.status_reads import status_reader
 from app.reports.router import router as reports_router
 from app.scheduler.router import router as jobs_router
 from app.scheduler.router import sandbox_router as sandbox_clock_router
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     runtime = Runtime.build(settings, clock=clock)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.upload_resume_on_start:
             threading.Thread(
                 target=_resume_uploads, args=(runtime,), name="upload-resume", daemon=True
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             scheduler.start()
             log.info("scheduler started in the API process", jobs=len(scheduler.get_jobs()))
         yield
+        await app.state.status_reader.close()
         if scheduler is not None:
             scheduler.shutdown(wait=True)
         runtime.engine.dispose()
@@ -127,6 +130,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.runtime = runtime
     app.state.tokens = TokenService(settings)
+    app.state.status_reader = status_reader(
+        runtime.engine,
+        max_size=settings.db_pool_size,
+        connect_timeout=settings.db_connect_timeout_seconds,
+    )
+    app.state.limits = RateLimits(
+        person=RateLimiter(
+            per_minute=settings.person_requests_per_minute, burst=settings.person_requests_burst
+        )
+        if settings.person_requests_per_minute
+        else None,
+        failed_logins=RateLimiter(
+            per_minute=settings.failed_logins_per_minute, burst=settings.failed_logins_burst
+        )
+        if settings.failed_logins_per_minute
+        else None,
+    )
     install_problem_handlers(app)
     app.add_middleware(RequestLogMiddleware)
 

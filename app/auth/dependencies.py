@@ -2,60 +2,110 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from app.auth.service import Principal, Role, TokenService, hash_api_key
 from app.companies.models import Operator
 from app.core.deps import RuntimeDep
-from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from app.core.rate_limit import RateLimits
+from app.core.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from the identity provider")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Operator system key")
 
 
-def get_token_service(request: Request) -> TokenService:
+async def get_token_service(request: Request) -> TokenService:
     """The process's token service."""
     service: TokenService = request.app.state.tokens
     return service
 
 
-def get_principal(
+def _limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.limits
+    return limits
+
+
+async def get_principal(
+    request: Request,
     runtime: RuntimeDep,
     tokens: Annotated[TokenService, Depends(get_token_service)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The caller, from a bearer JWT or an operator's X-API-Key; 401 when neither is valid."""
-    if bearer is not None:
-        return tokens.verify(bearer.credentials)
-    if api_key:
-        with runtime.sessions() as session:
-            operator = session.scalars(
-                select(Operator).where(Operator.api_key_hash == hash_api_key(api_key))
-            ).one_or_none()
-        if operator is None:
-            raise Unauthorized("The X-API-Key is not known; ask operator staff for a new key.")
-        return Principal(Role.OPERATOR_SYSTEM, f"operator:{operator.code}", operator_id=operator.id)
-    raise Unauthorized("Send a bearer token (Authorization: Bearer …) or an operator X-API-Key.")
+    """The caller, from a bearer JWT or an operator's X-API-Key; 401 when neither is valid, and
+    429 for an address that failed to sign in too often (it might be guessing keys)."""
+    if bearer is None and not api_key:
+        raise Unauthorized(
+            "Send a bearer token (Authorization: Bearer …) or an operator X-API-Key."
+        )
+    limiter = _limits(request).failed_logins
+    address = request.client.host if request.client else "unknown"
+    if limiter is not None and (wait := limiter.wait(address)):
+        raise TooManyRequests(
+            f"Too many failed sign-ins from your address; try again in {math.ceil(wait)} s.",
+            retry_after=wait,
+        )
+    try:
+        if bearer is not None:
+            if tokens.fetches_keys:  # a JWKS fetch must not stall the event loop
+                return await run_in_threadpool(tokens.verify, bearer.credentials)
+            return tokens.verify(bearer.credentials)
+        # The key is looked up in the database: off the event loop.
+        return await run_in_threadpool(_operator_by_key, runtime, api_key or "")
+    except Unauthorized:
+        if limiter is not None:
+            limiter.take(address)
+        raise
+
+
+def _operator_by_key(runtime: Runtime, api_key: str) -> Principal:
+    with runtime.sessions() as session:
+        operator = session.scalars(
+            select(Operator).where(Operator.api_key_hash == hash_api_key(api_key))
+        ).one_or_none()
+    if operator is None:
+        raise Unauthorized("The X-API-Key is not known; ask operator staff for a new key.")
+    return Principal(Role.OPERATOR_SYSTEM, f"operator:{operator.code}", operator_id=operator.id)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def _ensure_role(principal: Principal, roles: tuple[Role, ...]) -> None:
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise Forbidden(f"This needs the role {allowed}; your token is for {principal.role}.")
+
+
 def require(*roles: Role) -> object:
     """Dependency that lets only `roles` through (403 for any other valid caller)."""
 
-    def check(principal: PrincipalDep) -> Principal:
-        if principal.role not in roles:
-            allowed = ", ".join(r.value for r in roles)
-            raise Forbidden(f"This needs the role {allowed}; your token is for {principal.role}.")
+    async def check(principal: PrincipalDep) -> Principal:
+        _ensure_role(principal, roles)
         return principal
 
     return Depends(check)
+
+
+async def get_person(principal: PrincipalDep, request: Request) -> Principal:
+    """The person calling a /me endpoint, within their rate limit (429 with Retry-After)."""
+    _ensure_role(principal, (Role.PERSON,))
+    limiter = _limits(request).person
+    if limiter is not None and (wait := limiter.take(principal.subject)):
+        raise TooManyRequests(
+            f"Too many requests; try again in {math.ceil(wait)} s.", retry_after=wait
+        )
+    return principal
+
+
+PersonCaller = Annotated[Principal, Depends(get_person)]
 
 
 def ensure_company_visible(principal: Principal, company_id: int) -> None:

@@ -84,6 +84,11 @@ class TokenService:
         self._settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
 
+    @property
+    def fetches_keys(self) -> bool:
+        """Whether verifying may fetch the identity provider's keys over the network."""
+        return self._jwks is not None
+
     def _decode(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
         claims: dict[str, Any] = jwt.decode(
             token,

@@ -1,4 +1,7 @@
-"""FastAPI dependencies for the pieces every endpoint uses."""
+"""FastAPI dependencies for the pieces every endpoint uses.
+
+The ones that only hand out a shared object are `async def`: FastAPI runs a plain `def`
+dependency in the thread pool, a thread hop per dependency per request for nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The process's runtime, set by create_app()."""
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -39,17 +42,17 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_clock(runtime: RuntimeDep) -> Clock:
+async def get_clock(runtime: RuntimeDep) -> Clock:
     """The injected clock."""
     return runtime.clock
 
 
-def get_vault(runtime: RuntimeDep) -> PersonalDataVault:
+async def get_vault(runtime: RuntimeDep) -> PersonalDataVault:
     """The personal-data vault."""
     return runtime.vault
 
 
-def get_cursors(runtime: RuntimeDep) -> CursorCodec:
+async def get_cursors(runtime: RuntimeDep) -> CursorCodec:
     """The page cursor codec."""
     return runtime.cursors
 

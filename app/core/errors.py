@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,31 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+class TooManyRequests(DomainError):
+    """Over a rate limit; `retry_after` seconds until the next attempt is let through."""
+
+    status = 429
+    type_slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(detail, retry_after_seconds=self.retry_after)
+
+
+class DatabaseUnavailable(DomainError):
+    """The database does not answer (restarting, unreachable); the client retries."""
+
+    status = 503
+    type_slug = "database-unavailable"
+    title = "Database unavailable"
+    retry_after = 5
+
+    def __init__(self, cause: str = "") -> None:
+        super().__init__("The database does not answer; retry in a few seconds.")
+        self.cause = cause
+
+
 class PayloadTooLarge(DomainError):
     """The body is over a size limit."""
 
@@ -147,6 +173,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests | DatabaseUnavailable):
+            headers = {"Retry-After": str(exc.retry_after)}
+        if isinstance(exc, DatabaseUnavailable):
+            _log.error("database unavailable", path=request.url.path, error=exc.cause)
         return problem_response(
             status=exc.status,
             type_slug=exc.type_slug,
@@ -192,8 +222,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
-        _log.error("database unavailable", path=request.url.path, error=type(exc.orig).__name__)
-        return _unavailable(request)
+        return await _domain(request, DatabaseUnavailable(type(exc.orig).__name__))
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -201,16 +230,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.connection_invalidated:
             return await _database_down(request, exc)
         return await _unexpected(request, exc)
-
-    def _unavailable(request: Request) -> JSONResponse:
-        return problem_response(
-            status=503,
-            type_slug="database-unavailable",
-            title="Database unavailable",
-            detail="The database does not answer; retry in a few seconds.",
-            instance=request.url.path,
-            headers={"Retry-After": "5"},
-        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:

@@ -9,13 +9,10 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 import structlog
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -65,30 +62,55 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-class RequestLogMiddleware(BaseHTTPMiddleware):
-    """Gives each request an id (taken from X-Request-ID when sent), logs one line per request."""
+class RequestLogMiddleware:
+    """Gives each request an id (taken from X-Request-ID when sent), logs one line per request.
 
-    async def dispatch(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware runs each request through an extra
+    task and body stream, which cost a third of a small read's time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = structlog.get_logger("simreg.http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, _REQUEST_ID_KEY)
         trusted = 8 <= len(incoming) <= 64 and incoming.isascii() and incoming.isprintable()
         request_id = incoming if trusted else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        log = structlog.get_logger("simreg.http")
         started = time.perf_counter()
+        status = 500
+        id_header = (_REQUEST_ID_KEY, request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("request failed", method=request.method, path=request.url.path)
+            self.log.exception("request failed", method=scope["method"], path=scope["path"])
             raise
-        response.headers[REQUEST_ID_HEADER] = request_id
-        log.info(
+        self.log.info(
             "request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return response
+
+
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app.auth.dependencies import PrincipalDep, ensure_company_visible, require
+from app.auth.dependencies import PersonCaller, PrincipalDep, ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.companies.models import CorporateSubscriber
 from app.companies.schemas import StrictModel
@@ -27,7 +27,6 @@ from app.people.service import find_person
 
 router = APIRouter(prefix="/api/v1", tags=["claims"])
 
-PersonCaller = Annotated[Principal, require(Role.PERSON)]
 Admin = Annotated[Principal, require(Role.COMPANY_ADMIN)]
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.dependencies import require
+from app.auth.dependencies import PersonCaller, require
 from app.auth.service import Principal, Role
 from app.companies.models import CorporateSubscriber
 from app.companies.schemas import StrictModel
@@ -40,7 +40,6 @@ log = structlog.get_logger("simreg.portal")
 router = APIRouter(prefix="/api/v1", tags=["confirmation"])
 sandbox_router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 
-PersonCaller = Annotated[Principal, require(Role.PERSON)]
 Staff = Annotated[Principal, require(Role.OPERATOR_STAFF)]
 
 

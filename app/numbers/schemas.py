@@ -217,6 +217,18 @@ class RegistrationResult(BaseModel):
     registration_id: int
 
 
+class MyNumberStatus(BaseModel):
+    """A number of the caller's: its status in plain words, the next step, the deadline."""
+
+    id: int
+    msisdn: str
+    status: NumberStatus
+    status_text: str
+    next_step: str
+    deadline_at: dt.datetime | None
+    company_name: str
+
+
 class MyNumber(BaseModel):
     id: int
     msisdn: str

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
-from app.auth.dependencies import require
+from app.auth.dependencies import PersonCaller, require
 from app.auth.service import Principal, Role
 from app.core.clock import moscow_today
 from app.core.deps import ClockDep, SessionDep, VaultDep
 from app.core.errors import NotFound
-from app.numbers.schemas import STATUS_IN_PLAIN_WORDS, MyNumber
+from app.numbers.schemas import STATUS_IN_PLAIN_WORDS, MyNumber, MyNumberStatus
 from app.numbers.service import registration_view
 from app.people import service
 from app.people.schemas import PersonOut, SandboxPersonCreate
+from app.people.status_reads import StatusReader
 
 router = APIRouter(prefix="/api/v1", tags=["me"])
 sandbox_router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 
-PersonCaller = Annotated[Principal, require(Role.PERSON)]
 Staff = Annotated[Principal, require(Role.OPERATOR_STAFF)]
 
 
@@ -30,6 +30,14 @@ def me(session: SessionDep, vault: VaultDep, person: PersonCaller) -> PersonOut:
     if found is None:
         raise NotFound("The identity portal has not shared your data with the registry yet.")
     return service.person_view(found, vault, reveal=True)
+
+
+@router.get("/me/numbers/status", response_model=list[MyNumberStatus])
+async def my_numbers_status(request: Request, person: PersonCaller) -> Response:
+    """The status of each of the caller's numbers in plain words, the next step and the deadline:
+    the quick check, without the registration data `/me/numbers` shows."""
+    reader: StatusReader = request.app.state.status_reader
+    return Response(await reader.read(person.subject), media_type="application/json")
 
 
 @router.get("/me/numbers", response_model=list[MyNumber])

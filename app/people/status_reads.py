@@ -1,0 +1,166 @@
+"""The hottest read of the registry: a person checking the status of their numbers.
+
+Millions of employees are told to check their number; this read must stay cheap. It is one
+indexed query that touches no personal data (nothing to decrypt): the person's document and
+birth-date hashes lead to their current registrations, and those to the numbers and companies.
+On PostgreSQL it runs on an asyncpg pool inside the event loop (no thread hop, a prepared
+statement); on SQLite, through SQLAlchemy in the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine, make_url, select
+
+from app.companies.models import CorporateSubscriber
+from app.core.errors import DatabaseUnavailable
+from app.numbers.models import NumberStatus, PhoneNumber, Registration
+from app.numbers.schemas import STATUS_IN_PLAIN_WORDS
+from app.people.models import Person
+
+# The same query for both engines; asyncpg takes $1, so PostgreSQL gets its own text of it.
+_STATEMENT = (
+    select(
+        PhoneNumber.id,
+        PhoneNumber.msisdn,
+        PhoneNumber.status,
+        PhoneNumber.deadline_at,
+        CorporateSubscriber.name,
+    )
+    .select_from(Person)
+    .join(
+        Registration,
+        (Registration.doc_hash == Person.doc_hash)
+        & (Registration.birth_date_hash == Person.birth_date_hash)
+        & Registration.ended_at.is_(None),
+    )
+    .join(PhoneNumber, PhoneNumber.id == Registration.number_id)
+    .join(CorporateSubscriber, CorporateSubscriber.id == PhoneNumber.subscriber_id)
+    .order_by(PhoneNumber.id)
+)
+_POSTGRES_SQL = (
+    "SELECT n.id, n.msisdn, n.status, n.deadline_at, s.name FROM people p "
+    "JOIN registrations r ON r.doc_hash = p.doc_hash "
+    "AND r.birth_date_hash = p.birth_date_hash AND r.ended_at IS NULL "
+    "JOIN numbers n ON n.id = r.number_id "
+    "JOIN corporate_subscribers s ON s.id = n.subscriber_id "
+    "WHERE p.portal_subject = $1 ORDER BY n.id"
+)
+# A server away, restarting or cutting connections: the request answers 503 and is retried.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+_WORDS = {status.value: words for status, words in STATUS_IN_PLAIN_WORDS.items()}
+
+
+def render(rows: list[tuple[int, str, str, dt.datetime | None, str]]) -> bytes:
+    """The JSON body: each number, its status in plain words, the next step and the deadline."""
+    return orjson.dumps(
+        [
+            {
+                "id": number_id,
+                "msisdn": msisdn,
+                "status": status,
+                "status_text": _WORDS[status][0],
+                "next_step": _WORDS[status][1],
+                "deadline_at": deadline_at,
+                "company_name": company,
+            }
+            for number_id, msisdn, status, deadline_at, company in rows
+        ],
+        option=orjson.OPT_UTC_Z,
+    )
+
+
+class StatusReader(Protocol):
+    """Reads one person's numbers and statuses."""
+
+    async def read(self, portal_subject: str) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+class SessionStatusReader:
+    """Through SQLAlchemy in the thread pool: SQLite, or any engine without asyncpg."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._statement = _STATEMENT
+
+    def _rows(self, portal_subject: str) -> list[Any]:
+        with self._engine.connect() as conn:
+            result = conn.execute(self._statement.where(Person.portal_subject == portal_subject))
+            return [
+                (r.id, r.msisdn, NumberStatus(r.status).value, r.deadline_at, r.name)
+                for r in result
+            ]
+
+    async def read(self, portal_subject: str) -> bytes:
+        """The body for `portal_subject`."""
+        return render(await run_in_threadpool(self._rows, portal_subject))
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the engine belongs to the runtime."""
+
+
+class PostgresStatusReader:
+    """A small asyncpg pool of its own, opened at the first read (the database may be away
+    when the instance starts) and opened again after it failed."""
+
+    def __init__(self, database_url: str, *, max_size: int, connect_timeout: float) -> None:
+        url = make_url(database_url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._max_size = max_size
+        self._timeout = connect_timeout
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+
+    async def _open(self) -> Any:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._max_size,
+                    timeout=self._timeout,
+                    # The pool's connections are checked at checkout by the query itself; an
+                    # idle one a restart broke fails that one query, answered 503, then replaced.
+                    max_inactive_connection_lifetime=60,
+                )
+            return self._pool
+
+    async def read(self, portal_subject: str) -> bytes:
+        """The body for `portal_subject`; DatabaseUnavailable (503) when PostgreSQL is away."""
+        try:
+            pool = self._pool or await self._open()
+            rows = await pool.fetch(_POSTGRES_SQL, portal_subject, timeout=self._timeout)
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+        return render([(r[0], r[1], r[2], r[3], r[4]) for r in rows])
+
+    async def close(self) -> None:
+        """Close the pool, if it was opened."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def status_reader(engine: Engine, *, max_size: int, connect_timeout: float) -> StatusReader:
+    """The reader for the runtime's engine."""
+    if engine.dialect.name == "postgresql":
+        return PostgresStatusReader(
+            engine.url.render_as_string(hide_password=False),
+            max_size=max_size,
+            connect_timeout=connect_timeout,
+        )
+    return SessionStatusReader(engine)
