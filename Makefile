@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: install run test test-sqlite test-postgres cluster lint format bench postgres clean
+.PHONY: install run test test-sqlite test-postgres cluster loadtest lint format bench postgres clean
 
 install: $(STAMP)
 
@@ -55,6 +55,12 @@ format: install
 
 bench: install postgres
 	$(BIN)/simreg bench all
+
+# wrk against two API workers on a throwaway PostgreSQL: requests/s and p50/p99 per read.
+loadtest: install postgres
+	@command -v wrk >/dev/null 2>&1 || { echo "wrk is missing: installing Debian's wrk"; \
+		$(APT) update -qq && $(APT) install -y -qq --no-install-recommends wrk >/dev/null; }
+	$(BIN)/simreg bench loadtest
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* .mypy_cache .ruff_cache .pytest_cache

@@ -449,6 +449,28 @@ def bench_deadlines(
     run(sizes={k: v for k, v in sizes.items() if v}, naive_rows=naive_rows)
 
 
+@bench.command("loadtest")
+def bench_loadtest(
+    people: int = typer.Option(100_000, help="Persons with portal accounts"),
+    numbers_each: int = typer.Option(2, help="Numbers per person"),
+    seconds: int = typer.Option(20, help="Seconds per read"),
+    connections: int = typer.Option(32, help="Open connections"),
+    log_level: str = typer.Option(
+        "INFO", help="The API's SIMREG_LOG_LEVEL (INFO logs each request)"
+    ),
+) -> None:
+    """wrk against two API workers on PostgreSQL: a person's status read, an admin's listing."""
+    from app.benchmarks.loadtest import run
+
+    run(
+        people=people,
+        numbers_each=numbers_each,
+        seconds=seconds,
+        connections=connections,
+        log_level=log_level,
+    )
+
+
 @bench.command("all")
 def bench_all() -> None:
     """Every benchmark with its default sizes."""

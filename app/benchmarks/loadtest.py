@@ -1,0 +1,221 @@
+"""`simreg bench loadtest` (`make loadtest`): wrk against two API workers on PostgreSQL.
+
+Seeds a registry of persons with numbers, starts `simreg serve --workers 2` on a throwaway
+PostgreSQL, and drives two reads with wrk, each request with a different person's (or the
+admin's) token: a person checking their numbers' status (`GET /me/numbers/status`) and an admin
+listing the company's numbers a page at a time. Prints requests/s and p50/p99 latency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from app.auth.service import Principal, Role, TokenService
+from app.benchmarks.common import NOW, bench_database, seed_company, vacuum_analyze
+from app.config import Environment, Settings
+from app.core.personal_data import PersonalDataVault
+from app.db.base import UtcDateTime
+
+_STATUSES = ["pending_confirmation", "active", "active", "active", "suspended", "mismatch"]
+
+
+def seed_people(url: str, *, people: int, numbers_each: int) -> None:
+    """`people` portal accounts, each the current user of `numbers_each` of the company's
+    numbers, in a mix of statuses with deadlines (set-up, written set-based)."""
+    settings = Settings(env=Environment.DEV, database_url=url, _env_file=None)
+    vault = PersonalDataVault.from_settings(
+        keys=settings.pd_keys,
+        active_key_id=settings.pd_active_key_id,
+        hash_key=settings.pd_hash_key,
+    )
+    # Every account carries a sealed record of realistic size; the status read never opens it.
+    sealed = vault.seal({"birth_date": "1980-01-01", "doc_number": "4510 123456"})
+    engine = create_engine(url)
+    stamp = UtcDateTime().process_bind_param(NOW, engine.dialect)
+    deadline = UtcDateTime().process_bind_param(NOW + dt.timedelta(days=20), engine.dialect)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (portal_subject, last_name, first_name, name_key, pd_sealed, "
+                "pd_key_id, doc_hash, birth_date_hash, created_at) "
+                "SELECT 'lt-' || i, 'Иванов', 'Иван', 'ИВАНОВ ИВАН ' || i, :sealed, :key, "
+                "'d' || i, 'b' || i, :now FROM generate_series(1, :people) AS i"
+            ),
+            {"sealed": sealed, "key": vault.active_key_id, "now": stamp, "people": people},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO registrations (number_id, kind, last_name, first_name, name_key, "
+                "doc_type, doc_hash, birth_date_hash, source, submitted_by, created_at) "
+                "SELECT id, 'employee', 'Иванов', 'Иван', 'ИВАНОВ ИВАН', 'ru_passport', "
+                "'d' || ((id - 1) / :each + 1), 'b' || ((id - 1) / :each + 1), 'bench', "
+                "'bench', :now FROM numbers WHERE id <= :n"
+            ),
+            {"each": numbers_each, "n": people * numbers_each, "now": stamp},
+        )
+        conn.execute(
+            text(
+                "UPDATE numbers SET sim_kind = 'employee', deadline_at = :deadline, "
+                "status = (CAST(:statuses AS text[]))[1 + id % :kinds] WHERE id <= :n"
+            ),
+            {
+                "deadline": deadline,
+                "n": people * numbers_each,
+                "statuses": _STATUSES,
+                "kinds": len(_STATUSES),
+            },
+        )
+    vacuum_analyze(engine)
+    engine.dispose()
+
+
+def _wrk_script(path: Path, target: str, tokens: list[str]) -> None:
+    """A wrk script sending each request with one of `tokens`, at random."""
+    listed = ",\n".join(f'"{t}"' for t in tokens)
+    path.write_text(
+        f"local tokens = {{\n{listed}\n}}\n"
+        "math.randomseed(os.time())\n"
+        "request = function()\n"
+        "  local t = tokens[math.random(#tokens)]\n"
+        f'  return wrk.format("GET", "{target}", {{["Authorization"] = "Bearer " .. t}})\n'
+        "end\n"
+    )
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """Requests/s, p50/p99 (ms) and non-2xx answers from wrk's --latency report."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: .*", output)
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "requests": total,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": 1 if errors else 0,
+    }
+
+
+def _wrk(base: str, script: Path, *, seconds: int, connections: int) -> dict[str, float]:
+    done = subprocess.run(
+        [
+            shutil.which("wrk") or "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parse_wrk(done.stdout)
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("the API did not start:\n" + log.read_text()[-3000:])
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("the API was not ready in 60 s")
+
+
+def run(
+    *, people: int, numbers_each: int, seconds: int, connections: int, log_level: str
+) -> list[dict[str, Any]]:
+    """Seed, serve with two workers, drive both reads; print and return the figures."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: `make loadtest` installs Debian's wrk")
+    figures: list[dict[str, Any]] = []
+    with bench_database("postgresql") as db:
+        company_id = seed_company(db.url, numbers=people * numbers_each)
+        seed_people(db.url, people=people, numbers_each=numbers_each)
+        settings = Settings(env=Environment.DEV, database_url=db.url, _env_file=None)
+        tokens = TokenService(settings)
+        now = dt.datetime.now(dt.UTC)
+        ttl = dt.timedelta(hours=2)
+        sample = range(1, people + 1, max(1, people // 5000))
+        workdir = Path(tempfile.mkdtemp(prefix="simreg-loadtest-"))
+        person_script = workdir / "person.lua"
+        _wrk_script(
+            person_script,
+            "/api/v1/me/numbers/status",
+            [tokens.mint(Principal(Role.PERSON, f"lt-{i}"), now=now, ttl=ttl) for i in sample],
+        )
+        admin_script = workdir / "admin.lua"
+        admin = Principal(Role.COMPANY_ADMIN, "admin@bench", company_id=company_id)
+        _wrk_script(
+            admin_script,
+            f"/api/v1/companies/{company_id}/numbers?limit=50",
+            [tokens.mint(admin, now=now, ttl=ttl)],
+        )
+        port = 18000 + os.getpid() % 1000
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SIMREG_")}
+        env.update(
+            SIMREG_ENV="dev",
+            SIMREG_DATABASE_URL=db.url,
+            SIMREG_SCHEDULER_IN_PROCESS="false",
+            SIMREG_UPLOAD_RESUME_ON_START="false",
+            SIMREG_LOG_LEVEL=log_level,
+        )
+        log = workdir / "api.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(base, server, log)
+            for name, script in (("person status", person_script), ("admin list", admin_script)):
+                _wrk(base, script, seconds=3, connections=connections)  # warm-up: pools, plans
+                result = _wrk(base, script, seconds=seconds, connections=connections)
+                figure = {"read": name, "people": people, "log_level": log_level, **result}
+                figures.append(figure)
+                print(
+                    f"loadtest  {name:<14} 2 workers, PostgreSQL, {connections} connections, "
+                    f"log {log_level}: {result['rps']:,.0f} requests/s, p50 "
+                    f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms "
+                    f"({int(result['requests']):,} requests, non-2xx {int(result['non_2xx'])})",
+                    flush=True,
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            shutil.rmtree(workdir, ignore_errors=True)
+    return figures
