@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -114,6 +115,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # `simreg scheduler` runs the jobs in production; every tick is claimed once.
             scheduler.start()
             log.info("scheduler started in the API process", jobs=len(scheduler.get_jobs()))
+        # Everything built so far lives as long as the process. A full collection walked those
+        # 160k objects for 65 ms, now and then in the middle of a request: the p99 of small
+        # reads. Frozen, they are left out of every collection.
+        gc.collect()
+        gc.freeze()
         yield
         await app.state.status_reader.close()
         if scheduler is not None:

@@ -105,8 +105,8 @@ def _ms(value: str) -> float:
 def parse_wrk(output: str) -> dict[str, float]:
     """Requests/s, p50/p99 (ms) and non-2xx answers from wrk's --latency report."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors: .*", output)
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
@@ -116,7 +116,7 @@ def parse_wrk(output: str) -> dict[str, float]:
         "p99_ms": p99,
         "requests": total,
         "non_2xx": int(bad.group(1)) if bad else 0,
-        "socket_errors": 1 if errors else 0,
+        "socket_errors": sum(int(n) for n in re.findall(r"\d+", errors.group(0))) if errors else 0,
     }
 
 
@@ -136,7 +136,10 @@ def _wrk(base: str, script: Path, *, seconds: int, connections: int) -> dict[str
         text=True,
         check=True,
     )
-    return parse_wrk(done.stdout)
+    try:
+        return parse_wrk(done.stdout)
+    except AttributeError:
+        raise SystemExit("wrk printed what was not understood:\n" + done.stdout) from None
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -211,7 +214,8 @@ def run(
                     f"loadtest  {name:<14} 2 workers, PostgreSQL, {connections} connections, "
                     f"log {log_level}: {result['rps']:,.0f} requests/s, p50 "
                     f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms "
-                    f"({int(result['requests']):,} requests, non-2xx {int(result['non_2xx'])})",
+                    f"({int(result['requests']):,} requests, non-2xx {int(result['non_2xx'])}, "
+                    f"socket errors {int(result['socket_errors'])})",
                     flush=True,
                 )
         finally:
