@@ -46,8 +46,20 @@ class ConfirmationRequest(Base):
             sqlite_where=text("status IN ('queued', 'sent', 'answered')"),
             postgresql_where=text("status IN ('queued', 'sent', 'answered')"),
         ),
-        Index("ix_confirmation_requests_status_next", "status", "next_attempt_at"),
-        Index("ix_confirmation_requests_status_expires", "status", "expires_at"),
+        # On PostgreSQL only the requests each index serves are in it (dispatch: queued; expiry:
+        # queued or sent), so deciding a million answers writes none of their entries.
+        Index(
+            "ix_confirmation_requests_status_next",
+            "status",
+            "next_attempt_at",
+            postgresql_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_confirmation_requests_status_expires",
+            "status",
+            "expires_at",
+            postgresql_where=text("status IN ('queued', 'sent')"),
+        ),
         Index("ix_confirmation_requests_number", "number_id"),
         Index("ix_confirmation_requests_doc_hash", "doc_hash"),
         # "Has this registration ever had a request?" is asked for every registration per run.
@@ -138,8 +150,13 @@ class WorkItem(Base):
     __tablename__ = "work_items"
     __table_args__ = (
         Index("ix_work_items_operator_status_id", "operator_id", "status", "id"),
-        Index("ix_work_items_status_lease", "status", "lease_until"),
-        Index("ix_work_items_number_kind", "number_id", "kind"),
+        # Only leased items can have a lease to expire (PostgreSQL keeps just those).
+        Index(
+            "ix_work_items_status_lease",
+            "status",
+            "lease_until",
+            postgresql_where=text("status = 'leased'"),
+        ),
         # One open item of a kind per number; queueing inserts ON CONFLICT DO NOTHING on it.
         Index(
             "uq_work_items_open_number_kind",

@@ -22,7 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.core.errors import Conflict
 from app.db.base import UtcDateTime
@@ -254,21 +254,19 @@ def transition_selected_with(
     )
     selected = (*chosen, PhoneNumber.status.in_(sources))
     if session.get_bind().dialect.name == "postgresql":
-        # One statement: rows are locked, moved and logged together, so no other transaction
-        # can slip a change between reading the old status and writing the new one.
-        old = (
-            select(PhoneNumber.id.label("id"), PhoneNumber.status.label("old"))
-            .where(*selected)
-            .with_for_update()
-            .cte("old")
-        )
+        # One statement moves and logs the rows. The old status for the event comes from a
+        # second look at the same rows in the statement's snapshot: a row another transaction
+        # moved meanwhile fails `status = old` when the UPDATE re-checks it after taking its
+        # lock, and is left as it is for the next run. (A separate SELECT … FOR UPDATE pass
+        # wrote every row twice: once for the lock, once for the move.)
+        before = aliased(PhoneNumber, name="before")
         moved = (
             update(PhoneNumber)
-            .where(PhoneNumber.id == old.c.id)
+            .where(*selected, before.id == PhoneNumber.id, PhoneNumber.status == before.status)
             .values(status=target, status_changed_at=at, **extra)
             .returning(
                 PhoneNumber.id.label("id"),
-                old.c.old.label("old"),
+                before.status.label("old"),
                 PhoneNumber.operator_id.label("operator_id"),
                 PhoneNumber.subscriber_id.label("subscriber_id"),
                 PhoneNumber.msisdn.label("msisdn"),
