@@ -2,7 +2,8 @@
 
 A matching run activates a million numbers and decides a million requests; every index entry it
 writes costs. On PostgreSQL the indexes that serve one stage of a row's life keep only the rows
-in that stage (numbers a deadline can still reach; queued or sent requests; leased work items),
+in that stage (numbers a deadline can still reach; queued or sent requests; live requests by
+document, which is how a person lists theirs; leased work items),
 and two indexes nothing reads are dropped: numbers by contract, work items by number (the
 partial unique index on open items serves the look-ups by number).
 
@@ -38,6 +39,12 @@ _PARTIAL = [
         "ix_confirmation_requests_status_expires",
         ["status", "expires_at"],
         "status IN ('queued', 'sent')",
+    ),
+    (
+        "confirmation_requests",
+        "ix_confirmation_requests_doc_hash",
+        ["doc_hash"],
+        "status IN ('queued', 'sent', 'answered')",
     ),
     ("work_items", "ix_work_items_status_lease", ["status", "lease_until"], "status = 'leased'"),
 ]

@@ -61,7 +61,12 @@ class ConfirmationRequest(Base):
             postgresql_where=text("status IN ('queued', 'sent')"),
         ),
         Index("ix_confirmation_requests_number", "number_id"),
-        Index("ix_confirmation_requests_doc_hash", "doc_hash"),
+        # A person lists their live requests only (PostgreSQL indexes just those).
+        Index(
+            "ix_confirmation_requests_doc_hash",
+            "doc_hash",
+            postgresql_where=text("status IN ('queued', 'sent', 'answered')"),
+        ),
         # "Has this registration ever had a request?" is asked for every registration per run.
         Index("ix_confirmation_requests_registration", "registration_id"),
     )

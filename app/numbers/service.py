@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -432,16 +433,28 @@ def remove_registration(
 
 
 def number_id_ranges(
-    session: Session, step: int, *where: ColumnElement[bool]
+    session: Session, step: int, *where: ColumnElement[bool], workers: int = 1
 ) -> list[tuple[int, int]]:
-    """[low, high) ranges of number ids, `step` wide, covering the numbers meeting `where`:
-    the batches of the set-based runs (deadlines, matching)."""
+    """[low, high) ranges of number ids, at most `step` wide, covering the numbers meeting
+    `where`: the batches of the set-based runs (deadlines, matching). Their count is a multiple
+    of `workers`, so that workers running them side by side finish together (five 250k batches
+    on two workers ran the last one alone: a sixth of the run on one core)."""
     low, high = session.execute(
         select(func.min(PhoneNumber.id), func.max(PhoneNumber.id)).where(*where)
     ).one()
     if low is None:
         return []
-    return [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
+    return split_ids(low, high + 1, step=step, workers=workers)
+
+
+def split_ids(low: int, high: int, *, step: int, workers: int = 1) -> list[tuple[int, int]]:
+    """[low, high) cut into equal ranges at most `step` wide, as many as a multiple of
+    `workers` (see `number_id_ranges`)."""
+    span = high - low
+    count = -(-span // step)
+    count = min(span, -(-count // workers) * workers)
+    cuts = [low + span * k // count for k in range(count + 1)]
+    return list(itertools.pairwise(cuts))
 
 
 def over_number_batches(
@@ -450,10 +463,10 @@ def over_number_batches(
     """`work` on each [low, high) range of number ids, `step` wide. The ranges touch disjoint
     numbers, so PostgreSQL runs SIMREG_BULK_WORKERS of them side by side, one connection each;
     SQLite has one writer and runs them in turn."""
-    with runtime.sessions() as session:
-        ranges = number_id_ranges(session, step)
     sqlite = runtime.engine.dialect.name == "sqlite"
     workers = 1 if sqlite else runtime.settings.bulk_workers
+    with runtime.sessions() as session:
+        ranges = number_id_ranges(session, step, workers=workers)
     if workers == 1:
         return [work(numbers) for numbers in ranges]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
