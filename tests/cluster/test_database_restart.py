@@ -52,8 +52,9 @@ def topology(own_server: PostgresServer, tmp_path: Path) -> Iterator[Cluster]:
 class Load:
     """Threads reading a person's numbers as fast as they can, tallying what came back."""
 
-    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
+    def __init__(self, base_url: str, path: str, headers: dict[str, str]) -> None:
         self.base_url = base_url
+        self.path = path
         self.headers = headers
         self.seen: Counter[int] = Counter()
         self.slowest = 0.0
@@ -77,7 +78,7 @@ class Load:
             while not self._stop.is_set():
                 started = time.monotonic()
                 try:
-                    response = client.get("/api/v1/me/numbers", headers=self.headers)
+                    response = client.get(self.path, headers=self.headers)
                 except httpx.TransportError:
                     code = 0  # the instance itself did not answer
                 else:
@@ -99,15 +100,22 @@ class Load:
         return seen, slowest
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/me/numbers",  # SQLAlchemy's pool, in the thread pool
+        "/api/v1/me/numbers/status",  # the asyncpg pool, in the event loop
+    ],
+)
 def test_a_database_restart_under_load_answers_503_then_recovers(
-    topology: Cluster, own_server: PostgresServer
+    topology: Cluster, own_server: PostgresServer, path: str
 ) -> None:
     api = topology.start_api("api")
     with httpx.Client(base_url=api.base_url, timeout=30) as client:
         person = make_person(client)
         me = token_headers(client, role="person", subject=person["portal_subject"])
 
-    with Load(api.base_url, me) as load:
+    with Load(api.base_url, path, me) as load:
         time.sleep(1.5)
         before, _ = load.tally()
         assert set(before) == {200}, before
