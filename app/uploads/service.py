@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -20,13 +21,11 @@ from typing import Any, cast
 import polars as pl
 import structlog
 from sqlalchemy import (
-    Date,
     Select,
     String,
     and_,
     case,
     delete,
-    exists,
     func,
     insert,
     literal,
@@ -93,6 +92,32 @@ _MAX_LENGTHS = {
 }  # fmt: skip
 
 ProgressCallback = Callable[[int, int], None]
+
+# What an applied row does to its number, by kind: the status it moves to, why, and from where.
+_TARGETS: dict[str, tuple[NumberStatus, str, list[NumberStatus]]] = {
+    "employee": (
+        NumberStatus.PENDING_CONFIRMATION,
+        "employee named; waiting for the person's confirmation",
+        [
+            NumberStatus.UNREGISTERED,
+            NumberStatus.ACTIVE,
+            NumberStatus.MISMATCH,
+            NumberStatus.DECLINED,
+            NumberStatus.EXPIRED,
+        ],
+    ),
+    "device": (
+        NumberStatus.UNREGISTERED,
+        "device named; waiting for the operator's matching step",
+        [
+            NumberStatus.ACTIVE,
+            NumberStatus.PENDING_CONFIRMATION,
+            NumberStatus.MISMATCH,
+            NumberStatus.DECLINED,
+            NumberStatus.EXPIRED,
+        ],
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -727,43 +752,43 @@ class _UploadWorker:
         actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
         reason = f"upload {upload.id}"
         staged = cast(SqlTable, StagedRow.__table__)
-        current = (
-            select(Registration.id)
-            .where(Registration.number_id == staged.c.number_id, Registration.ended_at.is_(None))
-            .scalar_subquery()
-        )
         mine = staged.c.upload_id == upload.id
         if session.get_bind().dialect.name == "postgresql":
             # Fresh staging rows have no statistics; without them the planner guesses badly.
             session.execute(text("ANALYZE upload_staged_rows"))
-        same_user = exists().where(
-            Registration.number_id == staged.c.number_id,
-            Registration.ended_at.is_(None),
-            *[
-                getattr(Registration, name).is_not_distinct_from(staged.c[name])
-                for name in _COMPARED
-            ],
-        )
-        # One pass over the staged rows: which user each replaces, and what the row does.
+        # Only rows whose number already has a user are written here (one join, UPDATE … FROM);
+        # a row left without an outcome gives its number its first user ("created"), so a first
+        # upload of a list does not rewrite every staged row.
         session.execute(
             update(staged)
-            .where(mine)
+            .where(
+                mine,
+                Registration.number_id == staged.c.number_id,
+                Registration.ended_at.is_(None),
+            )
             .values(
-                prev_registration_id=current,
+                prev_registration_id=Registration.id,
                 outcome=case(
-                    (current.is_(None), "created"), (same_user, "unchanged"), else_="superseded"
+                    (
+                        and_(
+                            *[
+                                getattr(Registration, name).is_not_distinct_from(staged.c[name])
+                                for name in _COMPARED
+                            ]
+                        ),
+                        "unchanged",
+                    ),
+                    else_="superseded",
                 ),
             )
         )
-        changed = and_(mine, staged.c.outcome.in_(["created", "superseded"]))
+        created = staged.c.outcome.is_(None)
+        superseded = staged.c.outcome == "superseded"
+        changed = and_(mine, or_(created, superseded))
         session.execute(
             update(Registration)
             .where(
-                Registration.id.in_(
-                    select(staged.c.prev_registration_id).where(
-                        mine, staged.c.outcome == "superseded"
-                    )
-                )
+                Registration.id.in_(select(staged.c.prev_registration_id).where(mine, superseded))
             )
             .values(ended_at=now, end_reason=f"superseded by a new user ({reason})")
             .execution_options(synchronize_session=False)
@@ -802,79 +827,50 @@ class _UploadWorker:
             .values(iccid=iccid_of)
             .execution_options(synchronize_session=False)
         )
-        for kind, target, why, sources in (
-            (
-                "employee",
-                NumberStatus.PENDING_CONFIRMATION,
-                "employee named; waiting for the person's confirmation",
-                [
-                    NumberStatus.UNREGISTERED,
-                    NumberStatus.ACTIVE,
-                    NumberStatus.MISMATCH,
-                    NumberStatus.DECLINED,
-                    NumberStatus.EXPIRED,
-                ],
-            ),
-            (
-                "device",
-                NumberStatus.UNREGISTERED,
-                "device named; waiting for the operator's matching step",
-                [
-                    NumberStatus.ACTIVE,
-                    NumberStatus.PENDING_CONFIRMATION,
-                    NumberStatus.MISMATCH,
-                    NumberStatus.DECLINED,
-                    NumberStatus.EXPIRED,
-                ],
-            ),
-        ):
-            numbers_of_kind = select(staged.c.number_id).where(changed, staged.c.kind == kind)
-            # The numbers that change status get their kind in the same row write.
+        today = now.astimezone(MOSCOW).date()
+        for kind, outcome in itertools.product(_TARGETS, (created, superseded)):
+            target, why, sources = _TARGETS[kind]
+            numbers = select(staged.c.number_id).where(mine, outcome, staged.c.kind == kind)
+            # A new user moves the deadline: a grace period from today for a change of user, and
+            # the rules of the new user's kind; the next deadline run recomputes these numbers.
+            # The numbers that change status get all of it in the same row write (each write
+            # of a number touches every one of its indexes once the status changes).
+            new_values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
+            if outcome is superseded:
+                new_values["user_changed_on"] = today
             lifecycle.transition_selected(
                 session,
-                numbers_of_kind,
+                numbers,
                 target,
                 actor=actor,
                 reason=f"{why} ({reason})",
                 at=now,
                 only_from=sources,
-                also_set={"sim_kind": kind},
+                also_set=new_values,
             )
+            # The rest keep their status (a device stays unregistered, a suspended number stays
+            # suspended) and only take the new values, if they do not hold them already.
             session.execute(
                 update(PhoneNumber)
                 .where(
-                    PhoneNumber.id.in_(numbers_of_kind),
-                    PhoneNumber.sim_kind.is_distinct_from(kind),
+                    PhoneNumber.id.in_(numbers),
+                    or_(
+                        *[
+                            getattr(PhoneNumber, name).is_distinct_from(value)
+                            for name, value in new_values.items()
+                        ]
+                    ),
                 )
-                .values(sim_kind=kind)
+                .values(new_values)
                 .execution_options(synchronize_session=False)
             )
-        # A new user moves the deadline: a grace period from today for a change of user, and
-        # the rules of the new user's kind; the next deadline run recomputes these numbers.
-        session.execute(
-            update(PhoneNumber)
-            .where(PhoneNumber.id.in_(select(staged.c.number_id).where(changed)))
-            .values(
-                deadline_stale=True,
-                user_changed_on=case(
-                    (
-                        PhoneNumber.id.in_(
-                            select(staged.c.number_id).where(mine, staged.c.outcome == "superseded")
-                        ),
-                        literal(now.astimezone(MOSCOW).date(), Date()),
-                    ),
-                    else_=PhoneNumber.user_changed_on,
-                ),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        counts: dict[str, int] = dict(
+        counts: dict[str | None, int] = dict(
             session.execute(
                 select(staged.c.outcome, func.count()).where(mine).group_by(staged.c.outcome)
             ).all()
         )
         session.execute(delete(StagedRow).where(StagedRow.upload_id == upload.id))
-        upload.created = int(counts.get("created", 0))
+        upload.created = int(counts.get(None, 0))
         upload.superseded = int(counts.get("superseded", 0))
         upload.unchanged = int(counts.get("unchanged", 0))
         upload.status = UploadStatus.DONE
