@@ -445,16 +445,16 @@ class _UploadWorker:
         today = moscow_today(self.runtime.clock)
         positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
         for batch in table.row_batches(self.runtime.settings.upload_batch_rows):
-            fresh = _after(batch, upload.resume_after_row)
-            if fresh is None:
+            fresh = batch.after(upload.resume_after_row)
+            if not fresh.size:
                 continue
             staged, rejections = self._check_batch(
                 session, fresh, positions, upload.subscriber_id, today=today, seal=seal
             )
             _write_staged(session, staged)
             _write_rejections(session, upload.id, rejections)
-            upload.resume_after_row = max(fresh.row_nos[-1:] + [r.row_no for r in fresh.odd])
-            upload.rows_read += len(fresh.rows) + len(fresh.odd)
+            upload.resume_after_row = fresh.last_row_no
+            upload.rows_read += fresh.size
             upload.accepted += len(staged)
             upload.rejected += len(rejections)
             upload.lease_until = self.now() + self.lease
@@ -493,16 +493,8 @@ class _UploadWorker:
             code, message = row.problem
             problems[row.row_no].append({"column": "row", "code": code, "message": message})
             cells_of[row.row_no] = row.cells
-        # Rows → columns in C (zip), not a Python loop per cell.
-        columns = list(zip(*batch.rows, strict=True)) if batch.rows else []
-        frame = pl.DataFrame(
-            {
-                "row_no": pl.Series(batch.row_nos, dtype=pl.Int64),
-                **{
-                    column.value: pl.Series(columns[i] if columns else [], dtype=pl.String)
-                    for i, column in positions
-                },
-            }
+        frame = batch.cells.select(
+            "row_no", *(pl.col(str(i)).alias(column.value) for i, column in positions)
         )
         clean, row_problems = validate_batch(frame, today=today)
         for problem in row_problems:
@@ -558,10 +550,11 @@ class _UploadWorker:
             problems[row_no].append(refusal)
         good = joined.filter(~pl.col("row_no").is_in(list(problems)))
         staged = self._staged_frame(good, seal=seal)
-        index = {row_no: i for i, row_no in enumerate(batch.row_nos)} if problems else {}
-        for row_no in problems:
-            if row_no not in cells_of:
-                cells_of[row_no] = batch.rows[index[row_no]]
+        # Only the refused rows' cells become Python lists, for the error report.
+        written = batch.cells.select("row_no", *(str(i) for i in range(batch.cells.width - 1)))
+        missing = [row_no for row_no in problems if row_no not in cells_of]
+        for row_no, *cells in written.filter(pl.col("row_no").is_in(missing)).iter_rows():
+            cells_of[row_no] = cells
         rejections = [
             {
                 "row_no": row_no,
@@ -913,17 +906,6 @@ def _literal_time(value: dt.datetime) -> Any:
 
 def _problem_dict(problem: RowProblem) -> dict[str, str]:
     return {"column": problem.column, "code": problem.code, "message": problem.message}
-
-
-def _after(batch: RowBatch, row_no: int) -> RowBatch | None:
-    """The part of a batch after `row_no` (a resumed upload skips what it committed)."""
-    if row_no == 0:
-        return batch
-    keep = [i for i, n in enumerate(batch.row_nos) if n > row_no]
-    odd = [r for r in batch.odd if r.row_no > row_no]
-    if not keep and not odd:
-        return None
-    return RowBatch([batch.row_nos[i] for i in keep], [batch.rows[i] for i in keep], odd)
 
 
 def _phone_digits(cells: list[str], positions: Sequence[tuple[int, Column]]) -> str | None:
