@@ -70,6 +70,7 @@ FIRST_ERRORS = 50
 MAX_ATTEMPTS = 3
 _FINAL = (NumberStatus.TERMINATED.value, NumberStatus.TRANSFERRED.value)
 _IN_CHUNK = 5_000
+_COPY_SLICE = 4_000
 # Registration fields that decide whether a row names the same user as the current one.
 _COMPARED = (
     "kind", "name_key", "doc_type", "doc_hash", "birth_date_hash", "snils_hash",
@@ -1044,12 +1045,14 @@ def _write_staged(session: Session, frame: pl.DataFrame) -> None:
             for name, dtype in frame.schema.items()
             if dtype == pl.Binary
         )
-        buffer = io.BytesIO()
-        text_frame.write_csv(buffer, include_header=False)
         raw = connection.connection.driver_connection
         copy_sql = f"COPY upload_staged_rows ({columns}) FROM STDIN (FORMAT csv)"
         with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
-            copy.write(buffer.getbuffer())
+            # In slices: the CSV of a whole batch of sealed rows would be tens of MB at once.
+            for part in text_frame.iter_slices(_COPY_SLICE):
+                buffer = io.BytesIO()
+                part.write_csv(buffer, include_header=False)
+                copy.write(buffer.getbuffer())
         return
     marks = ", ".join("?" for _ in frame.columns)
     cursor = connection.connection.cursor()
