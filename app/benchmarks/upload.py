@@ -10,7 +10,9 @@ import csv
 import json
 import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,33 +40,46 @@ def write_list(path: Path, rows: int) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter=";", lineterminator="\r\n")
         writer.writerow(HEADER)
-        for i in range(rows):
-            phone = f"+7 {FIRST_MSISDN + i}"
-            bad = i % 50 == 7
-            if i % 10 == 3:
-                imei = _imei(i)
-                if bad:
-                    imei = imei[:-1] + str((int(imei[-1]) + 1) % 10)
-                writer.writerow(
-                    [phone, "", "", "", "", "", "", "", "", "Касса", "АТОЛ 30Ф", imei,
-                     f"Москва, ул. Тверская, д. {i % 100}"]
-                )  # fmt: skip
-                continue
-            birth = f"{1 + i % 28:02d}.{1 + i % 12:02d}.{1960 + i % 40}"
-            passport = f"{40 + i // 1_000_000:02d} {(i // 10_000) % 100:02d} {i % 1_000_000:06d}"
-            last = _LAST[i % 8]
+        writer.writerows(list_rows(rows))
+
+
+def write_xlsx(path: Path, rows: int) -> None:
+    """The same list as an Excel workbook (first sheet), written row by row."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet("Список")
+    sheet.write_row(0, 0, HEADER)
+    for n, row in enumerate(list_rows(rows), start=1):
+        sheet.write_row(n, 0, row)
+    workbook.close()
+
+
+def list_rows(rows: int) -> Iterator[list[str]]:
+    """The rows of the benchmark list, as an admin writes them."""
+    for i in range(rows):
+        phone = f"+7 {FIRST_MSISDN + i}"
+        bad = i % 50 == 7
+        if i % 10 == 3:
+            imei = _imei(i)
             if bad:
-                kind = i % 3
-                if kind == 0:
-                    passport = passport[:-1]
-                elif kind == 1:
-                    birth = "31.02.1990"
-                else:
-                    last = "Ivanov"
-            writer.writerow(
-                [phone, last, _FIRST[i % 8], _PATR[i % 4], birth, passport, "20.05.2015",
-                 "ОВД района Тверской", "770-001", "", "", "", ""]
-            )  # fmt: skip
+                imei = imei[:-1] + str((int(imei[-1]) + 1) % 10)
+            yield [phone, "", "", "", "", "", "", "", "", "Касса", "АТОЛ 30Ф", imei,
+                   f"Москва, ул. Тверская, д. {i % 100}"]  # fmt: skip
+            continue
+        birth = f"{1 + i % 28:02d}.{1 + i % 12:02d}.{1960 + i % 40}"
+        passport = f"{40 + i // 1_000_000:02d} {(i // 10_000) % 100:02d} {i % 1_000_000:06d}"
+        last = _LAST[i % 8]
+        if bad:
+            kind = i % 3
+            if kind == 0:
+                passport = passport[:-1]
+            elif kind == 1:
+                birth = "31.02.1990"
+            else:
+                last = "Ivanov"
+        yield [phone, last, _FIRST[i % 8], _PATR[i % 4], birth, passport, "20.05.2015",
+               "ОВД района Тверской", "770-001", "", "", "", ""]  # fmt: skip
 
 
 def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> dict[str, Any]:
@@ -116,6 +131,16 @@ def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> 
         "peak_rss_mb": peak_rss_mb(),
         "failure": result.failure_message,
     }
+
+
+def _read_xlsx(file: str) -> dict[str, Any]:
+    """Open a workbook as an upload does and hand out all its rows in batches, timed."""
+    from app.uploads.readers import open_table
+
+    started = time.perf_counter()
+    table = open_table(Path(file), filename="bench.xlsx")
+    rows = sum(batch.size for batch in table.row_batches(20_000))
+    return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mb": peak_rss_mb()}
 
 
 def _naive(url: str, company_id: str, file: str, limit: str) -> dict[str, Any]:
@@ -190,9 +215,25 @@ def _naive(url: str, company_id: str, file: str, limit: str) -> dict[str, Any]:
     return {"seconds": seconds, "rows": done, "rows_per_s": done / seconds}
 
 
-def run(*, sizes: list[int], engines: list[str], naive_rows: int) -> list[dict[str, Any]]:
+def run(
+    *, sizes: list[int], engines: list[str], naive_rows: int, xlsx_rows: int = 100_000
+) -> list[dict[str, Any]]:
     """Measure and print; returns the figures."""
     figures: list[dict[str, Any]] = []
+    if xlsx_rows:
+        workdir = Path(tempfile.mkdtemp(prefix="simreg-bench-xlsx-"))
+        try:
+            workbook = workdir / "list.xlsx"
+            write_xlsx(workbook, xlsx_rows)
+            read = run_child("app.benchmarks.upload", "xlsx", str(workbook))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        figures.append({"xlsx_rows": read["rows"], "xlsx_read_s": read["seconds"]})
+        print(
+            f"upload xlsx read {read['rows']:>9,} rows: {read['seconds']:6.2f} s "
+            f"({read['rows'] / read['seconds']:>9,.0f} rows/s, peak {read['peak_rss_mb']:.0f} MB)",
+            flush=True,
+        )
     for engine in engines:
         for rows in sizes:
             with bench_database(engine) as db:
@@ -248,5 +289,10 @@ def _print(f: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
-    output = _child(*rest) if command == "child" else _naive(*rest)
+    modes: dict[str, Callable[..., dict[str, Any]]] = {
+        "child": _child,
+        "naive": _naive,
+        "xlsx": _read_xlsx,
+    }
+    output = modes[command](*rest)
     print(json.dumps(output))

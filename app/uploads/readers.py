@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
+import polars as pl
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 
-from app.uploads.columns import Column, column_for_header
+from app.uploads.columns import WHITESPACE, Column, column_for_header
 
 __all__ = ["RawRow", "Table", "UploadRejected", "open_table"]
 
@@ -33,6 +34,12 @@ _CHUNK = 256 * 1024
 _HEADER_SAMPLE_CHARS = 64 * 1024
 # What the encoding guess looks at; rows past it are still decoded strictly in the counting pass.
 _ENCODING_SAMPLE_BYTES = 256 * 1024
+
+# Bytes of a plain CSV handed to polars at a time, cut at a line end (about 30k rows):
+# bigger chunks read no faster and raise the peak memory of an upload.
+_FRAME_CHUNK = 4 * 1024 * 1024
+# Encodings whose text polars reads as UTF-8 as is or after re-encoding a chunk.
+_FRAME_ENCODINGS = ("utf-8", "utf-8-sig", "cp1251")
 
 # Preference on a tie: ";" is what Russian Excel writes, "\t" what "Unicode text" export writes.
 _DELIMITERS = (";", ",", "\t")
@@ -92,12 +99,35 @@ class RawRow:
 
 @dataclass(frozen=True, slots=True)
 class RowBatch:
-    """A batch of data rows: well-formed rows as plain cell lists (cheap to turn into columns),
-    and rows of the wrong width, already marked with their problem."""
+    """A batch of data rows: header-wide rows as a frame of String columns — `row_no`, then
+    the cells as written under the names "0", "1", … of their header positions ("" when
+    empty) — and rows of the wrong width, already marked with their problem."""
 
-    row_nos: list[int]
-    rows: list[list[str]]
+    cells: pl.DataFrame
     odd: list[RawRow]
+
+    @property
+    def size(self) -> int:
+        """Rows in the batch, of either kind."""
+        return self.cells.height + len(self.odd)
+
+    @property
+    def last_row_no(self) -> int:
+        """The highest row number in the batch."""
+        return int(max([*self.cells["row_no"].tail(1).to_list(), *(r.row_no for r in self.odd)]))
+
+    def after(self, row_no: int) -> RowBatch:
+        """The rows past `row_no` (a resumed upload skips what it committed)."""
+        if row_no == 0:
+            return self
+        return RowBatch(
+            self.cells.filter(pl.col("row_no") > row_no),
+            [r for r in self.odd if r.row_no > row_no],
+        )
+
+
+class _NotPlain(Exception):
+    """polars read a chunk into another number of rows than it has lines."""
 
 
 @dataclass(frozen=True)
@@ -116,16 +146,36 @@ class Table:
     _numbered: Callable[[], Iterator[tuple[int, list[str]]]] | None = field(
         default=None, repr=False, compare=False
     )
+    # Plain CSV only (see `_is_plain`): frames of header-wide rows read by polars.
+    _frames: Callable[[int], Iterator[pl.DataFrame]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def row_batches(self, size: int = 50_000) -> Iterator[RowBatch]:
-        """Like `batches`, for bulk work: header-wide rows stay plain lists, without an object
-        per row, so a million of them can be turned into columns at C speed."""
+        """The rows of `batches`, for bulk work: header-wide rows as columns of a frame.
+
+        A plain CSV goes straight from polars' reader into the frames, with no Python object
+        per cell; any other file is read as `batches` reads it and turned into columns."""
         if size < 1:
             raise ValueError("batch size must be positive")
+        done = 0
+        if self._frames is not None:
+            try:
+                for frame in self._frames(size):
+                    done = int(frame["row_no"][-1])
+                    yield RowBatch(frame, [])
+                return
+            except _NotPlain:
+                pass  # read the rest with the csv module
+        yield from self._parsed_batches(size, after=done)
+
+    def _parsed_batches(self, size: int, *, after: int) -> Iterator[RowBatch]:
         width = len(self.header)
         source: Iterable[tuple[int, list[str]]] = (
             self._numbered() if self._numbered is not None else _unshape(self._rows())
         )
+        if after:
+            source = ((row_no, cells) for row_no, cells in source if row_no > after)
         row_nos: list[int] = []
         rows: list[list[str]] = []
         odd: list[RawRow] = []
@@ -145,10 +195,10 @@ class Table:
                 else:
                     odd.append(shaped)
             if len(rows) + len(odd) >= size:
-                yield RowBatch(row_nos, rows, odd)
+                yield RowBatch(_cells_frame(row_nos, rows, width), odd)
                 row_nos, rows, odd = [], [], []
         if rows or odd:
-            yield RowBatch(row_nos, rows, odd)
+            yield RowBatch(_cells_frame(row_nos, rows, width), odd)
 
     def batches(self, size: int = 50_000) -> Iterator[list[RawRow]]:
         """Stream the data rows in lists of at most `size`; only one batch is held at a time."""
@@ -162,6 +212,17 @@ class Table:
                 batch = []
         if batch:
             yield batch
+
+
+def _cells_frame(row_nos: list[int], rows: list[list[str]], width: int) -> pl.DataFrame:
+    # Rows → columns in C (zip), not a Python loop per cell.
+    columns = list(zip(*rows, strict=True)) if rows else [()] * width
+    return pl.DataFrame(
+        {
+            "row_no": pl.Series(row_nos, dtype=pl.Int64),
+            **{str(i): pl.Series(column, dtype=pl.String) for i, column in enumerate(columns)},
+        }
+    )
 
 
 def open_table(
@@ -207,16 +268,29 @@ def _open_csv(path: Path, *, head: bytes, name: str) -> Table:
         except UnicodeDecodeError as e:
             raise _unknown_encoding(name) from e
     delimiter, header_cells = _detect_delimiter(sample)
-    data_rows = _count_data_records(path, encoding=encoding, delimiter=delimiter, name=name)
+    data_rows, same_width = _count_data_records(
+        path, encoding=encoding, delimiter=delimiter, name=name, width=len(header_cells)
+    )
     header, columns = _read_header(header_cells, name=name, has_rows=data_rows > 0)
     if data_rows == 0:
         raise _no_rows(name)
+    plain = (
+        same_width
+        and len(header) == len(header_cells)
+        and encoding in _FRAME_ENCODINGS
+        and _is_plain(path)
+    )
 
     def rows() -> Iterator[RawRow]:
         return _csv_rows(path, encoding=encoding, delimiter=delimiter, width=len(header))
 
     def numbered() -> Iterator[tuple[int, list[str]]]:
         return _csv_numbered(path, encoding=encoding, delimiter=delimiter)
+
+    def frames(size: int) -> Iterator[pl.DataFrame]:
+        return _sized(
+            _csv_frames(path, encoding=encoding, delimiter=delimiter, width=len(header)), size
+        )
 
     return Table(
         format="csv",
@@ -227,6 +301,7 @@ def _open_csv(path: Path, *, head: bytes, name: str) -> Table:
         total_rows=data_rows,
         _rows=rows,
         _numbered=numbered,
+        _frames=frames if plain else None,
     )
 
 
@@ -323,8 +398,11 @@ def _detect_delimiter(sample: str) -> tuple[str, list[str]]:
     return best
 
 
-def _count_data_records(path: Path, *, encoding: str, delimiter: str, name: str) -> int:
-    """First pass: the number of non-blank data records.
+def _count_data_records(
+    path: Path, *, encoding: str, delimiter: str, name: str, width: int
+) -> tuple[int, bool]:
+    """First pass: the number of non-blank data records, and whether every one of them has
+    `width` cells and the parser met nothing it had to tolerate.
 
     Runs the same csv parser as the row pass (strictly, so a quote left open shows as an error
     at the end of the file instead of swallowing it), which lets the whole file be refused
@@ -332,6 +410,7 @@ def _count_data_records(path: Path, *, encoding: str, delimiter: str, name: str)
     """
     records = 0  # records fully read; the one being read when an error strikes is records + 1
     data_rows = 0
+    same_width = True
     with path.open(encoding=encoding, newline="", errors="strict") as text:
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         while True:
@@ -340,6 +419,8 @@ def _count_data_records(path: Path, *, encoding: str, delimiter: str, name: str)
                     records += 1
                     if records > 1 and not _is_blank(cells):
                         data_rows += 1
+                        if len(cells) != width:
+                            same_width = False
                 break
             except UnicodeDecodeError as e:
                 raise _unknown_encoding(name) from e
@@ -351,7 +432,86 @@ def _count_data_records(path: Path, *, encoding: str, delimiter: str, name: str)
                 # as Excel does ('abcdef'), and the reader goes on with the next line.
                 records += 1
                 data_rows += records > 1
-    return data_rows
+                same_width = False
+    return data_rows, same_width
+
+
+def _is_plain(path: Path) -> bool:
+    """Whether the file has no quote character and no line ending in a bare CR.
+
+    In such a file every line is one record and its cells are the text between delimiters,
+    which polars' reader (without quoting) gives exactly as csv.reader does."""
+    previous_cr = False
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            if b'"' in chunk or (previous_cr and not chunk.startswith(b"\n")):
+                return False
+            if chunk.count(b"\r") != chunk.count(b"\r\n") + chunk.endswith(b"\r"):
+                return False
+            previous_cr = chunk.endswith(b"\r")
+    return not previous_cr
+
+
+def _csv_frames(path: Path, *, encoding: str, delimiter: str, width: int) -> Iterator[pl.DataFrame]:
+    """The non-blank data rows of a plain CSV (see `_is_plain`), read by polars in chunks cut
+    at line ends, numbered as the csv pass numbers them (blank lines count)."""
+    names = [str(i) for i in range(width)]
+    # A first line of `width` empty cells fixes the number of columns whatever the chunk's
+    # first line is (polars would take it from that line); it is dropped again.
+    shape = (delimiter * (width - 1) + "\n").encode()
+    cells = pl.concat_str(names)
+    next_row_no = 1  # the header
+    with path.open("rb") as f:
+        rest = b""
+        while True:
+            block = f.read(_FRAME_CHUNK)
+            if not block and not rest:
+                return
+            data = rest + block
+            # At the end of the file the last line may lack its line end.
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if cut == 0:
+                rest = data  # a line longer than a chunk: read on
+                continue
+            data, rest = data[:cut], data[cut:]
+            lines = data.count(b"\n") + (not data.endswith(b"\n"))
+            if encoding == "cp1251":
+                data = data.decode(encoding).encode()
+            # UTF-8 goes as it is (a BOM sits in the header line, which is dropped).
+            frame = pl.read_csv(
+                shape + data,
+                has_header=False,
+                new_columns=names,
+                separator=delimiter,
+                quote_char=None,
+                infer_schema=False,
+                truncate_ragged_lines=True,
+            ).slice(1)
+            if frame.height != lines:
+                raise _NotPlain
+            first = next_row_no
+            next_row_no += lines
+            yield (
+                frame.with_columns(pl.all().fill_null(""))
+                .with_row_index("row_no", offset=first)
+                .with_columns(pl.col("row_no").cast(pl.Int64))
+                .filter((pl.col("row_no") > 1) & (cells.str.strip_chars(WHITESPACE) != ""))
+            )
+
+
+def _sized(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:
+    """The rows of `frames` again, in frames of `size` rows (the last one may be shorter)."""
+    held: list[pl.DataFrame] = []
+    count = 0
+    for frame in frames:
+        held.append(frame)
+        count += frame.height
+        while count >= size:
+            joined = pl.concat(held)
+            yield joined.head(size)
+            held, count = [joined.slice(size)], count - size
+    if count:
+        yield pl.concat(held)
 
 
 def _csv_structure_error(detail: str, *, row_no: int, name: str) -> UploadRejected | None:

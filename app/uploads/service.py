@@ -8,25 +8,29 @@ in ONE transaction: a crash before its commit leaves nothing applied, and a reru
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
+import io
+import itertools
 import shutil
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 import polars as pl
 import structlog
 from sqlalchemy import (
-    Date,
     Select,
     String,
     and_,
     case,
     delete,
-    exists,
     func,
     insert,
     literal,
@@ -66,6 +70,7 @@ FIRST_ERRORS = 50
 MAX_ATTEMPTS = 3
 _FINAL = (NumberStatus.TERMINATED.value, NumberStatus.TRANSFERRED.value)
 _IN_CHUNK = 5_000
+_COPY_SLICE = 4_000
 # Registration fields that decide whether a row names the same user as the current one.
 _COMPARED = (
     "kind", "name_key", "doc_type", "doc_hash", "birth_date_hash", "snils_hash",
@@ -79,12 +84,6 @@ _STAGED_COLUMNS = (
 )  # fmt: skip
 
 _SLIM_COLUMNS = ("upload_id", "row_no", "number_id", "msisdn", "kind", "doc_hash")
-_STAGED_SOURCE = (
-    "row_no", "number_id", "msisdn", "kind", "last_name", "first_name", "patronymic",
-    "name_key", "doc_type", "_doc", "_birth", "_snils", "device_type", "device_model",
-    "device_id", "device_id_kind", "install_address", "iccid", "doc_series", "doc_number",
-    "_birth_iso", "_issued_iso", "doc_issuer", "doc_issuer_code", "snils",
-)  # fmt: skip
 
 # Longest values the registry stores, by column of the checked rows.
 _MAX_LENGTHS = {
@@ -93,6 +92,32 @@ _MAX_LENGTHS = {
 }  # fmt: skip
 
 ProgressCallback = Callable[[int, int], None]
+
+# What an applied row does to its number, by kind: the status it moves to, why, and from where.
+_TARGETS: dict[str, tuple[NumberStatus, str, list[NumberStatus]]] = {
+    "employee": (
+        NumberStatus.PENDING_CONFIRMATION,
+        "employee named; waiting for the person's confirmation",
+        [
+            NumberStatus.UNREGISTERED,
+            NumberStatus.ACTIVE,
+            NumberStatus.MISMATCH,
+            NumberStatus.DECLINED,
+            NumberStatus.EXPIRED,
+        ],
+    ),
+    "device": (
+        NumberStatus.UNREGISTERED,
+        "device named; waiting for the operator's matching step",
+        [
+            NumberStatus.ACTIVE,
+            NumberStatus.PENDING_CONFIRMATION,
+            NumberStatus.MISMATCH,
+            NumberStatus.DECLINED,
+            NumberStatus.EXPIRED,
+        ],
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -284,6 +309,62 @@ def stale_uploads(session: Session, *, now: dt.datetime) -> list[int]:
     )
 
 
+_paused_lock = threading.Lock()
+_paused_count = 0
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while an upload is processed.
+
+    Checking a batch makes hundreds of thousands of short-lived lists that hold no reference
+    cycles; the collector nevertheless rescans every live object each time they pile up,
+    which took a third of the time of a validation. Reference counting still frees them.
+    Several uploads may run side by side (threads of the API process): the last one out
+    turns the collector back on."""
+    global _paused_count
+    with _paused_lock:
+        if _paused_count == 0 and not gc.isenabled():
+            # Someone else turned it off; leave it to them.
+            leave_alone = True
+        else:
+            leave_alone = False
+            _paused_count += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        if not leave_alone:
+            with _paused_lock:
+                _paused_count -= 1
+                if _paused_count == 0:
+                    gc.enable()
+
+
+# SQLite's page cache while an upload is applied (its default is 2 MB).
+_APPLY_CACHE_KIB = 64 * 1024
+
+
+@contextlib.contextmanager
+def _page_cache(session: Session) -> Iterator[None]:
+    """A larger SQLite page cache for the apply transaction, then the connection's own again.
+
+    Apply writes a million rows into tables and indexes in one transaction; with the default
+    cache most pages are spilled to the WAL and read back several times over."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    # The driver's connection: apply commits, which hands the session's Connection back.
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    (before,) = raw.execute("PRAGMA cache_size").fetchone()
+    raw.execute(f"PRAGMA cache_size = -{_APPLY_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size = {int(before)}")
+
+
 class _Checkpoint:
     """Named points in processing where a test may stop the process, as a crash would."""
 
@@ -343,12 +424,13 @@ class _UploadWorker:
         return self.runtime.clock.now()
 
     def run(self) -> None:
-        with self.runtime.sessions() as session:
+        with _collector_paused(), self.runtime.sessions() as session:
             upload = session.get_one(Upload, self.upload_id)
             if upload.status in (UploadStatus.RECEIVED, UploadStatus.VALIDATING):
                 self.validate(session, upload)
             if upload.status is UploadStatus.APPLYING:
-                self.apply(session, upload)
+                with _page_cache(session):
+                    self.apply(session, upload)
 
     def fail(self, code: str, message: str) -> None:
         with self.runtime.sessions() as session:
@@ -385,21 +467,20 @@ class _UploadWorker:
             upload.header = table.header
             upload.rows_total = table.total_rows
             session.commit()
-        company_numbers = _company_numbers(session, upload.subscriber_id)
         seal = upload.mode is UploadMode.APPLY
         today = moscow_today(self.runtime.clock)
         positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
         for batch in table.row_batches(self.runtime.settings.upload_batch_rows):
-            fresh = _after(batch, upload.resume_after_row)
-            if fresh is None:
+            fresh = batch.after(upload.resume_after_row)
+            if not fresh.size:
                 continue
             staged, rejections = self._check_batch(
-                session, fresh, positions, company_numbers, today=today, seal=seal
+                session, fresh, positions, upload.subscriber_id, today=today, seal=seal
             )
-            _write_staged(session, staged, _STAGED_COLUMNS if seal else _SLIM_COLUMNS)
+            _write_staged(session, staged)
             _write_rejections(session, upload.id, rejections)
-            upload.resume_after_row = max(fresh.row_nos[-1:] + [r.row_no for r in fresh.odd])
-            upload.rows_read += len(fresh.rows) + len(fresh.odd)
+            upload.resume_after_row = fresh.last_row_no
+            upload.rows_read += fresh.size
             upload.accepted += len(staged)
             upload.rejected += len(rejections)
             upload.lease_until = self.now() + self.lease
@@ -426,11 +507,11 @@ class _UploadWorker:
         session: Session,
         batch: RowBatch,
         positions: list[tuple[int, Column]],
-        company_numbers: pl.DataFrame,
+        subscriber_id: int,
         *,
         today: dt.date,
         seal: bool,
-    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
         problems: dict[int, list[dict[str, str]]] = defaultdict(list)
         cells_of: dict[int, list[str]] = {}
         for row in batch.odd:
@@ -438,16 +519,8 @@ class _UploadWorker:
             code, message = row.problem
             problems[row.row_no].append({"column": "row", "code": code, "message": message})
             cells_of[row.row_no] = row.cells
-        # Rows → columns in C (zip), not a Python loop per cell.
-        columns = list(zip(*batch.rows, strict=True)) if batch.rows else []
-        frame = pl.DataFrame(
-            {
-                "row_no": pl.Series(batch.row_nos, dtype=pl.Int64),
-                **{
-                    column.value: pl.Series(columns[i] if columns else [], dtype=pl.String)
-                    for i, column in positions
-                },
-            }
+        frame = batch.cells.select(
+            "row_no", *(pl.col(str(i)).alias(column.value) for i, column in positions)
         )
         clean, row_problems = validate_batch(frame, today=today)
         for problem in row_problems:
@@ -464,7 +537,9 @@ class _UploadWorker:
                     }
                 )
         # The registry's view: the number must be the company's own and still in the registry.
-        joined = clean.join(company_numbers, on="msisdn", how="left")
+        joined = clean.join(
+            _numbers_of(session, subscriber_id, clean["msisdn"]), on="msisdn", how="left"
+        )
         not_owned = pl.col("number_id").is_null()
         closed = pl.col("status").is_in(list(_FINAL)).fill_null(False)
         other_sim = (
@@ -500,11 +575,12 @@ class _UploadWorker:
                 }
             problems[row_no].append(refusal)
         good = joined.filter(~pl.col("row_no").is_in(list(problems)))
-        staged = self._staged_rows(good, seal=seal)
-        index = {row_no: i for i, row_no in enumerate(batch.row_nos)} if problems else {}
-        for row_no in problems:
-            if row_no not in cells_of:
-                cells_of[row_no] = batch.rows[index[row_no]]
+        staged = self._staged_frame(good, seal=seal)
+        # Only the refused rows' cells become Python lists, for the error report.
+        written = batch.cells.select("row_no", *(str(i) for i in range(batch.cells.width - 1)))
+        missing = [row_no for row_no in problems if row_no not in cells_of]
+        for row_no, *cells in written.filter(pl.col("row_no").is_in(missing)).iter_rows():
+            cells_of[row_no] = cells
         rejections = [
             {
                 "row_no": row_no,
@@ -516,88 +592,64 @@ class _UploadWorker:
         ]
         return staged, rejections
 
-    def _staged_rows(self, good: pl.DataFrame, *, seal: bool) -> list[tuple[Any, ...]]:
+    def _staged_frame(self, good: pl.DataFrame, *, seal: bool) -> pl.DataFrame:
         """Rows for the staging table, with keyed hashes, and sealed personal data to apply.
 
-        A dry run stages only what the whole-file checks need (`_SLIM_COLUMNS`)."""
+        The columns are built in polars; only hashing and encryption run once per value, in
+        plain loops over a column (no row objects). A dry run stages only what the whole-file
+        checks need (`_SLIM_COLUMNS`)."""
         employee = pl.col("kind") == "employee"
-        if not seal:
-            digest = self.vault.raw_hash
-            slim = good.select(
-                "row_no",
-                "number_id",
-                "msisdn",
-                "kind",
-                pl.when(employee)
-                .then(
-                    pl.concat_str(
-                        [
-                            pl.lit("doc:"),
-                            pl.col("doc_type"),
-                            pl.lit(":"),
-                            pl.col("doc_series").fill_null(""),
-                            pl.col("doc_number"),
-                        ]
-                    )
-                )
-                .alias("_doc"),
+        doc_key = pl.when(employee).then(
+            pl.concat_str(
+                [
+                    pl.lit("doc:"),
+                    pl.col("doc_type"),
+                    pl.lit(":"),
+                    pl.col("doc_series").fill_null(""),
+                    pl.col("doc_number"),
+                ]
             )
-            return [
-                (self.upload_id, row_no, number_id, msisdn, kind, digest(doc) if doc else None)
-                for row_no, number_id, msisdn, kind, doc in slim.rows()
-            ]
-        keyed = good.with_columns(
-            pl.when(employee)
-            .then(
-                pl.concat_str(
-                    [
-                        pl.lit("doc:"),
-                        pl.col("doc_type"),
-                        pl.lit(":"),
-                        pl.col("doc_series").fill_null(""),
-                        pl.col("doc_number"),
-                    ]
-                )
-            )
-            .alias("_doc"),
-            pl.when(employee)
-            .then(pl.lit("birth:") + pl.col("birth_date").cast(pl.String))
-            .alias("_birth"),
-            pl.when(pl.col("snils").is_not_null())
-            .then(pl.lit("snils:") + pl.col("snils"))
-            .alias("_snils"),
-            pl.col("birth_date").cast(pl.String).alias("_birth_iso"),
-            pl.col("doc_issued_on").cast(pl.String).alias("_issued_iso"),
         )
+        upload_id = pl.lit(self.upload_id, pl.Int64).alias("upload_id")
+        if not seal:
+            slim = good.select(upload_id, "row_no", "number_id", "msisdn", "kind", _doc=doc_key)
+            return slim.with_columns(doc_hash=self._hashed(slim["_doc"])).select(_SLIM_COLUMNS)
+        keyed = good.with_columns(
+            _doc=doc_key,
+            _birth=pl.when(employee).then(pl.lit("birth:") + pl.col("birth_date").cast(pl.String)),
+            _snils=pl.when(pl.col("snils").is_not_null()).then(pl.lit("snils:") + pl.col("snils")),
+            # The same document as `CleanEmployee.sealed_payload`, its keys in sorted order.
+            _payload=pl.when(employee).then(
+                pl.struct(
+                    birth_date=pl.col("birth_date").cast(pl.String),
+                    doc_number=pl.col("doc_number"),
+                    doc_series=pl.col("doc_series").fill_null(""),
+                    issued_on=pl.col("doc_issued_on").cast(pl.String),
+                    issuer=pl.col("doc_issuer"),
+                    issuer_code=pl.col("doc_issuer_code"),
+                    snils=pl.col("snils"),
+                ).struct.json_encode()
+            ),
+        )
+        payloads = keyed["_payload"].to_list()
+        sealed = iter(self.vault.seal_many([p.encode() for p in payloads if p is not None]))
+        return keyed.with_columns(
+            upload_id,
+            pd_sealed=pl.Series(
+                [next(sealed) if p is not None else None for p in payloads], dtype=pl.Binary
+            ),
+            pd_key_id=pl.when(employee).then(pl.lit(self.vault.active_key_id)),
+            doc_hash=self._hashed(keyed["_doc"]),
+            birth_date_hash=self._hashed(keyed["_birth"]),
+            snils_hash=self._hashed(keyed["_snils"]),
+        ).select(_STAGED_COLUMNS)
+
+    def _hashed(self, keys: pl.Series) -> pl.Series:
+        """Keyed hashes of 'kind:value' strings; null stays null."""
         digest = self.vault.raw_hash
-        seal_one = self.vault.seal
-        key_id = self.vault.active_key_id
-        upload_id = self.upload_id
-        out: list[tuple[Any, ...]] = []
-        for r in keyed.select(*_STAGED_SOURCE).rows():
-            (row_no, number_id, msisdn, kind, last, first, patronymic, name_key, doc_type,
-             doc, birth, snils_key, device_type, device_model, device_id, device_id_kind,
-             address, iccid, series, number, birth_iso, issued_iso, issuer, issuer_code,
-             snils) = r  # fmt: skip
-            sealed = None
-            if seal and kind == "employee":
-                sealed = seal_one(
-                    {
-                        "doc_series": series or "", "doc_number": number,
-                        "birth_date": birth_iso, "issued_on": issued_iso, "issuer": issuer,
-                        "issuer_code": issuer_code, "snils": snils,
-                    }
-                )  # fmt: skip
-            out.append(
-                (
-                    upload_id, row_no, number_id, msisdn, kind, last, first, patronymic,
-                    name_key, doc_type, sealed, key_id if sealed else None,
-                    digest(doc) if doc else None, digest(birth) if birth else None,
-                    digest(snils_key) if snils_key else None, device_type, device_model,
-                    device_id, device_id_kind, address, iccid,
-                )
-            )  # fmt: skip
-        return out
+        return pl.Series(
+            [digest(key) if key is not None else None for key in keys.to_list()], dtype=pl.String
+        )
 
     def _cross_row_checks(self, session: Session, upload: Upload, table: Table) -> None:
         """The same number twice in the file (every such row refused), and people over the cap."""
@@ -727,43 +779,43 @@ class _UploadWorker:
         actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
         reason = f"upload {upload.id}"
         staged = cast(SqlTable, StagedRow.__table__)
-        current = (
-            select(Registration.id)
-            .where(Registration.number_id == staged.c.number_id, Registration.ended_at.is_(None))
-            .scalar_subquery()
-        )
         mine = staged.c.upload_id == upload.id
         if session.get_bind().dialect.name == "postgresql":
             # Fresh staging rows have no statistics; without them the planner guesses badly.
             session.execute(text("ANALYZE upload_staged_rows"))
-        same_user = exists().where(
-            Registration.number_id == staged.c.number_id,
-            Registration.ended_at.is_(None),
-            *[
-                getattr(Registration, name).is_not_distinct_from(staged.c[name])
-                for name in _COMPARED
-            ],
-        )
-        # One pass over the staged rows: which user each replaces, and what the row does.
+        # Only rows whose number already has a user are written here (one join, UPDATE … FROM);
+        # a row left without an outcome gives its number its first user ("created"), so a first
+        # upload of a list does not rewrite every staged row.
         session.execute(
             update(staged)
-            .where(mine)
+            .where(
+                mine,
+                Registration.number_id == staged.c.number_id,
+                Registration.ended_at.is_(None),
+            )
             .values(
-                prev_registration_id=current,
+                prev_registration_id=Registration.id,
                 outcome=case(
-                    (current.is_(None), "created"), (same_user, "unchanged"), else_="superseded"
+                    (
+                        and_(
+                            *[
+                                getattr(Registration, name).is_not_distinct_from(staged.c[name])
+                                for name in _COMPARED
+                            ]
+                        ),
+                        "unchanged",
+                    ),
+                    else_="superseded",
                 ),
             )
         )
-        changed = and_(mine, staged.c.outcome.in_(["created", "superseded"]))
+        created = staged.c.outcome.is_(None)
+        superseded = staged.c.outcome == "superseded"
+        changed = and_(mine, or_(created, superseded))
         session.execute(
             update(Registration)
             .where(
-                Registration.id.in_(
-                    select(staged.c.prev_registration_id).where(
-                        mine, staged.c.outcome == "superseded"
-                    )
-                )
+                Registration.id.in_(select(staged.c.prev_registration_id).where(mine, superseded))
             )
             .values(ended_at=now, end_reason=f"superseded by a new user ({reason})")
             .execution_options(synchronize_session=False)
@@ -802,79 +854,50 @@ class _UploadWorker:
             .values(iccid=iccid_of)
             .execution_options(synchronize_session=False)
         )
-        for kind, target, why, sources in (
-            (
-                "employee",
-                NumberStatus.PENDING_CONFIRMATION,
-                "employee named; waiting for the person's confirmation",
-                [
-                    NumberStatus.UNREGISTERED,
-                    NumberStatus.ACTIVE,
-                    NumberStatus.MISMATCH,
-                    NumberStatus.DECLINED,
-                    NumberStatus.EXPIRED,
-                ],
-            ),
-            (
-                "device",
-                NumberStatus.UNREGISTERED,
-                "device named; waiting for the operator's matching step",
-                [
-                    NumberStatus.ACTIVE,
-                    NumberStatus.PENDING_CONFIRMATION,
-                    NumberStatus.MISMATCH,
-                    NumberStatus.DECLINED,
-                    NumberStatus.EXPIRED,
-                ],
-            ),
-        ):
-            numbers_of_kind = select(staged.c.number_id).where(changed, staged.c.kind == kind)
-            # The numbers that change status get their kind in the same row write.
+        today = now.astimezone(MOSCOW).date()
+        for kind, outcome in itertools.product(_TARGETS, (created, superseded)):
+            target, why, sources = _TARGETS[kind]
+            numbers = select(staged.c.number_id).where(mine, outcome, staged.c.kind == kind)
+            # A new user moves the deadline: a grace period from today for a change of user, and
+            # the rules of the new user's kind; the next deadline run recomputes these numbers.
+            # The numbers that change status get all of it in the same row write (each write
+            # of a number touches every one of its indexes once the status changes).
+            new_values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
+            if outcome is superseded:
+                new_values["user_changed_on"] = today
             lifecycle.transition_selected(
                 session,
-                numbers_of_kind,
+                numbers,
                 target,
                 actor=actor,
                 reason=f"{why} ({reason})",
                 at=now,
                 only_from=sources,
-                also_set={"sim_kind": kind},
+                also_set=new_values,
             )
+            # The rest keep their status (a device stays unregistered, a suspended number stays
+            # suspended) and only take the new values, if they do not hold them already.
             session.execute(
                 update(PhoneNumber)
                 .where(
-                    PhoneNumber.id.in_(numbers_of_kind),
-                    PhoneNumber.sim_kind.is_distinct_from(kind),
+                    PhoneNumber.id.in_(numbers),
+                    or_(
+                        *[
+                            getattr(PhoneNumber, name).is_distinct_from(value)
+                            for name, value in new_values.items()
+                        ]
+                    ),
                 )
-                .values(sim_kind=kind)
+                .values(new_values)
                 .execution_options(synchronize_session=False)
             )
-        # A new user moves the deadline: a grace period from today for a change of user, and
-        # the rules of the new user's kind; the next deadline run recomputes these numbers.
-        session.execute(
-            update(PhoneNumber)
-            .where(PhoneNumber.id.in_(select(staged.c.number_id).where(changed)))
-            .values(
-                deadline_stale=True,
-                user_changed_on=case(
-                    (
-                        PhoneNumber.id.in_(
-                            select(staged.c.number_id).where(mine, staged.c.outcome == "superseded")
-                        ),
-                        literal(now.astimezone(MOSCOW).date(), Date()),
-                    ),
-                    else_=PhoneNumber.user_changed_on,
-                ),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        counts: dict[str, int] = dict(
+        counts: dict[str | None, int] = dict(
             session.execute(
                 select(staged.c.outcome, func.count()).where(mine).group_by(staged.c.outcome)
             ).all()
         )
         session.execute(delete(StagedRow).where(StagedRow.upload_id == upload.id))
-        upload.created = int(counts.get("created", 0))
+        upload.created = int(counts.get(None, 0))
         upload.superseded = int(counts.get("superseded", 0))
         upload.unchanged = int(counts.get("unchanged", 0))
         upload.status = UploadStatus.DONE
@@ -909,17 +932,6 @@ def _literal_time(value: dt.datetime) -> Any:
 
 def _problem_dict(problem: RowProblem) -> dict[str, str]:
     return {"column": problem.column, "code": problem.code, "message": problem.message}
-
-
-def _after(batch: RowBatch, row_no: int) -> RowBatch | None:
-    """The part of a batch after `row_no` (a resumed upload skips what it committed)."""
-    if row_no == 0:
-        return batch
-    keep = [i for i, n in enumerate(batch.row_nos) if n > row_no]
-    odd = [r for r in batch.odd if r.row_no > row_no]
-    if not keep and not odd:
-        return None
-    return RowBatch([batch.row_nos[i] for i in keep], [batch.rows[i] for i in keep], odd)
 
 
 def _phone_digits(cells: list[str], positions: Sequence[tuple[int, Column]]) -> str | None:
@@ -965,24 +977,44 @@ def _check_header(table: Table) -> None:
         )
 
 
-def _company_numbers(session: Session, subscriber_id: int) -> pl.DataFrame:
-    """The company's numbers as a frame to join uploaded rows against (one query, no ORM)."""
-    placeholder = "%(s)s" if session.get_bind().dialect.name == "postgresql" else ":s"
-    # Driver-level SQL: no ORM types to convert a million values; the only input is bound.
-    cursor = session.connection().exec_driver_sql(
-        f"SELECT msisdn, id, status, iccid FROM numbers WHERE subscriber_id = {placeholder}",  # noqa: S608
-        {"s": subscriber_id},
-    )
-    return pl.DataFrame(
-        cursor.fetchall(),
-        schema={
-            "msisdn": pl.String,
-            "number_id": pl.Int64,
-            "status": pl.String,
-            "number_iccid": pl.String,
-        },
-        orient="row",
-    )
+_NUMBER_COLUMNS = {
+    "msisdn": pl.String,
+    "number_id": pl.Int64,
+    "status": pl.String,
+    "number_iccid": pl.String,
+}
+
+
+def _numbers_of(session: Session, subscriber_id: int, msisdns: pl.Series) -> pl.DataFrame:
+    """The company's numbers among `msisdns` (one batch), by index look-ups.
+
+    A batch asks only for its own numbers, so memory does not grow with the company (a
+    million numbers read whole cost 200 MB) and a short list of a big company stays quick.
+    The list travels as one parameter: a JSON array on SQLite, an array on PostgreSQL."""
+    wanted = msisdns.drop_nulls().unique().to_list()
+    if not wanted:
+        return pl.DataFrame([], schema=_NUMBER_COLUMNS, orient="row")
+    cursor = session.connection().connection.cursor()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            cursor.execute(
+                "SELECT msisdn, id, status, iccid FROM numbers"
+                " WHERE msisdn = ANY(%s) AND subscriber_id = %s",
+                (wanted, subscriber_id),
+            )
+        else:
+            # CROSS JOIN keeps SQLite to this order: each wanted number by the msisdn index,
+            # not every number of the company by the subscriber index.
+            cursor.execute(
+                "SELECT numbers.msisdn, numbers.id, numbers.status, numbers.iccid"
+                " FROM json_each(?) AS wanted CROSS JOIN numbers"
+                " ON numbers.msisdn = wanted.value WHERE numbers.subscriber_id = ?",
+                (orjson.dumps(wanted).decode(), subscriber_id),
+            )
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return pl.DataFrame(rows, schema=_NUMBER_COLUMNS, orient="row")
 
 
 def _count(session: Session, model: type[StagedRow] | type[UploadRejection], upload_id: int) -> int:
@@ -997,26 +1029,36 @@ def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any
         session.execute(insert(UploadRejection), [{"upload_id": upload_id, **r} for r in rows])
 
 
-def _write_staged(
-    session: Session, rows: list[tuple[Any, ...]], column_names: Sequence[str]
-) -> None:
-    """Bulk-load staged rows: PostgreSQL COPY, SQLite executemany (see MEASURED.md)."""
-    if not rows:
+def _write_staged(session: Session, frame: pl.DataFrame) -> None:
+    """Bulk-load staged rows: PostgreSQL COPY, SQLite executemany (see MEASURED.md).
+
+    On PostgreSQL the frame goes over as CSV written by polars, so no row becomes a Python
+    object; SQLite's driver binds Python values, so there the rows are tuples."""
+    if frame.is_empty():
         return
     connection = session.connection()
-    columns = ", ".join(column_names)
+    columns = ", ".join(frame.columns)
     if connection.dialect.name == "postgresql":
+        # bytea in COPY's text form: \x and hex digits; an empty field is NULL, "" is ''.
+        text_frame = frame.with_columns(
+            (pl.lit("\\x") + pl.col(name).bin.encode("hex")).alias(name)
+            for name, dtype in frame.schema.items()
+            if dtype == pl.Binary
+        )
         raw = connection.connection.driver_connection
-        copy_sql = f"COPY upload_staged_rows ({columns}) FROM STDIN"
+        copy_sql = f"COPY upload_staged_rows ({columns}) FROM STDIN (FORMAT csv)"
         with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row(row)
+            # In slices: the CSV of a whole batch of sealed rows would be tens of MB at once.
+            for part in text_frame.iter_slices(_COPY_SLICE):
+                buffer = io.BytesIO()
+                part.write_csv(buffer, include_header=False)
+                copy.write(buffer.getbuffer())
         return
-    marks = ", ".join("?" for _ in column_names)
+    marks = ", ".join("?" for _ in frame.columns)
     cursor = connection.connection.cursor()
     try:
         # Column names are constants of this module; the values are bound.
         insert_sql = f"INSERT INTO upload_staged_rows ({columns}) VALUES ({marks})"  # noqa: S608
-        cursor.executemany(insert_sql, rows)
+        cursor.executemany(insert_sql, frame.rows())
     finally:
         cursor.close()

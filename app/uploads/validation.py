@@ -47,6 +47,7 @@ from app.uploads.columns import (
     EMPLOYEE_MARKERS,
     EMPLOYEE_REQUIRED,
     ROW_TYPES,
+    WHITESPACE,
     Column,
     header_key,
 )
@@ -95,11 +96,8 @@ CLEAN_SCHEMA: dict[str, pl.DataType] = {
 
 # --- Character classes ----------------------------------------------------------------------
 
-# Python's str.strip() and the validators' `\s` use str.isspace(), which also counts the
-# ASCII information separators U+001C..U+001F; the regex engine behind polars does not. The
-# set is spelled out so that trimming and removing spaces agree with the scalar functions
-# character for character. (No whitespace character lies above U+3000.)
-_WS_CHARS = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+# The validators' `\s` and str.strip() use str.isspace(): see WHITESPACE.
+_WS_CHARS = WHITESPACE
 _WS = "".join(f"\\x{{{ord(char):x}}}" for char in _WS_CHARS)
 
 _EMPLOYEE = "employee"

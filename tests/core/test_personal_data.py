@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 from typing import Any
 
+import orjson
 import pytest
 from cryptography.exceptions import InvalidTag
 from fastapi.testclient import TestClient
@@ -50,6 +51,16 @@ class TestSealing:
         v = vault(f"old:{OLD_KEY}", "old")
 
         assert v.seal(PAYLOAD) != v.seal(PAYLOAD)
+
+    def test_sealed_in_bulk_opens_like_one_by_one_with_a_nonce_each(self) -> None:
+        v = vault(f"old:{OLD_KEY}", "old")
+        documents = [{**PAYLOAD, "doc_number": f"{n:06d}"} for n in range(3)]
+
+        blobs = v.seal_many([orjson.dumps(d) for d in documents])
+
+        assert [v.open(b) for b in blobs] == documents
+        assert [v.key_id_of(b) for b in blobs] == ["old"] * 3
+        assert len({b[4:16] for b in blobs}) == 3  # after the key id: 12 bytes of nonce
 
     def test_a_changed_byte_of_the_ciphertext_is_detected(self) -> None:
         v = vault(f"old:{OLD_KEY}", "old")

@@ -10,6 +10,7 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core.runtime import Runtime
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
 from tests.builders import make_company_with_numbers, make_person, staff_headers, token_headers
 from tests.uploads.builders import (
@@ -119,6 +120,28 @@ class TestApply:
         statuses = set(session.scalars(select(PhoneNumber.status).where(PhoneNumber.id.in_(ids))))
         assert statuses == {"pending_confirmation"}
         assert _count(session, StatusEvent, StatusEvent.to_status == "pending_confirmation") == 3
+
+    def test_personal_data_is_stored_sealed_and_opens_to_the_row(
+        self, client: TestClient, world: dict[str, Any], session: Session, runtime: Runtime
+    ) -> None:
+        phone = _msisdns(world)[0]
+        row = [*employee_row(phone, n=0), "112-233-445 95"]
+        _send(client, world, csv_bytes([*EMPLOYEE_HEADER, "СНИЛС"], [row]))
+        registration = session.scalars(select(Registration)).one()
+        assert registration.pd_sealed is not None
+        assert b"300000" not in registration.pd_sealed
+        assert runtime.vault.open(registration.pd_sealed) == {
+            "doc_series": "4510",
+            "doc_number": "300000",
+            "birth_date": "1970-01-01",
+            "issued_on": "2015-05-20",
+            "issuer": "ОВД района Тверской",
+            "issuer_code": "770-001",
+            "snils": "11223344595",
+        }
+        assert registration.pd_key_id == runtime.vault.active_key_id
+        assert registration.snils_hash == runtime.vault.lookup_hash("snils", "11223344595")
+        assert registration.birth_date_hash == runtime.vault.lookup_hash("birth", "1970-01-01")
 
     def test_same_rows_again_change_nothing_and_a_new_user_supersedes(
         self, client: TestClient, world: dict[str, Any], session: Session

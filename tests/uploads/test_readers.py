@@ -576,3 +576,112 @@ class TestRoundTrip:
         assert [r.cells for r in read] == rows
         assert all(r.problem is None for r in read)
         assert table.total_rows == len(rows)
+
+
+def batch_rows(table: Table, size: int) -> list[tuple[int, list[str], tuple[str, str] | None]]:
+    """What `row_batches` hands out, row by row, in the shape of `batches`' RawRows."""
+    found = []
+    for batch in table.row_batches(size):
+        assert batch.size <= size
+        names = [str(i) for i in range(len(table.header))]
+        for row_no, *cells in batch.cells.select("row_no", *names).iter_rows():
+            found.append((row_no, cells, None))
+        found.extend((r.row_no, r.cells, r.problem) for r in batch.odd)
+    return sorted(found, key=lambda row: row[0])
+
+
+def reference_rows(table: Table) -> list[tuple[int, list[str], tuple[str, str] | None]]:
+    return [(r.row_no, r.cells, r.problem) for r in all_rows(table)]
+
+
+# Cells of a list without quotes: letters, digits, spaces (Unicode ones too), punctuation.
+_PLAIN_CELL = st.text(
+    alphabet=st.characters(
+        categories=["L", "N", "P", "Zs"], exclude_characters='"\r\n;', include_characters="\t"
+    ),
+    max_size=10,
+)
+
+
+class TestRowBatches:
+    """`row_batches` (polars for plain CSVs, columns of parsed rows otherwise) hands out the
+    rows `batches` reads, with the same row numbers."""
+
+    @settings(max_examples=120, deadline=None)
+    @given(
+        rows=st.lists(
+            st.one_of(
+                st.lists(_PLAIN_CELL, min_size=3, max_size=3).map(";".join),
+                st.sampled_from(["", " ", ";;", ";;;;;", "\u3000;\t;"]),  # blank lines
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1251"]),
+        ending=st.sampled_from(["\r\n", "\n"]),
+        last_ending=st.booleans(),
+        chunk=st.sampled_from([8, 64, 16 * 1024 * 1024]),
+        size=st.integers(min_value=1, max_value=5),
+    )
+    def test_plain_csv_is_read_by_polars_as_the_csv_module_reads_it(
+        self,
+        rows: list[str],
+        encoding: str,
+        ending: str,
+        last_ending: bool,
+        chunk: int,
+        size: int,
+    ) -> None:
+        text = ending.join(["Фамилия;Имя;Дата рождения", *rows]) + (ending if last_ending else "")
+        try:
+            data = text.encode(encoding)
+        except UnicodeEncodeError:
+            return  # cp1251 has no such letter: not a file Excel would write
+        with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+            patch.setattr("app.uploads.readers._FRAME_CHUNK", chunk)
+            path = Path(folder) / "list.csv"
+            path.write_bytes(data)
+            try:
+                table = open_table(path, filename="list.csv")
+            except UploadRejected:
+                return  # no data rows, or text that is not Russian enough for cp1251
+            assert table._frames is not None
+            assert batch_rows(table, size) == reference_rows(table)
+
+    @pytest.mark.parametrize(
+        "lines",
+        [
+            ['"Иванов";Иван;01.01.1990', 'Петров;"Пётр ""Петя""";02.02.1990'],  # quotes
+            ["Иванов;Иван;01.01.1990;", "Петров;Пётр"],  # trailing delimiter, too few cells
+            ["Иванов;Иван;01.01.1990\rПетров;Пётр;02.02.1990"],  # a bare CR ends a line
+        ],
+    )
+    def test_other_csv_is_read_by_the_csv_module(self, tmp_path: Path, lines: list[str]) -> None:
+        table = open_text(tmp_path, "\r\n".join(["Фамилия;Имя;Дата рождения", *lines]))
+        assert table._frames is None
+        assert batch_rows(table, 2) == reference_rows(table)
+
+    def test_xlsx(self, tmp_path: Path) -> None:
+        def fill(workbook: xlsxwriter.Workbook, ws: xlsxwriter.workbook.Worksheet) -> None:
+            ws.write_row(0, 0, ["Фамилия", "Имя"])
+            ws.write_row(1, 0, ["Иванов", "Иван"])
+            ws.write_row(3, 0, ["Петров", "Пётр"])
+
+        table = open_table(write_xlsx(tmp_path, fill), filename="x.xlsx")
+        assert (
+            batch_rows(table, 1)
+            == reference_rows(table)
+            == [
+                (2, ["Иванов", "Иван"], None),
+                (4, ["Петров", "Пётр"], None),
+            ]
+        )
+
+    def test_a_resumed_upload_gets_the_rows_after_its_last_committed_one(
+        self, tmp_path: Path
+    ) -> None:
+        lines = [HEADER] + [f"{i};Ф{i};И{i};01.01.1990" for i in range(10)]
+        table = open_text(tmp_path, "\n".join(lines))
+        batches = [b.after(6) for b in table.row_batches(4)]
+        assert [b.size for b in batches] == [0, 3, 2]
+        assert [b.last_row_no for b in batches[1:]] == [9, 11]
