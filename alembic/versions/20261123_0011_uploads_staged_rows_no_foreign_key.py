@@ -4,8 +4,8 @@ An upload stages up to a million rows per file, all of one upload that the worke
 read and that is never deleted (its staged rows are deleted by the worker itself); the
 per-row foreign-key check was more than a third of PostgreSQL's time to take them in.
 
-Revision ID: 0009_uploads_staged_no_fk
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-23 02:08:00.000000
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0009_uploads_staged_no_fk'
-down_revision: str | None = '0008'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
