@@ -131,7 +131,9 @@ class Registration(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    number_id: Mapped[int] = mapped_column(ForeignKey("numbers.id"))
+    # No foreign key: uploads insert registrations by the hundred thousand for numbers they
+    # have just looked up, and numbers are never deleted (triggers refuse it).
+    number_id: Mapped[int] = mapped_column(BigIntPK)
     kind: Mapped[SimKind] = mapped_column(str_enum(SimKind, 16))
     # Employee: names stay readable (shown to the admin); documents are sealed in pd_sealed.
     last_name: Mapped[str | None] = mapped_column(String(200))
