@@ -24,7 +24,7 @@ from app.core.health import router as health_router
 from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.metrics import RequestMetricsMiddleware
 from app.core.metrics import router as metrics_router
-from app.core.rate_limit import RateLimiter, RateLimits
+from app.core.rate_limit import RateLimits
 from app.core.runtime import Runtime
 from app.deadlines.router import router as deadlines_router
 from app.matching.claims_router import router as claims_router
@@ -141,18 +141,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         max_size=settings.db_pool_size,
         connect_timeout=settings.db_connect_timeout_seconds,
     )
-    app.state.limits = RateLimits(
-        person=RateLimiter(
-            per_minute=settings.person_requests_per_minute, burst=settings.person_requests_burst
-        )
-        if settings.person_requests_per_minute
-        else None,
-        failed_logins=RateLimiter(
-            per_minute=settings.failed_logins_per_minute, burst=settings.failed_logins_burst
-        )
-        if settings.failed_logins_per_minute
-        else None,
-    )
+    app.state.limits = RateLimits.from_settings(settings)
+
     install_problem_handlers(app)
     app.add_middleware(RequestLogMiddleware)
 

@@ -12,6 +12,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.config import Settings
+
 
 @dataclass
 class _Bucket:
@@ -64,8 +66,11 @@ class RateLimiter:
             return (1 - bucket.tokens) / self.rate
 
     def wait(self, key: str) -> float:
-        """Seconds until `key` may have another event (0: now), spending nothing."""
+        """Seconds until `key` may have another event (0: now), spending nothing. A key never
+        seen has a full bucket: it is not stored (every request's address is asked)."""
         with self._lock:
+            if key not in self._buckets:
+                return 0.0
             bucket = self._bucket(key, self._clock())
             return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.rate
 
@@ -76,3 +81,15 @@ class RateLimits:
 
     person: RateLimiter | None
     failed_logins: RateLimiter | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimits:
+        """The limits the settings ask for; a rate of 0 turns that limit off."""
+
+        def limiter(per_minute: int, burst: int) -> RateLimiter | None:
+            return RateLimiter(per_minute=per_minute, burst=burst) if per_minute else None
+
+        return cls(
+            person=limiter(settings.person_requests_per_minute, settings.person_requests_burst),
+            failed_logins=limiter(settings.failed_logins_per_minute, settings.failed_logins_burst),
+        )

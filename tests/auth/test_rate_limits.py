@@ -50,6 +50,15 @@ class TestTokenBucket:
         assert limiter.take("k") == 0
         assert limiter.wait("k") == pytest.approx(1.0)
 
+    def test_asking_about_an_unknown_key_stores_nothing(self) -> None:
+        ticks = Ticks()
+        limiter = RateLimiter(per_minute=1, burst=1, max_keys=2, clock=ticks)
+        limiter.take("spent")
+        for address in ("a", "b", "c"):
+            assert limiter.wait(address) == 0
+
+        assert limiter.wait("spent") > 0  # not pushed out by the addresses only asked about
+
     def test_memory_is_bounded_by_forgetting_the_longest_idle_key(self) -> None:
         ticks = Ticks()
         limiter = RateLimiter(per_minute=1, burst=1, max_keys=2, clock=ticks)
