@@ -229,13 +229,8 @@ class MyNumberStatus(BaseModel):
     company_name: str
 
 
-class MyNumber(BaseModel):
-    id: int
-    msisdn: str
-    status: NumberStatus
-    status_text: str
-    next_step: str
-    deadline_at: dt.datetime | None
-    company_name: str
+class MyNumber(MyNumberStatus):
+    """The same, with the company's INN and the registration (shown in clear to the person)."""
+
     company_inn: str
     registration: RegistrationOut
