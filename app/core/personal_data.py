@@ -71,17 +71,14 @@ class PersonalDataVault:
 
     def seal(self, payload: dict[str, Any]) -> bytes:
         """Encrypt a small JSON document; the key id travels inside the blob."""
-        kid = self.active_key_id.encode()
-        nonce = os.urandom(_NONCE)
-        plaintext = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
-        ciphertext = self._aead(self.active_key_id).encrypt(nonce, plaintext, kid)
-        return bytes([len(kid)]) + kid + nonce + ciphertext
+        return self.seal_many([orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)])[0]
 
     def seal_many(self, documents: Sequence[bytes]) -> list[bytes]:
-        """`seal` for JSON documents already serialised (bulk paths build them in columns).
+        """Encrypt JSON documents already serialised (bulk paths build them in columns); the
+        one place the blob is laid out: key id length, key id, nonce, ciphertext.
 
-        The blobs are those `seal` makes; one call to the random source serves every nonce,
-        so the loop left per document is the encryption itself."""
+        One call to the random source serves every nonce, so the loop left per document is
+        the encryption itself."""
         kid = self.active_key_id.encode()
         prefix = bytes([len(kid)]) + kid
         encrypt = self._aead(self.active_key_id).encrypt
