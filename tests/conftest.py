@@ -7,6 +7,7 @@ import itertools
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from app.config import Environment, Settings
 from app.core.clock import FixedClock
@@ -65,6 +67,22 @@ def _pg_url(admin_url: str, database: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + database
 
 
+@contextmanager
+def scratch_database(admin_url: str, name: str, *, template: str | None = None) -> Iterator[str]:
+    """A PostgreSQL database of one test's own (a copy of `template`, or empty); dropped after.
+    No pooled connection in between: a test may restart the server."""
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    copy = f" TEMPLATE {template}" if template else ""
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}{copy}"))
+    try:
+        yield _pg_url(admin_url, name)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def template_url(pg_server: PostgresServer | None, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database migrated once with `alembic upgrade head`; tests get copies of it."""
@@ -94,17 +112,9 @@ def database_url(
         shutil.copyfile(template_url.removeprefix("sqlite:///"), path)
         yield f"sqlite:///{path}"
         return
-    admin = _pg_admin_url(pg_server)
     name = f"simreg_test_{os.getpid()}_{next(_counter)}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
-    try:
-        yield _pg_url(admin, name)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        engine.dispose()
+    with scratch_database(_pg_admin_url(pg_server), name, template=TEMPLATE_DB) as url:
+        yield url
 
 
 @pytest.fixture

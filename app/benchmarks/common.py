@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,3 +155,31 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def process_env(**settings: str) -> dict[str, str]:
+    """The environment of a `simreg` child process: this one's without any SIMREG_* of its own,
+    plus `settings` as SIMREG_<NAME> (database_url="…" → SIMREG_DATABASE_URL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMREG_")}
+    env.update({f"SIMREG_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def wait_until_answering(
+    url: str, process: subprocess.Popen[bytes], *, timeout: float = 60
+) -> str | None:
+    """Poll `url` until it answers 200 (None), or say why not: the process ended, or time ran
+    out. Callers add the process's output to their own error."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"it ended with exit code {process.returncode}"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return None
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return f"{url} did not answer 200 within {timeout} s"

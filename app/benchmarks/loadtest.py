@@ -15,15 +15,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import create_engine, text
 
 from app.auth.service import Principal, Role, TokenService
-from app.benchmarks.common import NOW, bench_database, seed_company, vacuum_analyze
+from app.benchmarks.common import (
+    NOW,
+    bench_database,
+    process_env,
+    seed_company,
+    vacuum_analyze,
+    wait_until_answering,
+)
 from app.config import Environment, Settings
 from app.core.personal_data import PersonalDataVault
 from app.db.base import UtcDateTime
@@ -142,20 +147,6 @@ def _wrk(base: str, script: Path, *, seconds: int, connections: int) -> dict[str
         raise SystemExit("wrk printed what was not understood:\n" + done.stdout) from None
 
 
-def _wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("the API did not start:\n" + log.read_text()[-3000:])
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the API was not ready in 60 s")
-
-
 def run(
     *, people: int, numbers_each: int, seconds: int, connections: int, log_level: str
 ) -> list[dict[str, Any]]:
@@ -186,13 +177,12 @@ def run(
             [tokens.mint(admin, now=now, ttl=ttl)],
         )
         port = 18000 + os.getpid() % 1000
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SIMREG_")}
-        env.update(
-            SIMREG_ENV="dev",
-            SIMREG_DATABASE_URL=db.url,
-            SIMREG_SCHEDULER_IN_PROCESS="false",
-            SIMREG_UPLOAD_RESUME_ON_START="false",
-            SIMREG_LOG_LEVEL=log_level,
+        env = process_env(
+            env="dev",
+            database_url=db.url,
+            scheduler_in_process="false",
+            upload_resume_on_start="false",
+            log_level=log_level,
         )
         log = workdir / "api.log"
         with log.open("wb") as out:
@@ -204,7 +194,9 @@ def run(
             )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(base, server, log)
+            failed = wait_until_answering(base + "/readyz", server)
+            if failed:
+                raise SystemExit(f"the API did not start: {failed}\n{log.read_text()[-3000:]}")
             for name, script in (("person status", person_script), ("admin list", admin_script)):
                 _wrk(base, script, seconds=3, connections=connections)  # warm-up: pools, plans
                 result = _wrk(base, script, seconds=seconds, connections=connections)

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
 from app.core.identifiers import luhn_valid
-from app.db.local_postgres import PostgresServer
 from app.notifications.models import Audience, Notification, NotificationStatus
 from app.numbers.models import NumberStatus, StatusEvent
 from app.scheduler.models import JobClaim
@@ -28,13 +27,12 @@ from tests.builders import (
     mobile,
     token_headers,
 )
-from tests.cluster.topology import Cluster, cluster, free_port
-from tests.conftest import START, _pg_admin_url, _pg_url
+from tests.cluster.topology import Cluster, cluster, eventually, free_port
+from tests.conftest import START
 from tests.uploads.builders import csv_bytes, upload
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres_only]
 
-T = TypeVar("T")
 EMPLOYEES = 8
 CONFIRMING = 4  # employees 0‥3 confirm; 4‥7 never do
 DEVICES = 3
@@ -74,33 +72,6 @@ def _row(msisdn: str, n: int) -> list[str]:
         f"{series[:2]} {series[2:]} {number}", "20.05.2015", "ОВД района Тверской", "770-001",
         "", "", "", "",
     ]  # fmt: skip
-
-
-def eventually(probe: Callable[[], T | None], what: str, *, timeout: float = 60) -> T:
-    """Poll `probe` until it returns something; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found is not None:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
-@pytest.fixture
-def empty_database(pg_server: PostgresServer | None) -> Iterator[str]:
-    """A database with no schema yet: the topology migrates it itself, once."""
-    admin = _pg_admin_url(pg_server)
-    name = f"simreg_cluster_{free_port()}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield _pg_url(admin, name)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        engine.dispose()
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from app.db.local_postgres import PostgresServer, start_server
 from tests.builders import make_person, token_headers
 from tests.cluster.topology import Cluster, cluster
+from tests.conftest import scratch_database
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres_only]
 
@@ -34,18 +34,17 @@ def own_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def topology(own_server: PostgresServer, tmp_path: Path) -> Iterator[Cluster]:
-    engine = create_engine(own_server.admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("CREATE DATABASE simreg"))
-    engine.dispose()
-    with cluster(
-        own_server.url("simreg"),
-        tmp_path,
-        scheduler_in_process="false",
-        db_pool_size="4",
-        # One person's token drives the load: their rate limit is not what is tested here.
-        person_requests_per_minute="0",
-    ) as started:
+    with (
+        scratch_database(own_server.admin_url, "simreg") as url,
+        cluster(
+            url,
+            tmp_path,
+            scheduler_in_process="false",
+            db_pool_size="4",
+            # One person's token drives the load: their rate limit is not what is tested here.
+            person_requests_per_minute="0",
+        ) as started,
+    ):
         yield started
 
 

@@ -13,17 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
 from app.benchmarks.common import NOW
 from app.benchmarks.deadlines import seed
-from app.db.local_postgres import PostgresServer
 from app.deadlines.models import DeadlineNotice, NoticeKind
 from app.matching.models import WorkItem, WorkKind
 from app.numbers.models import NumberStatus, StatusEvent
-from tests.cluster.test_cluster import eventually
-from tests.cluster.topology import Cluster, cluster, free_port, process_env
-from tests.conftest import _pg_admin_url, _pg_url
+from tests.cluster.topology import Cluster, cluster, eventually, free_port, simreg_env
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres_only]
 
@@ -31,27 +28,17 @@ NUMBERS = 100_000
 
 
 @pytest.fixture
-def topology(pg_server: PostgresServer | None, tmp_path: Path) -> Iterator[Cluster]:
-    admin = _pg_admin_url(pg_server)
-    name = f"simreg_killed_{free_port()}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        with cluster(
-            _pg_url(admin, name),
-            tmp_path,
-            now=NOW.isoformat(),
-            scheduler_in_process="false",
-            deadlines_interval_seconds="1",
-            # Many small transactions, so that the kill lands between committed batches.
-            deadline_batch_ids="1000",
-        ) as started:
-            yield started
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        engine.dispose()
+def topology(empty_database: str, tmp_path: Path) -> Iterator[Cluster]:
+    with cluster(
+        empty_database,
+        tmp_path,
+        now=NOW.isoformat(),
+        scheduler_in_process="false",
+        deadlines_interval_seconds="1",
+        # Many small transactions, so that the kill lands between committed batches.
+        deadline_batch_ids="1000",
+    ) as started:
+        yield started
 
 
 def _suspended(database_url: str) -> int:
@@ -101,7 +88,7 @@ def test_a_run_killed_midway_is_completed_by_the_next_and_nothing_happens_twice(
     # Nothing left: one more run, from the command line, finds nothing to suspend.
     again = subprocess.run(
         [sys.executable, "-m", "app.cli", "jobs", "run", "deadlines"],
-        env=process_env(topology.database_url, **topology.settings),
+        env=simreg_env(topology.database_url, **topology.settings),
         capture_output=True,
         text=True,
         check=False,

@@ -3,18 +3,20 @@ each a `simreg` command of its own on one PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-import httpx
+from app.benchmarks.common import process_env, wait_until_answering
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -24,16 +26,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def process_env(database_url: str, **settings: str) -> dict[str, str]:
-    """The environment of one simreg process: this one's, without any SIMREG_* of the caller."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMREG_")}
-    env.update(
-        SIMREG_ENV="test",
-        SIMREG_DATABASE_URL=database_url,
-        SIMREG_LOG_LEVEL="WARNING",
-        **{f"SIMREG_{name.upper()}": value for name, value in settings.items()},
-    )
-    return env
+def simreg_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of one process of the topology (test environment, quiet logs)."""
+    return process_env(env="test", database_url=database_url, log_level="WARNING", **settings)
 
 
 @dataclass
@@ -78,7 +73,7 @@ class Cluster:
         """`simreg migrate`, once, before any instance starts."""
         done = subprocess.run(
             [sys.executable, "-m", "app.cli", "migrate"],
-            env=process_env(self.database_url, **self.settings),
+            env=simreg_env(self.database_url, **self.settings),
             capture_output=True,
             timeout=120,
             check=False,
@@ -90,7 +85,7 @@ class Cluster:
         handle = log.open("wb")
         popen = subprocess.Popen(
             [sys.executable, "-m", "app.cli", *args],
-            env=process_env(self.database_url, **self.settings),
+            env=simreg_env(self.database_url, **self.settings),
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
@@ -121,19 +116,22 @@ class Cluster:
             process.stop()
 
 
-def wait_ready(process: Process, *, path: str = "/readyz", timeout: float = 60) -> None:
-    """Poll until `path` answers 200; fail with the process's output if it dies or never does."""
+def eventually(probe: Callable[[], T | None], what: str, *, timeout: float = 60) -> T:
+    """Poll `probe` until it returns something; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise AssertionError(f"{process.name} ended:\n{process.output()}")
-        try:
-            if httpx.get(process.base_url + path, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{process.name} was not ready in {timeout} s:\n{process.output()}")
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def wait_ready(process: Process, *, path: str = "/readyz", timeout: float = 60) -> None:
+    """Wait until `path` answers 200; fail with the process's output if it never does."""
+    failed = wait_until_answering(process.base_url + path, process.popen, timeout=timeout)
+    if failed:
+        raise AssertionError(f"{process.name}: {failed}\n{process.output()}")
 
 
 @contextmanager
