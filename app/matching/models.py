@@ -60,6 +60,8 @@ class ConfirmationRequest(Base):
             "expires_at",
             postgresql_where=text("status IN ('queued', 'sent')"),
         ),
+        # Also a registration's requests: they are among its number's (no index of their own,
+        # which every decided request would write again).
         Index("ix_confirmation_requests_number", "number_id"),
         # A person lists their live requests only (PostgreSQL indexes just those).
         Index(
@@ -67,8 +69,6 @@ class ConfirmationRequest(Base):
             "doc_hash",
             postgresql_where=text("status IN ('queued', 'sent', 'answered')"),
         ),
-        # "Has this registration ever had a request?" is asked for every registration per run.
-        Index("ix_confirmation_requests_registration", "registration_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

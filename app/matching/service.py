@@ -89,6 +89,14 @@ def _request_scope(operator_id: int | None, numbers: NumberRange) -> list[Any]:
     return scope
 
 
+def _registration_scope(numbers: NumberRange) -> list[Any]:
+    """The id range, said of registrations: it lets each batch read its own registrations by
+    the current-registration index instead of scanning all of them."""
+    if numbers is None:
+        return []
+    return [Registration.number_id >= numbers[0], Registration.number_id < numbers[1]]
+
+
 def run_matching(
     session: Session,
     *,
@@ -203,7 +211,16 @@ def _create_requests(
             Registration.ended_at.is_(None),
             Registration.kind == SimKind.EMPLOYEE,
             PhoneNumber.status.in_([S.PENDING_CONFIRMATION, S.SUSPENDED]),
-            not_(exists().where(ConfirmationRequest.registration_id == Registration.id)),
+            *_registration_scope(numbers),
+            # A registration's requests are those of its number: the number index finds them,
+            # and the range keeps a batch to its own requests.
+            not_(
+                exists().where(
+                    ConfirmationRequest.number_id == Registration.number_id,
+                    ConfirmationRequest.registration_id == Registration.id,
+                    *_request_scope(None, numbers),
+                )
+            ),
         ),
         operator_id,
         numbers,
@@ -253,7 +270,14 @@ def _apply_answers(
     )
     session.execute(
         update(ConfirmationRequest)
-        .where(*scope, Registration.id == ConfirmationRequest.registration_id)
+        .where(
+            *scope,
+            Registration.id == ConfirmationRequest.registration_id,
+            # Answered requests are for current registrations (the orphans were cancelled
+            # above), so the batch reads its own registrations by the current-number index.
+            Registration.ended_at.is_(None),
+            *_registration_scope(numbers),
+        )
         .values(
             status=RequestStatus.MATCHED,
             matched_at=now,

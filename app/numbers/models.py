@@ -73,7 +73,9 @@ class PhoneNumber(Base):
 
     __tablename__ = "numbers"
     __table_args__ = (
-        UniqueConstraint("operator_id", "msisdn"),
+        # msisdn first: the same index finds a number by msisdn alone (a person's claim), by
+        # msisdn and company (uploads) and by msisdn and operator (adding numbers).
+        UniqueConstraint("msisdn", "operator_id"),
         Index("ix_numbers_subscriber_status", "subscriber_id", "status"),
         # PostgreSQL keeps only the numbers a deadline can still reach: activating a number
         # (most of a matching run) then writes one index entry fewer.
@@ -97,7 +99,7 @@ class PhoneNumber(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("corporate_subscribers.id"))
     # No index: nothing looks numbers up by contract, and contracts are never deleted.
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
-    msisdn: Mapped[str] = mapped_column(String(16), index=True)
+    msisdn: Mapped[str] = mapped_column(String(16))
     iccid: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[NumberStatus] = mapped_column(str_enum(NumberStatus, 32))
     sim_kind: Mapped[SimKind | None] = mapped_column(str_enum(SimKind, 16))
