@@ -268,7 +268,7 @@ def _apply_answers(
         + case((birth_differs == 1, "birth_date "), else_="")
         + case((doc_differs == 1, "document"), else_="")
     )
-    session.execute(
+    decide = (
         update(ConfirmationRequest)
         .where(
             *scope,
@@ -291,8 +291,37 @@ def _apply_answers(
                 else_=func.nullif(func.replace(fields, " ", ","), ""),
             ),
         )
-        .execution_options(synchronize_session=False)
     )
+    moves = {
+        # A suspended number whose user is confirmed is reactivated automatically.
+        "active": lifecycle.Move(
+            S.ACTIVE,
+            "the person confirmed; the company's data match the verified data",
+            only_from=(S.PENDING_CONFIRMATION, S.SUSPENDED),
+            work_kind=WorkKind.ACTIVATE.value,
+        ),
+        "mismatch": lifecycle.Move(
+            S.MISMATCH,
+            "the person confirmed, but the company's data differ from the verified data",
+            only_from=(S.PENDING_CONFIRMATION,),
+        ),
+        "declined": lifecycle.Move(
+            S.DECLINED,
+            "the person declined: they do not use this number",
+            only_from=(S.PENDING_CONFIRMATION,),
+        ),
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the decision's RETURNING names the numbers and their outcomes, and
+        # the numbers move from it, with no second look at the requests.
+        decided = decide.returning(
+            ConfirmationRequest.number_id.label("number_id"),
+            ConfirmationRequest.outcome.label("outcome"),
+        ).cte("decided")
+        moved = lifecycle.transition_by_outcome(session, decided, moves, actor=actor, at=now)
+        return moved["active"], moved["mismatch"], moved["declined"]
+
+    session.execute(decide.execution_options(synchronize_session=False))
 
     def numbers_decided(outcome: str) -> AnySelect:
         """Numbers of the requests this run has just decided with `outcome`."""
@@ -303,37 +332,19 @@ def _apply_answers(
             *_request_scope(operator_id, numbers),
         )
 
-    equal = numbers_decided("active")
-    # A suspended number whose user is confirmed is reactivated automatically.
-    active = lifecycle.transition_selected(
-        session,
-        equal,
-        S.ACTIVE,
-        actor=actor,
-        reason="the person confirmed; the company's data match the verified data",
-        at=now,
-        only_from=[S.PENDING_CONFIRMATION, S.SUSPENDED],
-        work_kind=WorkKind.ACTIVATE.value,
+    active, mismatched, refused = (
+        lifecycle.transition_selected(
+            session,
+            numbers_decided(outcome),
+            move.target,
+            actor=actor,
+            reason=move.reason,
+            at=now,
+            only_from=move.only_from,
+            work_kind=move.work_kind,
+        )
+        for outcome, move in moves.items()
     )
-    mismatched = lifecycle.transition_selected(
-        session,
-        numbers_decided("mismatch"),
-        S.MISMATCH,
-        actor=actor,
-        reason="the person confirmed, but the company's data differ from the verified data",
-        at=now,
-        only_from=[S.PENDING_CONFIRMATION],
-    )
-    refused = lifecycle.transition_selected(
-        session,
-        numbers_decided("declined"),
-        S.DECLINED,
-        actor=actor,
-        reason="the person declined: they do not use this number",
-        at=now,
-        only_from=[S.PENDING_CONFIRMATION],
-    )
-
     return active, mismatched, refused
 
 

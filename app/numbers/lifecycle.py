@@ -6,7 +6,7 @@ Every change writes a StatusEvent (who, when, why). Nothing else assigns `PhoneN
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +15,13 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    and_,
+    case,
     func,
     insert,
     literal,
     null,
+    or_,
     select,
     update,
 )
@@ -200,6 +203,27 @@ def transition_selected(
     return moved
 
 
+def _sources(target: NumberStatus, only_from: Iterable[NumberStatus] | None) -> list[str]:
+    """Statuses the table allows to become `target`, narrowed to `only_from` when given."""
+    sources = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
+    if only_from is not None:
+        wanted = {s.value for s in only_from}
+        sources = [s for s in sources if s in wanted]
+    return sources
+
+
+_EVENT_COLUMNS = [
+    "number_id",
+    "from_status",
+    "to_status",
+    "at",
+    "actor_kind",
+    "actor_id",
+    "reason",
+    "registration_id",
+]
+
+
 def transition_selected_with(
     session: Session,
     number_ids: Select[*tuple[Any, ...]] | Sequence[ColumnElement[bool]],
@@ -224,22 +248,10 @@ def transition_selected_with(
     subscriber_id, msisdn, sim_kind, deadline_at — run in the same statement; the row count of
     each follower (its RETURNING rows) comes back after the count of numbers moved."""
     extra = also_set or {}
-    sources = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
-    if only_from is not None:
-        wanted = {s.value for s in only_from}
-        sources = [s for s in sources if s in wanted]
+    sources = _sources(target, only_from)
     if not sources:
         return 0, []
-    event_columns = [
-        "number_id",
-        "from_status",
-        "to_status",
-        "at",
-        "actor_kind",
-        "actor_id",
-        "reason",
-        "registration_id",
-    ]
+    event_columns = _EVENT_COLUMNS
     constants = (
         literal(target.value, String()),
         literal(at, UtcDateTime()),
@@ -316,6 +328,99 @@ def transition_selected_with(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0), []  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Move:
+    """Where the numbers of one outcome go, in `transition_by_outcome`."""
+
+    target: NumberStatus
+    reason: str
+    only_from: tuple[NumberStatus, ...] | None = None
+    work_kind: str | None = None
+
+
+def transition_by_outcome(
+    session: Session,
+    decided: CTE,
+    moves: Mapping[str, Move],
+    *,
+    actor: Actor,
+    at: dt.datetime,
+) -> dict[str, int]:
+    """PostgreSQL: one statement moves the numbers `decided` names, each by its outcome.
+
+    `decided` is a CTE with columns `number_id` and `outcome` (for the matching run, the
+    UPDATE … RETURNING that decides the answered requests). A number whose outcome has a
+    `Move` becomes its target when the table allows it from its current status (and that
+    status is in `only_from`); the others stay as they are. As in `transition_selected_with`,
+    the old status comes from a second look at the row in the statement's snapshot and the
+    UPDATE re-checks it, each moved number gets one event, and a `work_kind` queues one work
+    item unless one is open. Returns how many numbers moved per outcome."""
+    before = aliased(PhoneNumber, name="before")
+    branches = []
+    for outcome, move in moves.items():
+        sources = _sources(move.target, move.only_from)
+        if sources:
+            branches.append(and_(decided.c.outcome == outcome, PhoneNumber.status.in_(sources)))
+    if not branches:
+        return {}
+    moved = (
+        update(PhoneNumber)
+        .where(
+            PhoneNumber.id == decided.c.number_id,
+            or_(*branches),
+            before.id == PhoneNumber.id,
+            PhoneNumber.status == before.status,
+        )
+        .values(
+            status=case(
+                {outcome: move.target.value for outcome, move in moves.items()},
+                value=decided.c.outcome,
+            ),
+            status_changed_at=at,
+        )
+        .returning(
+            PhoneNumber.id.label("id"),
+            before.status.label("old"),
+            PhoneNumber.status.label("new"),
+            PhoneNumber.operator_id.label("operator_id"),
+            decided.c.outcome.label("outcome"),
+        )
+        .cte("moved")
+    )
+    reason = case(
+        {outcome: move.reason for outcome, move in moves.items()}, value=moved.c.outcome
+    )
+    logged = insert(StatusEvent).from_select(
+        _EVENT_COLUMNS,
+        select(
+            moved.c.id,
+            moved.c.old,
+            moved.c.new,
+            literal(at, UtcDateTime()),
+            literal(actor.kind.value, String()),
+            literal(actor.id, String()),
+            reason,
+            null(),
+        ),
+    )
+    counted = (
+        select(moved.c.outcome, func.count())
+        .group_by(moved.c.outcome)
+        .add_cte(logged.cte("logged"))
+    )
+    for kind in sorted({m.work_kind for m in moves.values() if m.work_kind is not None}):
+        outcomes = [o for o, m in moves.items() if m.work_kind == kind]
+        counted = counted.add_cte(
+            queue_work(
+                moved.c.id, moved.c.operator_id, moved, kind, at,
+                moved.c.outcome.in_(outcomes), dialect="postgresql",
+            ).cte(f"queued_{kind}")
+        )  # fmt: skip
+    counts = dict.fromkeys(moves, 0)
+    counts.update({row[0]: int(row[1]) for row in session.execute(counted)})
+    return counts
 
 
 def record_creation(
