@@ -138,6 +138,7 @@ def vacuum_analyze(engine: Engine) -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
             conn.execute(text("CHECKPOINT"))
+        os.sync()
 
 
 def run_child(module: str, *args: str) -> dict[str, Any]:
