@@ -268,18 +268,21 @@ def _open_csv(path: Path, *, head: bytes, name: str) -> Table:
         except UnicodeDecodeError as e:
             raise _unknown_encoding(name) from e
     delimiter, header_cells = _detect_delimiter(sample)
-    data_rows, same_width = _count_data_records(
+    is_plain = encoding in _FRAME_ENCODINGS and _is_plain(path)
+    # A plain UTF-8 file (already decoded whole by the encoding check) is counted line by line
+    # in bytes; anything else, or anything the csv parser would object to, takes its pass.
+    counted = (
+        _count_plain_records(path, delimiter=delimiter, width=len(header_cells))
+        if is_plain and encoding in ("utf-8", "utf-8-sig")
+        else None
+    )
+    data_rows, same_width = counted or _count_data_records(
         path, encoding=encoding, delimiter=delimiter, name=name, width=len(header_cells)
     )
     header, columns = _read_header(header_cells, name=name, has_rows=data_rows > 0)
     if data_rows == 0:
         raise _no_rows(name)
-    plain = (
-        same_width
-        and len(header) == len(header_cells)
-        and encoding in _FRAME_ENCODINGS
-        and _is_plain(path)
-    )
+    plain = same_width and len(header) == len(header_cells) and is_plain
 
     def rows() -> Iterator[RawRow]:
         return _csv_rows(path, encoding=encoding, delimiter=delimiter, width=len(header))
@@ -433,6 +436,52 @@ def _count_data_records(
                 records += 1
                 data_rows += records > 1
                 same_width = False
+    return data_rows, same_width
+
+
+# A line this long could hold a field over the csv module's limit: left to its pass to judge.
+_PLAIN_LINE_LIMIT = csv.field_size_limit()
+_PRINTABLE = frozenset(range(0x21, 0x7F))
+
+
+def _count_plain_records(path: Path, *, delimiter: str, width: int) -> tuple[int, bool] | None:
+    """`_count_data_records` for a plain UTF-8 file (see `_is_plain`), in bytes: each line is a
+    record and its cells are the text between delimiters, so a blank record is a line whose
+    text without delimiters is empty or white space. None when a line holds something the csv
+    parser would refuse (a NUL, an over-long line): the parser's own pass then reports it."""
+    sep = delimiter.encode()
+    records = data_rows = 0
+    same_width = True
+
+    def count(lines: list[bytes]) -> bool:
+        nonlocal records, data_rows, same_width
+        for line in lines:
+            if len(line) > _PLAIN_LINE_LIMIT:
+                return False
+            records += 1
+            if records == 1:
+                continue  # the header
+            text = line.removesuffix(b"\r").replace(sep, b"")
+            if not text or (
+                text[0] not in _PRINTABLE and text.decode("utf-8", "replace").isspace()
+            ):
+                continue
+            data_rows += 1
+            if line.count(sep) != width - 1:
+                same_width = False
+        return True
+
+    rest = b""
+    with path.open("rb") as f:
+        while block := f.read(_FRAME_CHUNK):
+            if b"\x00" in block:
+                return None
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            if not count(lines):
+                return None
+    if rest and not count([rest]):
+        return None
     return data_rows, same_width
 
 

@@ -94,6 +94,9 @@ _MAX_LENGTHS = {
 ProgressCallback = Callable[[int, int], None]
 
 # What an applied row does to its number, by kind: the status it moves to, why, and from where.
+# A transition that moved this many numbers leaves PostgreSQL's statistics of them stale.
+_REANALYZE_AFTER = 50_000
+
 _TARGETS: dict[str, tuple[NumberStatus, str, list[NumberStatus]]] = {
     "employee": (
         NumberStatus.PENDING_CONFIRMATION,
@@ -855,17 +858,31 @@ class _UploadWorker:
             .execution_options(synchronize_session=False)
         )
         today = now.astimezone(MOSCOW).date()
-        for kind, outcome in itertools.product(_TARGETS, (created, superseded)):
+        staged_counts = {
+            (kind, outcome): int(n)
+            for kind, outcome, n in session.execute(
+                select(staged.c.kind, staged.c.outcome, func.count())
+                .where(mine)
+                .group_by(staged.c.kind, staged.c.outcome)
+            )
+        }
+        postgres = session.get_bind().dialect.name == "postgresql"
+        for kind, outcome in itertools.product(_TARGETS, (None, "superseded")):
+            rows = staged_counts.get((kind, outcome), 0)
+            if not rows:
+                continue  # nothing to move: skip the statements, and their scans of numbers
             target, why, sources = _TARGETS[kind]
-            numbers = select(staged.c.number_id).where(mine, outcome, staged.c.kind == kind)
+            numbers = select(staged.c.number_id).where(
+                mine, staged.c.outcome == outcome if outcome else created, staged.c.kind == kind
+            )
             # A new user moves the deadline: a grace period from today for a change of user, and
             # the rules of the new user's kind; the next deadline run recomputes these numbers.
             # The numbers that change status get all of it in the same row write (each write
             # of a number touches every one of its indexes once the status changes).
             new_values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
-            if outcome is superseded:
+            if outcome is not None:
                 new_values["user_changed_on"] = today
-            lifecycle.transition_selected(
+            moved = lifecycle.transition_selected(
                 session,
                 numbers,
                 target,
@@ -875,6 +892,12 @@ class _UploadWorker:
                 only_from=sources,
                 also_set=new_values,
             )
+            if postgres and moved >= _REANALYZE_AFTER:
+                # The statistics still describe the numbers before this transaction moved them;
+                # the next statements' plans would walk every moved number to find a few.
+                session.execute(text("ANALYZE numbers"))
+            if moved == rows:
+                continue  # every number moved, and took the new values with its move
             # The rest keep their status (a device stays unregistered, a suspended number stays
             # suspended) and only take the new values, if they do not hold them already.
             session.execute(
@@ -891,11 +914,9 @@ class _UploadWorker:
                 .values(new_values)
                 .execution_options(synchronize_session=False)
             )
-        counts: dict[str | None, int] = dict(
-            session.execute(
-                select(staged.c.outcome, func.count()).where(mine).group_by(staged.c.outcome)
-            ).all()
-        )
+        counts: dict[str | None, int] = {}
+        for (_, outcome), n in staged_counts.items():
+            counts[outcome] = counts.get(outcome, 0) + n
         session.execute(delete(StagedRow).where(StagedRow.upload_id == upload.id))
         upload.created = int(counts.get(None, 0))
         upload.superseded = int(counts.get("superseded", 0))

@@ -17,6 +17,7 @@ import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.uploads import readers
 from app.uploads.columns import Column
 from app.uploads.readers import RawRow, Table, UploadRejected, open_table
 
@@ -647,6 +648,42 @@ class TestRowBatches:
                 return  # no data rows, or text that is not Russian enough for cp1251
             assert table._frames is not None
             assert batch_rows(table, size) == reference_rows(table)
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        rows=st.lists(
+            st.one_of(
+                st.lists(_PLAIN_CELL, min_size=1, max_size=5).map(";".join),
+                st.sampled_from(["", " ", ";;", ";;;;;", "\u3000;\t;", "\x1c", " ;x"]),
+            ),
+            min_size=0,
+            max_size=12,
+        ),
+        bom=st.booleans(),
+        ending=st.sampled_from(["\r\n", "\n"]),
+        last_ending=st.booleans(),
+        chunk=st.sampled_from([8, 64, 16 * 1024 * 1024]),
+    )
+    def test_a_plain_file_is_counted_in_bytes_as_the_csv_pass_counts_it(
+        self, rows: list[str], bom: bool, ending: str, last_ending: bool, chunk: int
+    ) -> None:
+        text = ending.join(["Фамилия;Имя;Дата рождения", *rows]) + (ending if last_ending else "")
+        with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+            patch.setattr("app.uploads.readers._FRAME_CHUNK", chunk)
+            path = Path(folder) / "list.csv"
+            path.write_bytes(text.encode("utf-8-sig" if bom else "utf-8"))
+            fast = readers._count_plain_records(path, delimiter=";", width=3)
+            slow = readers._count_data_records(
+                path, encoding="utf-8-sig" if bom else "utf-8", delimiter=";", name="x", width=3
+            )
+        assert fast == slow
+
+    def test_a_plain_file_the_csv_parser_would_refuse_is_left_to_it(self, tmp_path: Path) -> None:
+        path = tmp_path / "list.csv"
+        path.write_bytes(b"a;b\r\nx\x00y;z\r\n")
+        assert readers._count_plain_records(path, delimiter=";", width=2) is None
+        path.write_bytes(b"a;b\r\n" + b"x" * (csv.field_size_limit() + 1) + b";z\r\n")
+        assert readers._count_plain_records(path, delimiter=";", width=2) is None
 
     @pytest.mark.parametrize(
         "lines",
