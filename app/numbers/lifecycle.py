@@ -389,9 +389,7 @@ def transition_by_outcome(
         )
         .cte("moved")
     )
-    reason = case(
-        {outcome: move.reason for outcome, move in moves.items()}, value=moved.c.outcome
-    )
+    reason = case({outcome: move.reason for outcome, move in moves.items()}, value=moved.c.outcome)
     logged = insert(StatusEvent).from_select(
         _EVENT_COLUMNS,
         select(

@@ -18,14 +18,16 @@ import shutil
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 import polars as pl
 import structlog
 from sqlalchemy import (
+    Connection,
     Select,
     String,
     and_,
@@ -473,25 +475,33 @@ class _UploadWorker:
         seal = upload.mode is UploadMode.APPLY
         today = moscow_today(self.runtime.clock)
         positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
-        for batch in table.row_batches(self.runtime.settings.upload_batch_rows):
-            fresh = batch.after(upload.resume_after_row)
-            if not fresh.size:
-                continue
-            staged, rejections = self._check_batch(
-                session, fresh, positions, upload.subscriber_id, today=today, seal=seal
-            )
-            _write_staged(session, staged)
-            _write_rejections(session, upload.id, rejections)
-            upload.resume_after_row = fresh.last_row_no
-            upload.rows_read += fresh.size
-            upload.accepted += len(staged)
-            upload.rejected += len(rejections)
-            upload.lease_until = self.now() + self.lease
-            session.commit()
-            checkpoints.reach("validate.batch_committed")
-            if self.progress:
-                self.progress(upload.rows_read, upload.rows_total)
+        resume_after = upload.resume_after_row
+        batches = (
+            batch.after(resume_after)
+            for batch in table.row_batches(self.runtime.settings.upload_batch_rows)
+        )
+
+        def examine(batch: RowBatch) -> _Examined:
+            return _examine(batch, positions, today=today)
+
+        # A pipeline of three: a thread reads and checks the batch after next (polars releases
+        # the GIL), a second looks up the next batch's numbers on a connection of its own, and
+        # this one writes the current batch: Python and the database work at the same time.
+        with self._registry_reader(session) as reader:
+
+            def look_up(item: tuple[RowBatch, _Examined]) -> pl.DataFrame:
+                return _numbers_of(reader, upload.subscriber_id, item[1][2]["msisdn"])
+
+            examined_batches = _ahead((b for b in batches if b.size), examine)
+            for (fresh, examined), numbers in _ahead(examined_batches, look_up):
+                staged, rejections = self._check_registry(
+                    fresh, examined, numbers, positions, seal=seal
+                )
+                self._write_batch(session, upload, fresh, staged, rejections)
+                # Let this batch go before the next arrives: three are in flight already.
+                del fresh, examined, numbers, staged, rejections
         self._cross_row_checks(session, upload, table)
+
         upload.accepted = _count(session, StagedRow, upload.id)
         upload.rejected = _count(session, UploadRejection, upload.id)
         if upload.mode is UploadMode.VALIDATE:
@@ -505,44 +515,51 @@ class _UploadWorker:
         if upload.status is UploadStatus.DONE:
             _count_rows(upload)
 
-    def _check_batch(
+    def _write_batch(
         self,
         session: Session,
+        upload: Upload,
         batch: RowBatch,
+        staged: pl.DataFrame,
+        rejections: list[dict[str, Any]],
+    ) -> None:
+        """Stage and refuse one batch's rows and commit it with the point to resume after."""
+        _write_staged(session, staged)
+        _write_rejections(session, upload.id, rejections)
+        upload.resume_after_row = batch.last_row_no
+        upload.rows_read += batch.size
+        upload.accepted += len(staged)
+        upload.rejected += len(rejections)
+        upload.lease_until = self.now() + self.lease
+        session.commit()
+        checkpoints.reach("validate.batch_committed")
+        if self.progress:
+            self.progress(upload.rows_read, upload.rows_total)
+
+    @contextlib.contextmanager
+    def _registry_reader(self, session: Session) -> Iterator[Connection]:
+        """A connection of its own for the look-ups of numbers, which run in a thread while
+        the session writes. An in-memory SQLite database exists once per connection, so
+        there the look-ups share the session's connection (the pipeline then waits on it)."""
+        url = self.runtime.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            yield session.connection()
+            return
+        with self.runtime.engine.connect() as reader:
+            yield reader
+
+    def _check_registry(
+        self,
+        batch: RowBatch,
+        examined: _Examined,
+        numbers: pl.DataFrame,
         positions: list[tuple[int, Column]],
-        subscriber_id: int,
         *,
-        today: dt.date,
         seal: bool,
     ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-        problems: dict[int, list[dict[str, str]]] = defaultdict(list)
-        cells_of: dict[int, list[str]] = {}
-        for row in batch.odd:
-            assert row.problem is not None
-            code, message = row.problem
-            problems[row.row_no].append({"column": "row", "code": code, "message": message})
-            cells_of[row.row_no] = row.cells
-        frame = batch.cells.select(
-            "row_no", *(pl.col(str(i)).alias(column.value) for i, column in positions)
-        )
-        clean, row_problems = validate_batch(frame, today=today)
-        for problem in row_problems:
-            problems[problem.row_no].append(_problem_dict(problem))
-        for column, limit in _MAX_LENGTHS.items():
-            for (row_no,) in (
-                clean.filter(pl.col(column).str.len_chars() > limit).select("row_no").rows()
-            ):
-                problems[row_no].append(
-                    {
-                        "column": column,
-                        "code": "value.too_long",
-                        "message": f"the value is longer than {limit} characters; shorten it",
-                    }
-                )
+        problems, cells_of, clean = examined
         # The registry's view: the number must be the company's own and still in the registry.
-        joined = clean.join(
-            _numbers_of(session, subscriber_id, clean["msisdn"]), on="msisdn", how="left"
-        )
+        joined = clean.join(numbers, on="msisdn", how="left")
         not_owned = pl.col("number_id").is_null()
         closed = pl.col("status").is_in(list(_FINAL)).fill_null(False)
         other_sim = (
@@ -937,6 +954,60 @@ class _UploadWorker:
         )
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_Examined = tuple[dict[int, list[dict[str, str]]], dict[int, list[str]], pl.DataFrame]
+
+
+def _examine(batch: RowBatch, positions: list[tuple[int, Column]], *, today: dt.date) -> _Examined:
+    """The checks of one batch that need nothing but its rows: the problems found per row,
+    the cells of the rows the reader could not split, and the clean rows."""
+    problems: dict[int, list[dict[str, str]]] = defaultdict(list)
+    cells_of: dict[int, list[str]] = {}
+    for row in batch.odd:
+        assert row.problem is not None
+        code, message = row.problem
+        problems[row.row_no].append({"column": "row", "code": code, "message": message})
+        cells_of[row.row_no] = row.cells
+    frame = batch.cells.select(
+        "row_no", *(pl.col(str(i)).alias(column.value) for i, column in positions)
+    )
+    clean, row_problems = validate_batch(frame, today=today)
+    for problem in row_problems:
+        problems[problem.row_no].append(_problem_dict(problem))
+    for column, limit in _MAX_LENGTHS.items():
+        too_long = clean.filter(pl.col(column).str.len_chars() > limit).select("row_no")
+        for (row_no,) in too_long.rows():
+            problems[row_no].append(
+                {
+                    "column": column,
+                    "code": "value.too_long",
+                    "message": f"the value is longer than {limit} characters; shorten it",
+                }
+            )
+    return problems, cells_of, clean
+
+
+def _ahead(items: Iterator[_T], work: Callable[[_T], _R]) -> Iterator[tuple[_T, _R]]:
+    """Each item with `work` done on it, the next item's work already under way in a thread
+    while the caller handles this one. An error of the reader or of `work` is raised here,
+    in order; the item in flight is dropped when the caller stops early."""
+
+    def step() -> tuple[_T, _R] | None:
+        item = next(items, None)
+        return None if item is None else (item, work(item))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-read") as pool:
+        pending = pool.submit(step)
+        try:
+            while (done := pending.result()) is not None:
+                pending = pool.submit(step)
+                yield done
+                del done  # not kept alive while the next one is awaited
+        finally:
+            pending.cancel()
+
+
 def _count_rows(upload: Upload) -> None:
     """Add a finished upload's rows to the metrics (once: only after its final commit)."""
     UPLOAD_ROWS_PROCESSED.labels(mode=upload.mode.value).inc(upload.rows_read)
@@ -1006,7 +1077,7 @@ _NUMBER_COLUMNS = {
 }
 
 
-def _numbers_of(session: Session, subscriber_id: int, msisdns: pl.Series) -> pl.DataFrame:
+def _numbers_of(connection: Connection, subscriber_id: int, msisdns: pl.Series) -> pl.DataFrame:
     """The company's numbers among `msisdns` (one batch), by index look-ups.
 
     A batch asks only for its own numbers, so memory does not grow with the company (a
@@ -1015,9 +1086,9 @@ def _numbers_of(session: Session, subscriber_id: int, msisdns: pl.Series) -> pl.
     wanted = msisdns.drop_nulls().unique().to_list()
     if not wanted:
         return pl.DataFrame([], schema=_NUMBER_COLUMNS, orient="row")
-    cursor = session.connection().connection.cursor()
+    cursor = connection.connection.cursor()
     try:
-        if session.get_bind().dialect.name == "postgresql":
+        if connection.dialect.name == "postgresql":
             cursor.execute(
                 "SELECT msisdn, id, status, iccid FROM numbers"
                 " WHERE msisdn = ANY(%s) AND subscriber_id = %s",
