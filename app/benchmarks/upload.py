@@ -172,11 +172,12 @@ def _naive(url: str, company_id: str, file: str, limit: str) -> dict[str, Any]:
             done += 1
             try:
                 msisdn = normalize_msisdn(row["Номер телефона"])
+                # By msisdn alone (the unique index), then the company checked on the row.
                 number = session.scalars(
-                    select(PhoneNumber).where(
-                        PhoneNumber.subscriber_id == int(company_id), PhoneNumber.msisdn == msisdn
-                    )
+                    select(PhoneNumber).where(PhoneNumber.msisdn == msisdn)
                 ).one()
+                if number.subscriber_id != int(company_id):
+                    continue
                 data: EmployeeIn | DeviceIn
                 if row["IMEI"]:
                     data = DeviceIn(

@@ -1077,6 +1077,15 @@ _NUMBER_COLUMNS = {
 }
 
 
+# CROSS JOIN keeps SQLite to this order, and the unary + keeps it off the subscriber index:
+# each wanted number by the (msisdn, operator) index, not all the company's numbers per number.
+SQLITE_NUMBERS_OF = (
+    "SELECT numbers.msisdn, numbers.id, numbers.status, numbers.iccid"
+    " FROM json_each(?) AS wanted CROSS JOIN numbers"
+    " ON numbers.msisdn = wanted.value WHERE +numbers.subscriber_id = ?"
+)
+
+
 def _numbers_of(connection: Connection, subscriber_id: int, msisdns: pl.Series) -> pl.DataFrame:
     """The company's numbers among `msisdns` (one batch), by index look-ups.
 
@@ -1095,14 +1104,7 @@ def _numbers_of(connection: Connection, subscriber_id: int, msisdns: pl.Series) 
                 (wanted, subscriber_id),
             )
         else:
-            # CROSS JOIN keeps SQLite to this order: each wanted number by the msisdn index,
-            # not every number of the company by the subscriber index.
-            cursor.execute(
-                "SELECT numbers.msisdn, numbers.id, numbers.status, numbers.iccid"
-                " FROM json_each(?) AS wanted CROSS JOIN numbers"
-                " ON numbers.msisdn = wanted.value WHERE numbers.subscriber_id = ?",
-                (orjson.dumps(wanted).decode(), subscriber_id),
-            )
+            cursor.execute(SQLITE_NUMBERS_OF, (orjson.dumps(wanted).decode(), subscriber_id))
         rows = cursor.fetchall()
     finally:
         cursor.close()
