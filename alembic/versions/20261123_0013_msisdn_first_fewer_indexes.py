@@ -25,6 +25,17 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _numbers_keep_refusing_deletes() -> None:
+    """SQLite rebuilds the table to change its unique constraint, and the copy has none of the
+    old table's triggers: put back 0008's refusal to delete numbers."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS numbers_no_delete")
+        op.execute(
+            "CREATE TRIGGER numbers_no_delete BEFORE DELETE ON numbers "
+            "BEGIN SELECT RAISE(ABORT, 'numbers rows are never deleted; they leave by status'); END"
+        )
+
+
 def upgrade() -> None:
     with op.batch_alter_table('numbers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_numbers_msisdn'))
@@ -32,6 +43,7 @@ def upgrade() -> None:
         batch_op.create_unique_constraint(
             batch_op.f('uq_numbers_msisdn_operator_id'), ['msisdn', 'operator_id']
         )
+    _numbers_keep_refusing_deletes()
     with op.batch_alter_table('confirmation_requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_confirmation_requests_registration'))
 
@@ -47,3 +59,4 @@ def downgrade() -> None:
             batch_op.f('uq_numbers_operator_id_msisdn'), ['operator_id', 'msisdn']
         )
         batch_op.create_index(batch_op.f('ix_numbers_msisdn'), ['msisdn'], unique=False)
+    _numbers_keep_refusing_deletes()
