@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
 from app.db.base import UtcDateTime
+from app.db.session import is_postgres
 from app.matching.models import (
     LIVE_REQUEST_STATUSES,
     ConfirmationRequest,
@@ -311,7 +312,7 @@ def _apply_answers(
             only_from=(S.PENDING_CONFIRMATION,),
         ),
     }
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         # One statement: the decision's RETURNING names the numbers and their outcomes, and
         # the numbers move from it, with no second look at the requests.
         decided = decide.returning(

@@ -119,6 +119,27 @@ def transition(
     return event
 
 
+def _sources(target: NumberStatus, only_from: Iterable[NumberStatus] | None) -> list[str]:
+    """Statuses the table allows to become `target`, narrowed to `only_from` when given."""
+    sources = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
+    if only_from is not None:
+        wanted = {s.value for s in only_from}
+        sources = [s for s in sources if s in wanted]
+    return sources
+
+
+_EVENT_COLUMNS = [
+    "number_id",
+    "from_status",
+    "to_status",
+    "at",
+    "actor_kind",
+    "actor_id",
+    "reason",
+    "registration_id",
+]
+
+
 def transition_many(
     session: Session,
     number_ids: Sequence[int],
@@ -132,10 +153,7 @@ def transition_many(
     """Set-based twin of `transition` for bulk work: moves every listed number whose current
     status allows `target` (and is in `only_from`, when given), writes one event each, and
     returns how many moved. Numbers that may not move are left alone, untouched."""
-    sources = [s for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
-    if only_from is not None:
-        wanted = set(only_from)
-        sources = [s for s in sources if s in wanted]
+    sources = _sources(target, only_from)
     if not number_ids or not sources:
         return 0
     moved = 0
@@ -203,27 +221,6 @@ def transition_selected(
     return moved
 
 
-def _sources(target: NumberStatus, only_from: Iterable[NumberStatus] | None) -> list[str]:
-    """Statuses the table allows to become `target`, narrowed to `only_from` when given."""
-    sources = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
-    if only_from is not None:
-        wanted = {s.value for s in only_from}
-        sources = [s for s in sources if s in wanted]
-    return sources
-
-
-_EVENT_COLUMNS = [
-    "number_id",
-    "from_status",
-    "to_status",
-    "at",
-    "actor_kind",
-    "actor_id",
-    "reason",
-    "registration_id",
-]
-
-
 def transition_selected_with(
     session: Session,
     number_ids: Select[*tuple[Any, ...]] | Sequence[ColumnElement[bool]],
@@ -251,7 +248,6 @@ def transition_selected_with(
     sources = _sources(target, only_from)
     if not sources:
         return 0, []
-    event_columns = _EVENT_COLUMNS
     constants = (
         literal(target.value, String()),
         literal(at, UtcDateTime()),
@@ -289,7 +285,7 @@ def transition_selected_with(
         )
         logged = (
             insert(StatusEvent)
-            .from_select(event_columns, select(moved.c.id, moved.c.old, *constants))
+            .from_select(_EVENT_COLUMNS, select(moved.c.id, moved.c.old, *constants))
             .returning(StatusEvent.id)
             .cte("logged")
         )
@@ -317,7 +313,7 @@ def transition_selected_with(
         )  # fmt: skip
     session.execute(
         insert(StatusEvent).from_select(
-            event_columns,
+            _EVENT_COLUMNS,
             select(PhoneNumber.id, PhoneNumber.status, *constants).where(*selected),
         )
     )

@@ -471,17 +471,14 @@ def _count_plain_records(path: Path, *, delimiter: str, width: int) -> tuple[int
                 same_width = False
         return True
 
-    rest = b""
-    with path.open("rb") as f:
-        while block := f.read(_FRAME_CHUNK):
-            if b"\x00" in block:
-                return None
-            lines = (rest + block).split(b"\n")
-            rest = lines.pop()
-            if not count(lines):
-                return None
-    if rest and not count([rest]):
-        return None
+    for data in _whole_lines(path):
+        if b"\x00" in data:
+            return None
+        lines = data.split(b"\n")
+        if data.endswith(b"\n"):
+            lines.pop()  # the empty text after the last line end
+        if not count(lines):
+            return None
     return data_rows, same_width
 
 
@@ -510,6 +507,35 @@ def _csv_frames(path: Path, *, encoding: str, delimiter: str, width: int) -> Ite
     shape = (delimiter * (width - 1) + "\n").encode()
     cells = pl.concat_str(names)
     next_row_no = 1  # the header
+    for data in _whole_lines(path):
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        if encoding == "cp1251":
+            data = data.decode(encoding).encode()
+        # UTF-8 goes as it is (a BOM sits in the header line, which is dropped).
+        frame = pl.read_csv(
+            shape + data,
+            has_header=False,
+            new_columns=names,
+            separator=delimiter,
+            quote_char=None,
+            infer_schema=False,
+            truncate_ragged_lines=True,
+        ).slice(1)
+        if frame.height != lines:
+            raise _NotPlain
+        first = next_row_no
+        next_row_no += lines
+        yield (
+            frame.with_columns(pl.all().fill_null(""))
+            .with_row_index("row_no", offset=first)
+            .with_columns(pl.col("row_no").cast(pl.Int64))
+            .filter((pl.col("row_no") > 1) & (cells.str.strip_chars(WHITESPACE) != ""))
+        )
+
+
+def _whole_lines(path: Path) -> Iterator[bytes]:
+    """The file in chunks of about `_FRAME_CHUNK` bytes cut at line ends (a line longer than a
+    chunk comes whole in a longer one); the last chunk may lack its final line end."""
     with path.open("rb") as f:
         rest = b""
         while True:
@@ -517,35 +543,12 @@ def _csv_frames(path: Path, *, encoding: str, delimiter: str, width: int) -> Ite
             if not block and not rest:
                 return
             data = rest + block
-            # At the end of the file the last line may lack its line end.
             cut = data.rfind(b"\n") + 1 if block else len(data)
             if cut == 0:
                 rest = data  # a line longer than a chunk: read on
                 continue
-            data, rest = data[:cut], data[cut:]
-            lines = data.count(b"\n") + (not data.endswith(b"\n"))
-            if encoding == "cp1251":
-                data = data.decode(encoding).encode()
-            # UTF-8 goes as it is (a BOM sits in the header line, which is dropped).
-            frame = pl.read_csv(
-                shape + data,
-                has_header=False,
-                new_columns=names,
-                separator=delimiter,
-                quote_char=None,
-                infer_schema=False,
-                truncate_ragged_lines=True,
-            ).slice(1)
-            if frame.height != lines:
-                raise _NotPlain
-            first = next_row_no
-            next_row_no += lines
-            yield (
-                frame.with_columns(pl.all().fill_null(""))
-                .with_row_index("row_no", offset=first)
-                .with_columns(pl.col("row_no").cast(pl.Int64))
-                .filter((pl.col("row_no") > 1) & (cells.str.strip_chars(WHITESPACE) != ""))
-            )
+            rest = data[cut:]
+            yield data[:cut]
 
 
 def _sized(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:

@@ -51,6 +51,7 @@ from app.core.metrics import UPLOAD_ROWS_PROCESSED, UPLOAD_ROWS_REJECTED
 from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 from app.db.base import UtcDateTime
+from app.db.session import is_postgres
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
@@ -95,10 +96,10 @@ _MAX_LENGTHS = {
 
 ProgressCallback = Callable[[int, int], None]
 
-# What an applied row does to its number, by kind: the status it moves to, why, and from where.
 # A transition that moved this many numbers leaves PostgreSQL's statistics of them stale.
 _REANALYZE_AFTER = 50_000
 
+# What an applied row does to its number, by kind: the status it moves to, why, and from where.
 _TARGETS: dict[str, tuple[NumberStatus, str, list[NumberStatus]]] = {
     "employee": (
         NumberStatus.PENDING_CONFIRMATION,
@@ -800,7 +801,8 @@ class _UploadWorker:
         reason = f"upload {upload.id}"
         staged = cast(SqlTable, StagedRow.__table__)
         mine = staged.c.upload_id == upload.id
-        if session.get_bind().dialect.name == "postgresql":
+        postgres = is_postgres(session)
+        if postgres:
             # Fresh staging rows have no statistics; without them the planner guesses badly.
             session.execute(text("ANALYZE upload_staged_rows"))
         # Only rows whose number already has a user are written here (one join, UPDATE … FROM);
@@ -883,15 +885,13 @@ class _UploadWorker:
                 .group_by(staged.c.kind, staged.c.outcome)
             )
         }
-        postgres = session.get_bind().dialect.name == "postgresql"
-        for kind, outcome in itertools.product(_TARGETS, (None, "superseded")):
+        outcomes = ((None, created), ("superseded", superseded))
+        for kind, (outcome, of_outcome) in itertools.product(_TARGETS, outcomes):
             rows = staged_counts.get((kind, outcome), 0)
             if not rows:
                 continue  # nothing to move: skip the statements, and their scans of numbers
             target, why, sources = _TARGETS[kind]
-            numbers = select(staged.c.number_id).where(
-                mine, staged.c.outcome == outcome if outcome else created, staged.c.kind == kind
-            )
+            numbers = select(staged.c.number_id).where(mine, of_outcome, staged.c.kind == kind)
             # A new user moves the deadline: a grace period from today for a change of user, and
             # the rules of the new user's kind; the next deadline run recomputes these numbers.
             # The numbers that change status get all of it in the same row write (each write
@@ -997,7 +997,7 @@ def _ahead(items: Iterator[_T], work: Callable[[_T], _R]) -> Iterator[tuple[_T, 
         item = next(items, None)
         return None if item is None else (item, work(item))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-read") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-pipeline") as pool:
         pending = pool.submit(step)
         try:
             while (done := pending.result()) is not None:
