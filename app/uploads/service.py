@@ -28,7 +28,6 @@ import polars as pl
 import structlog
 from sqlalchemy import (
     Connection,
-    Select,
     String,
     and_,
     case,
@@ -85,8 +84,6 @@ _STAGED_COLUMNS = (
     "birth_date_hash", "snils_hash", "device_type", "device_model", "device_id",
     "device_id_kind", "install_address", "iccid",
 )  # fmt: skip
-
-_SLIM_COLUMNS = ("upload_id", "row_no", "number_id", "msisdn", "kind", "doc_hash")
 
 # Longest values the registry stores, by column of the checked rows.
 _MAX_LENGTHS = {
@@ -474,6 +471,8 @@ class _UploadWorker:
             upload.rows_total = table.total_rows
             session.commit()
         seal = upload.mode is UploadMode.APPLY
+        if not seal and upload.resume_after_row:
+            _start_over(session, upload)
         today = moscow_today(self.runtime.clock)
         positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
         resume_after = upload.resume_after_row
@@ -481,32 +480,38 @@ class _UploadWorker:
             batch.after(resume_after)
             for batch in table.row_batches(self.runtime.settings.upload_batch_rows)
         )
+        seen = _SeenRows()
+        if resume_after:
+            seen.reload(session, upload.id)
+        digest = self.vault.raw_hash
 
         def examine(batch: RowBatch) -> _Examined:
-            return _examine(batch, positions, today=today)
+            return _examine(batch, positions, today=today, digest=digest)
 
         # A pipeline of three: a thread reads and checks the batch after next (polars releases
         # the GIL), a second looks up the next batch's numbers on a connection of its own, and
         # this one writes the current batch: Python and the database work at the same time.
         with self._registry_reader(session) as reader:
 
-            def look_up(item: tuple[RowBatch, _Examined]) -> pl.DataFrame:
-                return _numbers_of(reader, upload.subscriber_id, item[1][2]["msisdn"])
+            def look_up(item: tuple[RowBatch, _Examined]) -> tuple[pl.DataFrame, pl.DataFrame]:
+                clean = item[1][2]
+                return (
+                    _numbers_of(reader, upload.subscriber_id, clean["msisdn"]),
+                    _registered_of(reader, clean["doc_hash"]),
+                )
 
             examined_batches = _ahead((b for b in batches if b.size), examine)
-            for (fresh, examined), numbers in _ahead(examined_batches, look_up):
-                staged, rejections = self._check_registry(
-                    fresh, examined, numbers, positions, seal=seal
-                )
-                self._write_batch(session, upload, fresh, staged, rejections)
+            for (fresh, examined), (numbers, registered) in _ahead(examined_batches, look_up):
+                good, rejections = self._check_registry(fresh, examined, numbers, positions)
+                seen.add(good, registered, rejections)
+                # A dry run stages nothing: its whole-file checks work from `seen`.
+                staged = self._staged_frame(good) if seal else None
+                self._write_batch(session, upload, fresh, len(good), staged, rejections)
                 # Let this batch go before the next arrives: three are in flight already.
-                del fresh, examined, numbers, staged, rejections
-        self._cross_row_checks(session, upload, table)
+                del fresh, examined, numbers, registered, good, staged, rejections
+        self._cross_row_checks(session, upload, table, seen)
 
-        upload.accepted = _count(session, StagedRow, upload.id)
-        upload.rejected = _count(session, UploadRejection, upload.id)
         if upload.mode is UploadMode.VALIDATE:
-            session.execute(delete(StagedRow).where(StagedRow.upload_id == upload.id))
             upload.status = UploadStatus.DONE
             upload.finished_at = self.now()
             upload.lease_until = None
@@ -521,15 +526,17 @@ class _UploadWorker:
         session: Session,
         upload: Upload,
         batch: RowBatch,
-        staged: pl.DataFrame,
+        accepted: int,
+        staged: pl.DataFrame | None,
         rejections: list[dict[str, Any]],
     ) -> None:
         """Stage and refuse one batch's rows and commit it with the point to resume after."""
-        _write_staged(session, staged)
+        if staged is not None:
+            _write_staged(session, staged)
         _write_rejections(session, upload.id, rejections)
         upload.resume_after_row = batch.last_row_no
         upload.rows_read += batch.size
-        upload.accepted += len(staged)
+        upload.accepted += accepted
         upload.rejected += len(rejections)
         upload.lease_until = self.now() + self.lease
         session.commit()
@@ -555,9 +562,8 @@ class _UploadWorker:
         examined: _Examined,
         numbers: pl.DataFrame,
         positions: list[tuple[int, Column]],
-        *,
-        seal: bool,
     ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+        """The batch's rows the registry takes (its numbers joined), and every refused row."""
         problems, cells_of, clean = examined
         # The registry's view: the number must be the company's own and still in the registry.
         joined = clean.join(numbers, on="msisdn", how="left")
@@ -596,7 +602,6 @@ class _UploadWorker:
                 }
             problems[row_no].append(refusal)
         good = joined.filter(~pl.col("row_no").is_in(list(problems)))
-        staged = self._staged_frame(good, seal=seal)
         # Only the refused rows' cells become Python lists, for the error report.
         written = batch.cells.select("row_no", *(str(i) for i in range(batch.cells.width - 1)))
         missing = [row_no for row_no in problems if row_no not in cells_of]
@@ -611,32 +616,17 @@ class _UploadWorker:
             }
             for row_no, found in sorted(problems.items())
         ]
-        return staged, rejections
+        return good, rejections
 
-    def _staged_frame(self, good: pl.DataFrame, *, seal: bool) -> pl.DataFrame:
+    def _staged_frame(self, good: pl.DataFrame) -> pl.DataFrame:
         """Rows for the staging table, with keyed hashes, and sealed personal data to apply.
 
         The columns are built in polars; only hashing and encryption run once per value, in
-        plain loops over a column (no row objects). A dry run stages only what the whole-file
-        checks need (`_SLIM_COLUMNS`)."""
+        plain loops over a column (no row objects). The document's hash came with the checks."""
         employee = pl.col("kind") == "employee"
-        doc_key = pl.when(employee).then(
-            pl.concat_str(
-                [
-                    pl.lit("doc:"),
-                    pl.col("doc_type"),
-                    pl.lit(":"),
-                    pl.col("doc_series").fill_null(""),
-                    pl.col("doc_number"),
-                ]
-            )
-        )
         upload_id = pl.lit(self.upload_id, pl.Int64).alias("upload_id")
-        if not seal:
-            slim = good.select(upload_id, "row_no", "number_id", "msisdn", "kind", _doc=doc_key)
-            return slim.with_columns(doc_hash=self._hashed(slim["_doc"])).select(_SLIM_COLUMNS)
+        digest = self.vault.raw_hash
         keyed = good.with_columns(
-            _doc=doc_key,
             _birth=pl.when(employee).then(pl.lit("birth:") + pl.col("birth_date").cast(pl.String)),
             _snils=pl.when(pl.col("snils").is_not_null()).then(pl.lit("snils:") + pl.col("snils")),
             # The same document as `CleanEmployee.sealed_payload`, its keys in sorted order.
@@ -660,136 +650,78 @@ class _UploadWorker:
                 [next(sealed) if p is not None else None for p in payloads], dtype=pl.Binary
             ),
             pd_key_id=pl.when(employee).then(pl.lit(self.vault.active_key_id)),
-            doc_hash=self._hashed(keyed["_doc"]),
-            birth_date_hash=self._hashed(keyed["_birth"]),
-            snils_hash=self._hashed(keyed["_snils"]),
+            birth_date_hash=_hashed(digest, keyed["_birth"]),
+            snils_hash=_hashed(digest, keyed["_snils"]),
         ).select(_STAGED_COLUMNS)
 
-    def _hashed(self, keys: pl.Series) -> pl.Series:
-        """Keyed hashes of 'kind:value' strings; null stays null."""
-        digest = self.vault.raw_hash
-        return pl.Series(
-            [digest(key) if key is not None else None for key in keys.to_list()], dtype=pl.String
-        )
+    def _cross_row_checks(
+        self, session: Session, upload: Upload, table: Table, seen: _SeenRows
+    ) -> None:
+        """The same number twice in the file (every such row refused), and people over the cap.
 
-    def _cross_row_checks(self, session: Session, upload: Upload, table: Table) -> None:
-        """The same number twice in the file (every such row refused), and people over the cap."""
-        staged_digits = func.substr(StagedRow.msisdn, 3, 10)
-        repeated_in_staging = (
-            select(staged_digits.label("digits"))
-            .where(StagedRow.upload_id == upload.id)
-            .group_by(staged_digits)
-            .having(func.count() > 1)
-        )
-        repeated_with_rejected = select(staged_digits).where(
-            StagedRow.upload_id == upload.id,
-            staged_digits.in_(
-                select(UploadRejection.msisdn_digits).where(
-                    UploadRejection.upload_id == upload.id,
-                    UploadRejection.msisdn_digits.is_not(None),
-                )
-            ),
-        )
-        duplicates = set(session.scalars(repeated_in_staging)) | set(
-            session.scalars(repeated_with_rejected)
-        )
-        if duplicates:
-            self._refuse_staged(
-                session,
-                upload,
-                table,
-                select(StagedRow.row_no).where(
-                    StagedRow.upload_id == upload.id, staged_digits.in_(duplicates)
-                ),
-                {
-                    "column": Column.MSISDN.value,
-                    "code": "msisdn.repeated_in_file",
-                    "message": "this number appears more than once in the file; keep one row",
-                },
-            )
-            # Rows refused for other reasons get the repetition added to their problems too.
-            for rejection in session.scalars(
-                select(UploadRejection).where(
-                    UploadRejection.upload_id == upload.id,
-                    UploadRejection.msisdn_digits.in_(duplicates),
-                )
-            ):
-                codes = {p["code"] for p in rejection.problems}
-                if "msisdn.repeated_in_file" not in codes:
-                    rejection.problems = [
-                        *rejection.problems,
-                        {
-                            "column": Column.MSISDN.value,
-                            "code": "msisdn.repeated_in_file",
-                            "message": "this number appears more than once in the file; "
-                            "keep one row",
-                        },
-                    ]
+        Both work from the rows kept in `seen`, in memory: only people who might be over the
+        cap are looked up again, and only refused rows are read again from the file."""
+        accepted, refused_digits = seen.frames()
+        repeated = _repeated(pl.concat([accepted["digits"], refused_digits], rechunk=False))
+        if repeated.is_empty():
+            twice, kept = accepted.clear(), accepted
+        else:
+            twice = accepted.filter(pl.col("digits").is_in(repeated.implode()))
+            kept = accepted.filter(~pl.col("digits").is_in(repeated.implode()))
+        del accepted
         cap = self.runtime.settings.max_numbers_per_person
-        in_file = (
-            select(StagedRow.doc_hash, func.count().label("n"))
-            .where(StagedRow.upload_id == upload.id, StagedRow.doc_hash.is_not(None))
-            .group_by(StagedRow.doc_hash)
-            .subquery()
-        )
-        elsewhere = (
-            select(func.count())
-            .select_from(Registration)
-            .where(
-                Registration.doc_hash == in_file.c.doc_hash,
-                Registration.ended_at.is_(None),
-                Registration.number_id.not_in(
-                    select(StagedRow.number_id).where(StagedRow.upload_id == upload.id)
-                ),
-            )
-            .scalar_subquery()
-        )
-        over = list(
-            session.scalars(select(in_file.c.doc_hash).where(in_file.c.n + elsewhere > cap))
-        )
-        if over:
-            self._refuse_staged(
-                session,
-                upload,
-                table,
-                select(StagedRow.row_no).where(
-                    StagedRow.upload_id == upload.id, StagedRow.doc_hash.in_(over)
-                ),
-                {
-                    "column": "passport",
-                    "code": "person.over_cap",
-                    "message": f"this person would use more than {cap} numbers across all "
-                    "companies, the most the rules allow; remove the rows of extra numbers",
-                },
-            )
+        over = _over_cap(session, kept, cap)
+        refusals: dict[int, dict[str, str]] = dict.fromkeys(twice["row_no"].to_list(), _REPEATED)
+        if not over.is_empty():
+            over_cap = {
+                "column": "passport",
+                "code": "person.over_cap",
+                "message": f"this person would use more than {cap} numbers across all "
+                "companies, the most the rules allow; remove the rows of extra numbers",
+            }
+            rows = kept.filter(pl.col("person").is_in(over.implode()))["row_no"].to_list()
+            refusals.update(dict.fromkeys(rows, over_cap))
+        if refusals:
+            self._refuse_accepted(session, upload, table, refusals)
+        if not repeated.is_empty():
+            _add_repetition(session, upload.id, repeated)
+        upload.accepted -= len(refusals)
+        upload.rejected += len(refusals)
         session.flush()
 
-    def _refuse_staged(
+    def _refuse_accepted(
         self,
         session: Session,
         upload: Upload,
         table: Table,
-        rows: Select[int],
-        problem: dict[str, str],
+        refusals: dict[int, dict[str, str]],
     ) -> None:
-        row_nos = set(session.scalars(rows))
+        """Refuse rows that passed their own checks: the cells as written are not kept, so
+        those rows are read again from the file; in an apply, they leave the staging table."""
         positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
+        wanted = list(refusals)
         found: list[dict[str, Any]] = []
-        # The cells as written are not staged: read those rows again from the file.
-        for batch in table.batches(self.runtime.settings.upload_batch_rows):
-            for row in batch:
-                if row.row_no in row_nos:
-                    found.append(
-                        {
-                            "row_no": row.row_no,
-                            "cells": row.cells,
-                            "problems": [problem],
-                            "msisdn_digits": _phone_digits(row.cells, positions),
-                        }
+        for batch in table.row_batches(self.runtime.settings.upload_batch_rows):
+            cells = batch.cells.select(
+                "row_no", *(str(i) for i in range(batch.cells.width - 1))
+            ).filter(pl.col("row_no").is_in(wanted))
+            for row_no, *written in cells.iter_rows():
+                found.append(
+                    {
+                        "row_no": row_no,
+                        "cells": written,
+                        "problems": [refusals[row_no]],
+                        "msisdn_digits": _phone_digits(written, positions),
+                    }
+                )
+        if upload.mode is UploadMode.APPLY:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                session.execute(
+                    delete(StagedRow).where(
+                        StagedRow.upload_id == upload.id,
+                        StagedRow.row_no.in_(wanted[start : start + _IN_CHUNK]),
                     )
-        session.execute(
-            delete(StagedRow).where(StagedRow.upload_id == upload.id, StagedRow.row_no.in_(row_nos))
-        )
+                )
         _write_rejections(session, upload.id, found)
 
     # -- apply ----------------------------------------------------------------------------
@@ -959,9 +891,16 @@ _R = TypeVar("_R")
 _Examined = tuple[dict[int, list[dict[str, str]]], dict[int, list[str]], pl.DataFrame]
 
 
-def _examine(batch: RowBatch, positions: list[tuple[int, Column]], *, today: dt.date) -> _Examined:
+def _examine(
+    batch: RowBatch,
+    positions: list[tuple[int, Column]],
+    *,
+    today: dt.date,
+    digest: Callable[[str], str],
+) -> _Examined:
     """The checks of one batch that need nothing but its rows: the problems found per row,
-    the cells of the rows the reader could not split, and the clean rows."""
+    the cells of the rows the reader could not split, and the clean rows with the keyed hash
+    of each person's document (`doc_hash`, which the whole-file checks count)."""
     problems: dict[int, list[dict[str, str]]] = defaultdict(list)
     cells_of: dict[int, list[str]] = {}
     for row in batch.odd:
@@ -985,7 +924,196 @@ def _examine(batch: RowBatch, positions: list[tuple[int, Column]], *, today: dt.
                     "message": f"the value is longer than {limit} characters; shorten it",
                 }
             )
+    doc_key = pl.when(pl.col("kind") == "employee").then(
+        pl.concat_str(
+            [
+                pl.lit("doc:"),
+                pl.col("doc_type"),
+                pl.lit(":"),
+                pl.col("doc_series").fill_null(""),
+                pl.col("doc_number"),
+            ]
+        )
+    )
+    clean = clean.with_columns(doc_hash=_hashed(digest, clean.select(doc_key).to_series()))
     return problems, cells_of, clean
+
+
+def _hashed(digest: Callable[[str], str], keys: pl.Series) -> pl.Series:
+    """Keyed hashes of 'kind:value' strings; null stays null."""
+    return pl.Series(
+        [digest(key) if key is not None else None for key in keys.to_list()], dtype=pl.String
+    )
+
+
+_REPEATED = {
+    "column": Column.MSISDN.value,
+    "code": "msisdn.repeated_in_file",
+    "message": "this number appears more than once in the file; keep one row",
+}
+
+
+_STAGED_KEYS = {
+    "row_no": pl.Int64,
+    "msisdn": pl.String,
+    "number_id": pl.Int64,
+    "doc_hash": pl.String,
+}
+
+
+class _SeenRows:
+    """What the whole-file checks need of every row seen so far, kept compact in memory:
+    for each accepted row its number (as 10 digits), its number's id, the person's document
+    hash and how many numbers the registry already gives that person; for each refused row
+    the digits of its number, if it has any. About 40 bytes a row."""
+
+    def __init__(self) -> None:
+        self._accepted: list[pl.DataFrame] = []
+        self._refused: list[pl.Series] = []
+
+    def add(
+        self, good: pl.DataFrame, registered: pl.DataFrame, rejections: list[dict[str, Any]]
+    ) -> None:
+        """Keep a batch's accepted rows (with their people's registered counts) and the
+        digits of its refused rows."""
+        self._accepted.append(
+            good.select("row_no", "msisdn", "number_id", "doc_hash")
+            .join(registered, on="doc_hash", how="left")
+            .select(
+                pl.col("row_no").cast(pl.Int32),
+                pl.col("msisdn").str.slice(-10).cast(pl.Int64).alias("digits"),
+                pl.col("number_id").cast(pl.Int64),
+                # The 32 hex digits of the document's hash as one 128-bit number: 16 bytes.
+                pl.col("doc_hash").str.to_integer(base=16, dtype=pl.UInt128).alias("person"),
+                pl.col("registered").fill_null(0).cast(pl.Int32),
+            )
+        )
+        self._add_refused(r["msisdn_digits"] for r in rejections)
+
+    def _add_refused(self, digits: Iterable[str | None]) -> None:
+        kept = [d for d in digits if d is not None]
+        if kept:
+            self._refused.append(pl.Series("digits", kept, dtype=pl.String).cast(pl.Int64))
+
+    def reload(self, session: Session, upload_id: int) -> None:
+        """Rebuild what the committed batches of a resumed apply left: their staged rows and
+        the digits of their refused rows."""
+        connection = session.connection()
+        staged = select(StagedRow.row_no, StagedRow.msisdn, StagedRow.number_id, StagedRow.doc_hash)
+        result = connection.execute(
+            staged.where(StagedRow.upload_id == upload_id).execution_options(yield_per=50_000)
+        )
+        for part in result.partitions():
+            good = pl.DataFrame(part, schema=_STAGED_KEYS, orient="row")
+            self.add(good, _registered_of(connection, good["doc_hash"]), [])
+        self._add_refused(
+            session.scalars(
+                select(UploadRejection.msisdn_digits).where(
+                    UploadRejection.upload_id == upload_id,
+                    UploadRejection.msisdn_digits.is_not(None),
+                )
+            )
+        )
+
+    def frames(self) -> tuple[pl.DataFrame, pl.Series]:
+        """All accepted rows, and the digits of all refused rows (the batches' frames are
+        taken as they are, not copied into one)."""
+        accepted = (
+            pl.concat(self._accepted, rechunk=False)
+            if self._accepted
+            else pl.DataFrame(
+                schema={
+                    "row_no": pl.Int32,
+                    "digits": pl.Int64,
+                    "number_id": pl.Int64,
+                    "person": pl.UInt128,
+                    "registered": pl.Int32,
+                }
+            )
+        )
+        refused = (
+            pl.concat(self._refused, rechunk=False)
+            if self._refused
+            else pl.Series("digits", [], pl.Int64)
+        )
+        self._accepted, self._refused = [], []
+        return accepted, refused
+
+
+def _start_over(session: Session, upload: Upload) -> None:
+    """A dry run keeps its accepted rows in memory only: when it was cut short, it starts
+    over from the first row (its refused rows so far are dropped and found again)."""
+    session.execute(delete(UploadRejection).where(UploadRejection.upload_id == upload.id))
+    upload.resume_after_row = 0
+    upload.rows_read = 0
+    upload.accepted = 0
+    upload.rejected = 0
+    session.commit()
+    log.info("dry run starts over", upload_id=upload.id)
+
+
+def _repeated(values: pl.Series) -> pl.Series:
+    """The values that occur more than once, each once. Found by sorting: a hash table of a
+    million values (`is_duplicated`) takes about ten times the memory."""
+    ordered = values.sort()
+    return ordered.filter(ordered == ordered.shift(1)).unique()
+
+
+def _over_cap(session: Session, kept: pl.DataFrame, cap: int) -> pl.Series:
+    """The people (document hashes as numbers) the file would take over the cap: their rows
+    here plus their current registrations on numbers outside the file.
+
+    A person named once is over only if the registry already gives them `cap` numbers, so
+    only people named twice or already registered are counted; their registered counts bound
+    the numbers elsewhere from above, so only those who might be over are looked up again,
+    for the numbers of their registrations."""
+    named = kept.select("person", "registered").filter(pl.col("person").is_not_null())
+    twice = _repeated(named["person"]).implode()
+    maybe = (
+        named.filter(pl.col("person").is_in(twice) | (pl.col("registered") >= cap))
+        .group_by("person")
+        .agg(pl.len().alias("n"), pl.col("registered").max())
+        .filter(pl.col("n") + pl.col("registered") > cap)
+    )
+    del named
+    if maybe.is_empty():
+        return pl.Series("person", [], pl.UInt128)
+    hashes = [f"{person:032x}" for person in maybe["person"].to_list()]
+    theirs: list[tuple[str | None, int]] = []
+    for start in range(0, len(hashes), _IN_CHUNK):
+        theirs += [
+            (doc_hash, number_id)
+            for doc_hash, number_id in session.execute(
+                select(Registration.doc_hash, Registration.number_id).where(
+                    Registration.doc_hash.in_(hashes[start : start + _IN_CHUNK]),
+                    Registration.ended_at.is_(None),
+                )
+            )
+        ]
+    elsewhere = (
+        pl.DataFrame(theirs, schema={"doc_hash": pl.String, "number_id": pl.Int64}, orient="row")
+        .filter(~pl.col("number_id").is_in(kept["number_id"].implode()))
+        .group_by(pl.col("doc_hash").str.to_integer(base=16, dtype=pl.UInt128).alias("person"))
+        .agg(pl.len().alias("elsewhere"))
+    )
+    over = maybe.join(elsewhere, on="person", how="left").filter(
+        pl.col("n") + pl.col("elsewhere").fill_null(0) > cap
+    )
+    return over["person"]
+
+
+def _add_repetition(session: Session, upload_id: int, repeated: pl.Series) -> None:
+    """Rows refused for other reasons get the repetition of their number added too."""
+    digits = [f"{d:010d}" for d in repeated.to_list()]
+    for start in range(0, len(digits), _IN_CHUNK):
+        for rejection in session.scalars(
+            select(UploadRejection).where(
+                UploadRejection.upload_id == upload_id,
+                UploadRejection.msisdn_digits.in_(digits[start : start + _IN_CHUNK]),
+            )
+        ):
+            if all(p["code"] != _REPEATED["code"] for p in rejection.problems):
+                rejection.problems = [*rejection.problems, _REPEATED]
 
 
 def _ahead(items: Iterator[_T], work: Callable[[_T], _R]) -> Iterator[tuple[_T, _R]]:
@@ -1111,11 +1239,36 @@ def _numbers_of(connection: Connection, subscriber_id: int, msisdns: pl.Series) 
     return pl.DataFrame(rows, schema=_NUMBER_COLUMNS, orient="row")
 
 
-def _count(session: Session, model: type[StagedRow] | type[UploadRejection], upload_id: int) -> int:
-    return int(
-        session.scalar(select(func.count()).select_from(model).where(model.upload_id == upload_id))
-        or 0
-    )
+_REGISTERED_COLUMNS = {"doc_hash": pl.String, "registered": pl.Int32}
+
+SQLITE_REGISTERED_OF = (
+    "SELECT registrations.doc_hash, count(*)"
+    " FROM json_each(?) AS wanted CROSS JOIN registrations"
+    " ON registrations.doc_hash = wanted.value WHERE registrations.ended_at IS NULL"
+    " GROUP BY registrations.doc_hash"
+)
+
+
+def _registered_of(connection: Connection, doc_hashes: pl.Series) -> pl.DataFrame:
+    """How many numbers the registry gives now to each person among `doc_hashes` (one
+    batch); people with none are left out."""
+    wanted = doc_hashes.drop_nulls().unique().to_list()
+    if not wanted:
+        return pl.DataFrame(schema=_REGISTERED_COLUMNS)
+    cursor = connection.connection.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            cursor.execute(
+                "SELECT doc_hash, count(*) FROM registrations"
+                " WHERE doc_hash = ANY(%s) AND ended_at IS NULL GROUP BY doc_hash",
+                (wanted,),
+            )
+        else:
+            cursor.execute(SQLITE_REGISTERED_OF, (orjson.dumps(wanted).decode(),))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return pl.DataFrame(rows, schema=_REGISTERED_COLUMNS, orient="row")
 
 
 def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any]]) -> None:

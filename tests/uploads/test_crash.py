@@ -19,22 +19,23 @@ from app.db.session import unit_of_work
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, PhoneNumber, Registration, StatusEvent
 from app.uploads import service
-from app.uploads.models import Upload, UploadMode, UploadStatus
+from app.uploads.models import Upload, UploadMode, UploadRejection, UploadStatus
 from tests.builders import add_numbers, make_company_with_numbers
 from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row
 
 ROWS = 120
 
 
-@pytest.fixture
-def pending_upload(client: TestClient, runtime: Runtime, settings: Settings, tmp_path: Path) -> int:
-    world = make_company_with_numbers(client, count=1)
-    phones = [f"+7913{i:07d}" for i in range(ROWS)]
-    add_numbers(client, contract_id=world["contract"]["id"], msisdns=phones)
+def _receive(
+    runtime: Runtime,
+    settings: Settings,
+    tmp_path: Path,
+    company_id: int,
+    content: bytes,
+    mode: UploadMode,
+) -> int:
     listing = tmp_path / "list.csv"
-    listing.write_bytes(
-        csv_bytes(EMPLOYEE_HEADER, [employee_row(p, n=i) for i, p in enumerate(phones)])
-    )
+    listing.write_bytes(content)
     received = service.ReceivedFile(
         path=listing,
         filename="list.csv",
@@ -44,15 +45,48 @@ def pending_upload(client: TestClient, runtime: Runtime, settings: Settings, tmp
     with unit_of_work(runtime.sessions) as session:
         upload, _ = service.receive_upload(
             session,
-            subscriber_id=world["company"]["id"],
+            subscriber_id=company_id,
             received=received,
-            mode=UploadMode.APPLY,
+            mode=mode,
             idempotency_key=None,
             actor=Actor(ActorKind.COMPANY_ADMIN, "admin"),
             upload_dir=Path(settings.upload_dir),
             now=runtime.clock.now(),
         )
         return upload.id
+
+
+def _company_with_phones(client: TestClient) -> tuple[int, list[str]]:
+    world = make_company_with_numbers(client, count=1)
+    phones = [f"+7913{i:07d}" for i in range(ROWS)]
+    add_numbers(client, contract_id=world["contract"]["id"], msisdns=phones)
+    return world["company"]["id"], phones
+
+
+@pytest.fixture
+def pending_upload(client: TestClient, runtime: Runtime, settings: Settings, tmp_path: Path) -> int:
+    company_id, phones = _company_with_phones(client)
+    content = csv_bytes(EMPLOYEE_HEADER, [employee_row(p, n=i) for i, p in enumerate(phones)])
+    return _receive(runtime, settings, tmp_path, company_id, content, UploadMode.APPLY)
+
+
+def _with_whole_file_problems(phones: list[str]) -> bytes:
+    """Rows 2 and 122 name the same number, and rows 3 and 102 the same person: the second
+    of each pair comes after the batch a killed worker committed."""
+    rows = [employee_row(p, n=i) for i, p in enumerate(phones)]
+    rows[100] = employee_row(phones[100], n=1)
+    rows.append(employee_row(phones[0], n=500))
+    return csv_bytes(EMPLOYEE_HEADER, rows)
+
+
+def _rejections(session: Session, upload_id: int) -> dict[int, list[str]]:
+    session.expire_all()
+    return {
+        r.row_no: [p["code"] for p in r.problems]
+        for r in session.scalars(
+            select(UploadRejection).where(UploadRejection.upload_id == upload_id)
+        )
+    }
 
 
 def _kill_at(settings: Settings, upload_id: int, checkpoint: str, batch_rows: int = 50) -> None:
@@ -130,3 +164,37 @@ class TestKilledMidValidation:
         assert result is not None
         assert (result.status, result.rows_read, result.accepted) == (UploadStatus.DONE, ROWS, ROWS)
         assert _counts(session) == (ROWS, ROWS)
+
+    @pytest.mark.parametrize("mode", [UploadMode.APPLY, UploadMode.VALIDATE])
+    def test_whole_file_checks_see_the_rows_before_the_kill(
+        self,
+        client: TestClient,
+        settings: Settings,
+        session: Session,
+        runtime: Runtime,
+        clock: FixedClock,
+        tmp_path: Path,
+        mode: UploadMode,
+    ) -> None:
+        company_id, phones = _company_with_phones(client)
+        upload_id = _receive(
+            runtime, settings, tmp_path, company_id, _with_whole_file_problems(phones), mode
+        )
+        _kill_at(settings, upload_id, "validate.batch_committed", batch_rows=50)
+        killed = session.get_one(Upload, upload_id)
+        assert (killed.status, killed.resume_after_row) == (UploadStatus.VALIDATING, 51)
+        settings.max_numbers_per_person = 1
+        clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
+        result = service.process_upload(runtime, upload_id)
+        assert result is not None
+        # A dry run starts over; an apply resumes. Either way every row is read once.
+        assert (result.status, result.rows_read) == (UploadStatus.DONE, ROWS + 1)
+        assert (result.accepted, result.rejected) == (ROWS - 3, 4)
+        assert _rejections(session, upload_id) == {
+            2: ["msisdn.repeated_in_file"],
+            3: ["person.over_cap"],
+            102: ["person.over_cap"],
+            122: ["msisdn.repeated_in_file"],
+        }
+        expected = ROWS - 3 if mode is UploadMode.APPLY else 0
+        assert _counts(session) == (expected, expected)

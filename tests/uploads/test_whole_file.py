@@ -1,0 +1,192 @@
+"""The checks that need the whole file: a number named twice, and a person over the cap.
+
+They count across batches, against the registry (other companies, and this company's numbers
+the file does not name again), and in dry runs as in applies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.numbers.models import Registration
+from app.uploads.models import UploadRejection
+from tests.builders import make_company_with_numbers
+from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row, upload, upload_result
+
+
+@pytest.fixture(params=["apply", "validate"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def small_batches(settings: Settings) -> None:
+    # Rows that meet across batches must meet all the same.
+    settings.upload_batch_rows = 2
+
+
+def _send(client: TestClient, world: dict[str, Any], rows: list[list[str]], mode: str) -> Any:
+    response = upload(
+        client,
+        world["company"]["id"],
+        world["admin"],
+        csv_bytes(EMPLOYEE_HEADER, rows),
+        mode=mode,
+    )
+    assert response.status_code in (200, 202), response.text
+    result = upload_result(client, world["company"]["id"], world["admin"], response.json()["id"])
+    assert result["status"] == "done", result
+    return result
+
+
+def _problems(session: Session, upload_id: int) -> dict[int, list[str]]:
+    session.expire_all()
+    return {
+        r.row_no: [p["code"] for p in r.problems]
+        for r in session.scalars(
+            select(UploadRejection).where(UploadRejection.upload_id == upload_id)
+        )
+    }
+
+
+def _registrations(session: Session) -> int:
+    session.expire_all()
+    return int(session.scalar(select(func.count()).select_from(Registration)) or 0)
+
+
+@pytest.mark.usefixtures("small_batches")
+class TestRepeatedNumbers:
+    def test_rows_in_different_batches_are_all_refused(
+        self, client: TestClient, session: Session, mode: str
+    ) -> None:
+        world = make_company_with_numbers(client, count=4)
+        phones = [n["msisdn"] for n in world["numbers"]]
+        rows = [employee_row(p, n=i) for i, p in enumerate(phones)]
+        rows.append(employee_row(phones[0], n=9))  # row 6 repeats row 2, three batches later
+        result = _send(client, world, rows, mode)
+        assert result["counts"]["accepted"] == 3
+        assert result["counts"]["rejected"] == 2
+        assert _problems(session, result["id"]) == {
+            2: ["msisdn.repeated_in_file"],
+            6: ["msisdn.repeated_in_file"],
+        }
+        assert _registrations(session) == (3 if mode == "apply" else 0)
+
+    def test_a_refused_row_gets_the_repetition_added_to_its_problems(
+        self, client: TestClient, session: Session, mode: str
+    ) -> None:
+        world = make_company_with_numbers(client, count=3)
+        phones = [n["msisdn"] for n in world["numbers"]]
+        rows = [
+            employee_row(phones[0], n=0),
+            employee_row(phones[1], n=1),
+            employee_row(phones[0], n=2, birth="31.02.1990"),  # refused on its own already
+            employee_row(phones[2], n=3, last="Ivanov"),
+            employee_row(phones[2], n=4, birth="31.02.1990"),  # both rows of phone 2 refused
+        ]
+        result = _send(client, world, rows, mode)
+        assert result["counts"]["accepted"] == 1
+        problems = _problems(session, result["id"])
+        assert problems[2] == ["msisdn.repeated_in_file"]
+        assert problems[4][-1] == "msisdn.repeated_in_file"
+        assert len(problems[4]) == 2
+        assert problems[5][-1] == "msisdn.repeated_in_file"
+        assert problems[6][-1] == "msisdn.repeated_in_file"
+        assert set(problems) == {2, 4, 5, 6}
+
+    def test_the_error_report_gives_the_repeated_rows_as_written(
+        self, client: TestClient, mode: str
+    ) -> None:
+        world = make_company_with_numbers(client, count=2)
+        phones = [n["msisdn"] for n in world["numbers"]]
+        written = phones[0].replace("+7", "8 ")
+        rows = [employee_row(phones[0], n=0), employee_row(phones[1], n=1)]
+        rows.append(employee_row(written, n=2))  # the same number, written another way
+        result = _send(client, world, rows, mode)
+        report = client.get(
+            f"/api/v1/companies/{world['company']['id']}/uploads/{result['id']}/errors.csv",
+            headers=world["admin"],
+        )
+        assert report.status_code == 200
+        text = report.content.decode("utf-8-sig")
+        assert written in text
+        assert phones[0] in text
+        assert text.count("more than once") == 2
+
+
+@pytest.mark.usefixtures("small_batches")
+class TestPersonOverTheCap:
+    def test_rows_of_one_person_across_batches(
+        self, client: TestClient, session: Session, settings: Settings, mode: str
+    ) -> None:
+        settings.max_numbers_per_person = 1
+        world = make_company_with_numbers(client, count=5)
+        phones = [n["msisdn"] for n in world["numbers"]]
+        rows = [employee_row(p, n=i) for i, p in enumerate(phones)]
+        rows[4] = employee_row(phones[4], n=0)  # row 6: the person of row 2 again
+        result = _send(client, world, rows, mode)
+        assert result["counts"]["accepted"] == 3
+        assert _problems(session, result["id"]) == {
+            2: ["person.over_cap"],
+            6: ["person.over_cap"],
+        }
+        assert _registrations(session) == (3 if mode == "apply" else 0)
+
+    def test_refused_rows_do_not_count(
+        self, client: TestClient, session: Session, settings: Settings, mode: str
+    ) -> None:
+        settings.max_numbers_per_person = 1
+        world = make_company_with_numbers(client, count=2)
+        phones = [n["msisdn"] for n in world["numbers"]]
+        rows = [employee_row(phones[0], n=7), employee_row(phones[1], n=7)]
+        rows += [employee_row(phones[1], n=3)]  # rows 3 and 4 name the same number
+        result = _send(client, world, rows, mode)
+        assert _problems(session, result["id"]) == {
+            3: ["msisdn.repeated_in_file"],
+            4: ["msisdn.repeated_in_file"],
+        }
+        assert result["counts"]["accepted"] == 1
+
+    def test_numbers_the_person_has_at_another_company_count(
+        self, client: TestClient, session: Session, settings: Settings, mode: str
+    ) -> None:
+        settings.max_numbers_per_person = 3
+        elsewhere = make_company_with_numbers(client, count=2)
+        _send(
+            client,
+            elsewhere,
+            [employee_row(n["msisdn"], n=5) for n in elsewhere["numbers"]],
+            "apply",
+        )
+        world = make_company_with_numbers(client, count=3)
+        phones = [n["msisdn"] for n in world["numbers"]]
+        one = _send(client, world, [employee_row(phones[0], n=5)], mode)
+        assert one["counts"]["accepted"] == 1  # 2 + 1: at the cap, not over it
+        two = _send(
+            client, world, [employee_row(phones[1], n=5), employee_row(phones[2], n=6)], mode
+        )
+        if mode == "apply":
+            # 2 elsewhere, 1 on phone 0 (applied above, not named again), and 1 here: over.
+            assert _problems(session, two["id"]) == {2: ["person.over_cap"]}
+        else:
+            # The dry run above changed nothing: 2 elsewhere and 1 here.
+            assert _problems(session, two["id"]) == {}
+
+    def test_numbers_the_file_names_again_are_not_counted_twice(
+        self, client: TestClient, session: Session, settings: Settings
+    ) -> None:
+        settings.max_numbers_per_person = 2
+        world = make_company_with_numbers(client, count=3)
+        phones = [n["msisdn"] for n in world["numbers"]]
+        first = _send(client, world, [employee_row(p, n=8) for p in phones[:2]], "apply")
+        assert first["counts"]["created"] == 2
+        # The same person on the same two numbers, and a new row of someone else.
+        rows = [*(employee_row(p, n=8) for p in phones[:2]), employee_row(phones[2], n=1)]
+        again = _send(client, world, rows, "apply")
+        assert _problems(session, again["id"]) == {}
+        assert (again["counts"]["unchanged"], again["counts"]["created"]) == (2, 1)
