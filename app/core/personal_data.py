@@ -53,9 +53,12 @@ class PersonalDataVault:
     hash_key: bytes
     # One cipher object per key: building it per call would cost as much as encrypting.
     _ciphers: dict[str, AESGCM] = field(init=False, repr=False, compare=False)
+    # BLAKE2b already keyed: a copy of it skips compressing the key block once per value.
+    _keyed: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_ciphers", {kid: AESGCM(key) for kid, key in self.keys.items()})
+        object.__setattr__(self, "_keyed", hashlib.blake2b(key=self.hash_key[:64], digest_size=16))
 
     @classmethod
     def from_settings(cls, *, keys: str, active_key_id: str, hash_key: str) -> PersonalDataVault:
@@ -110,9 +113,9 @@ class PersonalDataVault:
 
     def raw_hash(self, prefixed: str) -> str:
         """`lookup_hash` for a value already written as 'kind:value' (bulk paths build it)."""
-        return hashlib.blake2b(
-            prefixed.encode(), key=self.hash_key[:64], digest_size=16
-        ).hexdigest()
+        hasher = self._keyed.copy()
+        hasher.update(prefixed.encode())
+        return str(hasher.hexdigest())
 
     def lookup_hash(self, kind: str, value: str) -> str:
         """Keyed hash for equality look-ups; `kind` keeps equal values of other fields apart.

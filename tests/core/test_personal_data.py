@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 from typing import Any
 
 import orjson
@@ -260,3 +261,13 @@ class TestStaffReadsAreLogged:
         assert response.status_code == 200, response.text
         assert response.json()["registrations"] == []
         assert session.execute(text("SELECT COUNT(*) FROM personal_data_reads")).scalar() == 0
+
+    def test_the_hash_is_keyed_blake2b_of_kind_and_value(self) -> None:
+        # Stored hashes must keep matching: the hash is defined, not an accident of the code.
+        v = vault(f"old:{OLD_KEY}", "old")
+        expected = hashlib.blake2b(
+            b"doc:ru_passport:4512345678", key=v.hash_key[:64], digest_size=16
+        ).hexdigest()
+
+        assert v.lookup_hash("doc", "ru_passport:4512345678") == expected
+        assert v.raw_hash("doc:ru_passport:4512345678") == expected

@@ -66,3 +66,27 @@ def test_a_caller_that_stops_early_leaves_no_thread_behind() -> None:
     assert next(stage) == (0, 0)
     stage.close()
     assert threading.active_count() == before
+
+
+def test_several_workers_keep_the_order_when_later_work_ends_first() -> None:
+    both_running = threading.Barrier(2, timeout=10)
+
+    def work(n: int) -> int:
+        if n < 2:
+            both_running.wait()  # items 0 and 1 are worked on at the same time
+        if n == 0:
+            threading.Event().wait(0.05)  # and item 0 ends last
+        return n * 2
+
+    assert list(_ahead(iter(range(6)), work, workers=2)) == [(n, n * 2) for n in range(6)]
+
+
+def test_several_workers_raise_a_reader_error_after_the_items_before_it() -> None:
+    def items() -> Iterator[int]:
+        yield from range(3)
+        raise ValueError("bad block")
+
+    stage = _ahead(items(), lambda n: n, workers=2)
+    assert [next(stage) for _ in range(3)] == [(0, 0), (1, 1), (2, 2)]
+    with pytest.raises(ValueError, match="bad block"):
+        next(stage)
