@@ -500,8 +500,12 @@ class _UploadWorker:
                     _registered_of(reader, clean["doc_hash"]),
                 )
 
-            # Two batches are checked at once: most of the checks run in polars, outside the GIL.
-            examined_batches = _ahead((b for b in batches if b.size), examine, workers=2)
+            # In a dry run two batches are checked at once: most of the checks run in polars,
+            # outside the GIL. An apply's batches carry sealed personal data, and its writer
+            # is the slower stage: one at a time keeps its memory within bounds.
+            examined_batches = _ahead(
+                (b for b in batches if b.size), examine, workers=1 if seal else 2
+            )
             for (fresh, examined), (numbers, registered) in _ahead(examined_batches, look_up):
                 good, rejections = self._check_registry(fresh, examined, numbers, positions)
                 seen.add(good, registered, rejections)
@@ -679,7 +683,7 @@ class _UploadWorker:
             kept = accepted.filter(~pl.col("digits").is_in(repeated.implode()))
         del accepted
         cap = self.runtime.settings.max_numbers_per_person
-        over = _over_cap(session, kept, cap)
+        over = _over_cap(session, upload.subscriber_id, kept, cap)
         refusals: dict[int, dict[str, str]] = dict.fromkeys(twice["row_no"].to_list(), _REPEATED)
         if not over.is_empty():
             over_cap = {
@@ -962,19 +966,14 @@ _REPEATED = {
 }
 
 
-_STAGED_KEYS = {
-    "row_no": pl.Int64,
-    "msisdn": pl.String,
-    "number_id": pl.Int64,
-    "doc_hash": pl.String,
-}
+_STAGED_KEYS = {"row_no": pl.Int64, "msisdn": pl.String, "doc_hash": pl.String}
 
 
 class _SeenRows:
     """What the whole-file checks need of every row seen so far, kept compact in memory:
-    for each accepted row its number (as 10 digits), its number's id, the person's document
-    hash and how many numbers the registry already gives that person; for each refused row
-    the digits of its number, if it has any. About 40 bytes a row."""
+    for each accepted row its number (as 10 digits), the person's document hash and how many
+    numbers the registry already gives that person; for each refused row the digits of its
+    number, if it has any. 30 bytes a row."""
 
     def __init__(self) -> None:
         self._accepted: list[pl.DataFrame] = []
@@ -986,15 +985,14 @@ class _SeenRows:
         """Keep a batch's accepted rows (with their people's registered counts) and the
         digits of its refused rows."""
         self._accepted.append(
-            good.select("row_no", "msisdn", "number_id", "doc_hash")
+            good.select("row_no", "msisdn", "doc_hash")
             .join(registered, on="doc_hash", how="left")
             .select(
                 pl.col("row_no").cast(pl.Int32),
                 pl.col("msisdn").str.slice(-10).cast(pl.Int64).alias("digits"),
-                pl.col("number_id").cast(pl.Int64),
                 # The 32 hex digits of the document's hash as one 128-bit number: 16 bytes.
                 pl.col("doc_hash").str.to_integer(base=16, dtype=pl.UInt128).alias("person"),
-                pl.col("registered").fill_null(0).cast(pl.Int32),
+                pl.col("registered").fill_null(0).clip(upper_bound=65_535).cast(pl.UInt16),
             )
         )
         self._add_refused(r["msisdn_digits"] for r in rejections)
@@ -1008,7 +1006,7 @@ class _SeenRows:
         """Rebuild what the committed batches of a resumed apply left: their staged rows and
         the digits of their refused rows."""
         connection = session.connection()
-        staged = select(StagedRow.row_no, StagedRow.msisdn, StagedRow.number_id, StagedRow.doc_hash)
+        staged = select(StagedRow.row_no, StagedRow.msisdn, StagedRow.doc_hash)
         result = connection.execute(
             staged.where(StagedRow.upload_id == upload_id).execution_options(yield_per=50_000)
         )
@@ -1034,9 +1032,8 @@ class _SeenRows:
                 schema={
                     "row_no": pl.Int32,
                     "digits": pl.Int64,
-                    "number_id": pl.Int64,
                     "person": pl.UInt128,
-                    "registered": pl.Int32,
+                    "registered": pl.UInt16,
                 }
             )
         )
@@ -1068,9 +1065,10 @@ def _repeated(values: pl.Series) -> pl.Series:
     return ordered.filter(ordered == ordered.shift(1)).unique()
 
 
-def _over_cap(session: Session, kept: pl.DataFrame, cap: int) -> pl.Series:
+def _over_cap(session: Session, subscriber_id: int, kept: pl.DataFrame, cap: int) -> pl.Series:
     """The people (document hashes as numbers) the file would take over the cap: their rows
-    here plus their current registrations on numbers outside the file.
+    here plus their current registrations on numbers the file does not give a user (other
+    companies' numbers, and the company's numbers not among the rows kept).
 
     A person named once is over only if the registry already gives them `cap` numbers, so
     only people named twice or already registered are counted; their registered counts bound
@@ -1081,27 +1079,36 @@ def _over_cap(session: Session, kept: pl.DataFrame, cap: int) -> pl.Series:
     maybe = (
         named.filter(pl.col("person").is_in(twice) | (pl.col("registered") >= cap))
         .group_by("person")
-        .agg(pl.len().alias("n"), pl.col("registered").max())
+        .agg(pl.len().alias("n"), pl.col("registered").max().cast(pl.Int64))
         .filter(pl.col("n") + pl.col("registered") > cap)
     )
     del named
     if maybe.is_empty():
         return pl.Series("person", [], pl.UInt128)
     hashes = [f"{person:032x}" for person in maybe["person"].to_list()]
-    theirs: list[tuple[str | None, int]] = []
+    theirs: list[tuple[str | None, int, str]] = []
     for start in range(0, len(hashes), _IN_CHUNK):
         theirs += [
-            (doc_hash, number_id)
-            for doc_hash, number_id in session.execute(
-                select(Registration.doc_hash, Registration.number_id).where(
+            (doc_hash, holder, msisdn)
+            for doc_hash, holder, msisdn in session.execute(
+                select(Registration.doc_hash, PhoneNumber.subscriber_id, PhoneNumber.msisdn)
+                .join(PhoneNumber, PhoneNumber.id == Registration.number_id)
+                .where(
                     Registration.doc_hash.in_(hashes[start : start + _IN_CHUNK]),
                     Registration.ended_at.is_(None),
                 )
             )
         ]
+    named_again = (pl.col("holder") == subscriber_id) & pl.col("msisdn").str.slice(-10).cast(
+        pl.Int64
+    ).is_in(kept["digits"].implode())
     elsewhere = (
-        pl.DataFrame(theirs, schema={"doc_hash": pl.String, "number_id": pl.Int64}, orient="row")
-        .filter(~pl.col("number_id").is_in(kept["number_id"].implode()))
+        pl.DataFrame(
+            theirs,
+            schema={"doc_hash": pl.String, "holder": pl.Int64, "msisdn": pl.String},
+            orient="row",
+        )
+        .filter(~named_again)
         .group_by(pl.col("doc_hash").str.to_integer(base=16, dtype=pl.UInt128).alias("person"))
         .agg(pl.len().alias("elsewhere"))
     )
