@@ -19,7 +19,7 @@ from app.db.session import unit_of_work
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, PhoneNumber, Registration, StatusEvent
 from app.uploads import service
-from app.uploads.models import Upload, UploadMode, UploadRejection, UploadStatus
+from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
 from tests.builders import add_numbers, make_company_with_numbers
 from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row
 
@@ -198,3 +198,47 @@ class TestKilledMidValidation:
         }
         expected = ROWS - 3 if mode is UploadMode.APPLY else 0
         assert _counts(session) == (expected, expected)
+
+
+class TestStagedRowsOfAnotherUpload:
+    def test_an_apply_clears_only_its_own_staged_rows(
+        self,
+        client: TestClient,
+        pending_upload: int,
+        settings: Settings,
+        session: Session,
+        runtime: Runtime,
+        clock: FixedClock,
+        tmp_path: Path,
+    ) -> None:
+        def stop(name: str) -> None:
+            if name == "apply.superseded_ended":
+                raise RuntimeError("stopped before applying")
+
+        service.checkpoints.hook = stop
+        try:
+            service.process_upload(runtime, pending_upload)  # validated, then stopped in apply
+        finally:
+            service.checkpoints.hook = None
+        assert session.get_one(Upload, pending_upload).status is UploadStatus.APPLYING
+        waiting = select(func.count()).select_from(StagedRow)
+        assert session.scalar(waiting.where(StagedRow.upload_id == pending_upload)) == ROWS
+
+        other = make_company_with_numbers(client, count=2)
+        rows = [employee_row(n["msisdn"], n=900 + i) for i, n in enumerate(other["numbers"])]
+        other_upload = _receive(
+            runtime, settings, tmp_path, other["company"]["id"],
+            csv_bytes(EMPLOYEE_HEADER, rows), UploadMode.APPLY,
+        )  # fmt: skip
+        done = service.process_upload(runtime, other_upload)
+        assert done is not None
+        assert (done.status, done.created) == (UploadStatus.DONE, 2)
+        session.expire_all()
+        assert session.scalar(waiting.where(StagedRow.upload_id == pending_upload)) == ROWS
+
+        clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
+        result = service.process_upload(runtime, pending_upload)
+        assert result is not None
+        assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
+        session.expire_all()
+        assert session.scalar(waiting) == 0
