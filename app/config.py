@@ -113,7 +113,10 @@ class Settings(BaseSettings):
         default=True, description="Resume uploads left unfinished when the process starts."
     )
     upload_batch_rows: int = Field(
-        default=15_000, ge=10, description="Rows checked per batch; memory grows with it."
+        default=15_000,
+        ge=10,
+        description="Rows checked per batch of a dry run (an apply's are two thirds of it); "
+        "memory grows with it.",
     )
     upload_lease_seconds: int = Field(default=120, ge=5)
     max_numbers_per_person: int = Field(

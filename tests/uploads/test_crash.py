@@ -154,7 +154,8 @@ class TestKilledMidValidation:
         runtime: Runtime,
         clock: FixedClock,
     ) -> None:
-        _kill_at(settings, pending_upload, "validate.batch_committed", batch_rows=50)
+        # An apply checks batches of two thirds of the setting: 50 rows.
+        _kill_at(settings, pending_upload, "validate.batch_committed", batch_rows=75)
         upload = session.get_one(Upload, pending_upload)
         assert upload.status is UploadStatus.VALIDATING
         assert upload.resume_after_row == 51  # the first batch: rows 2..51
@@ -180,7 +181,8 @@ class TestKilledMidValidation:
         upload_id = _receive(
             runtime, settings, tmp_path, company_id, _with_whole_file_problems(phones), mode
         )
-        _kill_at(settings, upload_id, "validate.batch_committed", batch_rows=50)
+        rows = 75 if mode is UploadMode.APPLY else 50  # batches of 50 rows either way
+        _kill_at(settings, upload_id, "validate.batch_committed", batch_rows=rows)
         killed = session.get_one(Upload, upload_id)
         assert (killed.status, killed.resume_after_row) == (UploadStatus.VALIDATING, 51)
         settings.max_numbers_per_person = 1
