@@ -116,6 +116,13 @@ class RowBatch:
         """The highest row number in the batch."""
         return int(max([*self.cells["row_no"].tail(1).to_list(), *(r.row_no for r in self.odd)]))
 
+    def written(self, row_nos: Sequence[int]) -> Iterator[tuple[int, list[str]]]:
+        """The header-wide rows among `row_nos`, each number with its cells as written (only
+        these become Python lists)."""
+        cells = self.cells.select("row_no", *(str(i) for i in range(self.cells.width - 1)))
+        for row_no, *values in cells.filter(pl.col("row_no").is_in(row_nos)).iter_rows():
+            yield row_no, values
+
     def after(self, row_no: int) -> RowBatch:
         """The rows past `row_no` (a resumed upload skips what it committed)."""
         if row_no == 0:

@@ -619,17 +619,10 @@ class _UploadWorker:
             problems[row_no].append(refusal)
         good = joined.filter(~pl.col("row_no").is_in(list(problems)))
         # Only the refused rows' cells become Python lists, for the error report.
-        written = batch.cells.select("row_no", *(str(i) for i in range(batch.cells.width - 1)))
         missing = [row_no for row_no in problems if row_no not in cells_of]
-        for row_no, *cells in written.filter(pl.col("row_no").is_in(missing)).iter_rows():
-            cells_of[row_no] = cells
+        cells_of.update(batch.written(missing))
         rejections = [
-            {
-                "row_no": row_no,
-                "cells": cells_of[row_no],
-                "problems": found,
-                "msisdn_digits": _phone_digits(cells_of[row_no], positions),
-            }
+            _rejection(row_no, cells_of[row_no], found, positions)
             for row_no, found in sorted(problems.items())
         ]
         return good, rejections
@@ -718,18 +711,8 @@ class _UploadWorker:
         wanted = list(refusals)
         found: list[dict[str, Any]] = []
         for batch in table.row_batches(self.runtime.settings.upload_batch_rows):
-            cells = batch.cells.select(
-                "row_no", *(str(i) for i in range(batch.cells.width - 1))
-            ).filter(pl.col("row_no").is_in(wanted))
-            for row_no, *written in cells.iter_rows():
-                found.append(
-                    {
-                        "row_no": row_no,
-                        "cells": written,
-                        "problems": [refusals[row_no]],
-                        "msisdn_digits": _phone_digits(written, positions),
-                    }
-                )
+            for row_no, cells in batch.written(wanted):
+                found.append(_rejection(row_no, cells, [refusals[row_no]], positions))
         if upload.mode is UploadMode.APPLY:
             for start in range(0, len(wanted), _IN_CHUNK):
                 session.execute(
@@ -995,9 +978,8 @@ class _SeenRows:
             .join(registered, on="doc_hash", how="left")
             .select(
                 pl.col("row_no").cast(pl.Int32),
-                pl.col("msisdn").str.slice(-10).cast(pl.Int64).alias("digits"),
-                # The 32 hex digits of the document's hash as one 128-bit number: 16 bytes.
-                pl.col("doc_hash").str.to_integer(base=16, dtype=pl.UInt128).alias("person"),
+                _digits_of("msisdn").alias("digits"),
+                _person_of("doc_hash").alias("person"),
                 pl.col("registered").fill_null(0).clip(upper_bound=65_535).cast(pl.UInt16),
             )
         )
@@ -1064,6 +1046,16 @@ def _start_over(session: Session, upload: Upload) -> None:
     log.info("dry run starts over", upload_id=upload.id)
 
 
+def _digits_of(msisdn: str) -> pl.Expr:
+    """A number's last ten digits as one integer (what `_phone_digits` gives as text)."""
+    return pl.col(msisdn).str.slice(-10).cast(pl.Int64)
+
+
+def _person_of(doc_hash: str) -> pl.Expr:
+    """The 32 hex digits of a document's hash as one 128-bit number: 16 bytes a person."""
+    return pl.col(doc_hash).str.to_integer(base=16, dtype=pl.UInt128)
+
+
 def _repeated(values: pl.Series) -> pl.Series:
     """The values that occur more than once, each once. Found by sorting: a hash table of a
     million values (`is_duplicated`) takes about ten times the memory."""
@@ -1105,9 +1097,9 @@ def _over_cap(session: Session, subscriber_id: int, kept: pl.DataFrame, cap: int
                 )
             )
         ]
-    named_again = (pl.col("holder") == subscriber_id) & pl.col("msisdn").str.slice(-10).cast(
-        pl.Int64
-    ).is_in(kept["digits"].implode())
+    named_again = (pl.col("holder") == subscriber_id) & _digits_of("msisdn").is_in(
+        kept["digits"].implode()
+    )
     elsewhere = (
         pl.DataFrame(
             theirs,
@@ -1115,7 +1107,7 @@ def _over_cap(session: Session, subscriber_id: int, kept: pl.DataFrame, cap: int
             orient="row",
         )
         .filter(~named_again)
-        .group_by(pl.col("doc_hash").str.to_integer(base=16, dtype=pl.UInt128).alias("person"))
+        .group_by(_person_of("doc_hash").alias("person"))
         .agg(pl.len().alias("elsewhere"))
     )
     over = maybe.join(elsewhere, on="person", how="left").filter(
@@ -1216,6 +1208,21 @@ def _problem_dict(problem: RowProblem) -> dict[str, str]:
     return {"column": problem.column, "code": problem.code, "message": problem.message}
 
 
+def _rejection(
+    row_no: int,
+    cells: list[str],
+    problems: list[dict[str, str]],
+    positions: Sequence[tuple[int, Column]],
+) -> dict[str, Any]:
+    """A refused row as `_write_rejections` takes it."""
+    return {
+        "row_no": row_no,
+        "cells": cells,
+        "problems": problems,
+        "msisdn_digits": _phone_digits(cells, positions),
+    }
+
+
 def _phone_digits(cells: list[str], positions: Sequence[tuple[int, Column]]) -> str | None:
     for index, column in positions:
         if column is Column.MSISDN and index < len(cells):
@@ -1280,25 +1287,16 @@ def _numbers_of(connection: Connection, subscriber_id: int, msisdns: pl.Series) 
     """The company's numbers among `msisdns` (one batch), by index look-ups.
 
     A batch asks only for its own numbers, so memory does not grow with the company (a
-    million numbers read whole cost 200 MB) and a short list of a big company stays quick.
-    The list travels as one parameter: a JSON array on SQLite, an array on PostgreSQL."""
-    wanted = msisdns.drop_nulls().unique().to_list()
-    if not wanted:
-        return pl.DataFrame([], schema=_NUMBER_COLUMNS, orient="row")
-    cursor = connection.connection.cursor()
-    try:
-        if connection.dialect.name == "postgresql":
-            cursor.execute(
-                "SELECT msisdn, id, status, iccid FROM numbers"
-                " WHERE msisdn = ANY(%s) AND subscriber_id = %s",
-                (wanted, subscriber_id),
-            )
-        else:
-            cursor.execute(SQLITE_NUMBERS_OF, (orjson.dumps(wanted).decode(), subscriber_id))
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return pl.DataFrame(rows, schema=_NUMBER_COLUMNS, orient="row")
+    million numbers read whole cost 200 MB) and a short list of a big company stays quick."""
+    return _batch_query(
+        connection,
+        msisdns,
+        _NUMBER_COLUMNS,
+        postgres="SELECT msisdn, id, status, iccid FROM numbers"
+        " WHERE msisdn = ANY(%s) AND subscriber_id = %s",
+        sqlite=SQLITE_NUMBERS_OF,
+        more=(subscriber_id,),
+    )
 
 
 _REGISTERED_COLUMNS = {"doc_hash": pl.String, "registered": pl.Int32}
@@ -1314,23 +1312,41 @@ SQLITE_REGISTERED_OF = (
 def _registered_of(connection: Connection, doc_hashes: pl.Series) -> pl.DataFrame:
     """How many numbers the registry gives now to each person among `doc_hashes` (one
     batch); people with none are left out."""
-    wanted = doc_hashes.drop_nulls().unique().to_list()
+    return _batch_query(
+        connection,
+        doc_hashes,
+        _REGISTERED_COLUMNS,
+        postgres="SELECT doc_hash, count(*) FROM registrations"
+        " WHERE doc_hash = ANY(%s) AND ended_at IS NULL GROUP BY doc_hash",
+        sqlite=SQLITE_REGISTERED_OF,
+    )
+
+
+def _batch_query(
+    connection: Connection,
+    values: pl.Series,
+    schema: dict[str, Any],
+    *,
+    postgres: str,
+    sqlite: str,
+    more: tuple[Any, ...] = (),
+) -> pl.DataFrame:
+    """The rows a query gives for a batch's distinct `values`, as a frame of `schema`. The
+    values travel as the first parameter, `more` after them: an array on PostgreSQL, a
+    JSON array on SQLite (read with json_each)."""
+    wanted = values.drop_nulls().unique().to_list()
     if not wanted:
-        return pl.DataFrame(schema=_REGISTERED_COLUMNS)
+        return pl.DataFrame(schema=schema)
     cursor = connection.connection.cursor()
     try:
         if connection.dialect.name == "postgresql":
-            cursor.execute(
-                "SELECT doc_hash, count(*) FROM registrations"
-                " WHERE doc_hash = ANY(%s) AND ended_at IS NULL GROUP BY doc_hash",
-                (wanted,),
-            )
+            cursor.execute(postgres, (wanted, *more))
         else:
-            cursor.execute(SQLITE_REGISTERED_OF, (orjson.dumps(wanted).decode(),))
+            cursor.execute(sqlite, (orjson.dumps(wanted).decode(), *more))
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    return pl.DataFrame(rows, schema=_REGISTERED_COLUMNS, orient="row")
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 _REJECTION_COLUMNS = "upload_id, row_no, cells, problems, msisdn_digits"
