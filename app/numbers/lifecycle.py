@@ -16,6 +16,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -324,6 +326,73 @@ def transition_selected_with(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0), []  # type: ignore[attr-defined]
+
+
+_TRANSITION_READ = (
+    "WITH listed AS ("
+    " SELECT * FROM unnest(CAST(:ids AS BIGINT[]), CAST(:olds AS TEXT[]),"
+    " CAST(:targets AS TEXT[])) AS listed(id, old, target)),"
+    " written AS ("
+    " UPDATE numbers SET status = coalesce(listed.target, numbers.status),"
+    " status_changed_at = CASE WHEN listed.target IS NULL"
+    " THEN numbers.status_changed_at ELSE :at END{assignments}"
+    " FROM listed WHERE numbers.id = listed.id AND numbers.status = listed.old"
+    " RETURNING numbers.id, listed.old, listed.target),"
+    " logged AS ("
+    " INSERT INTO status_events (number_id, from_status, to_status, at, actor_kind,"
+    " actor_id, reason, registration_id)"
+    " SELECT id, old, target, :at, :actor_kind, :actor_id, :reason, NULL"
+    " FROM written WHERE target IS NOT NULL RETURNING 1)"
+    " SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM logged)"
+)
+
+
+def transition_read(
+    session: Session,
+    number_ids: Sequence[int],
+    read_statuses: Sequence[str],
+    target: NumberStatus,
+    *,
+    actor: Actor,
+    reason: str,
+    at: dt.datetime,
+    only_from: Iterable[NumberStatus] | None = None,
+    also_set: Mapping[str, object] | None = None,
+) -> int:
+    """PostgreSQL: `transition_selected` for numbers whose statuses the caller has read (a
+    batch of a few thousand): the numbers in a source status move to `target` with an event
+    each, the others keep their status; all take `also_set`. One statement finds each number
+    by its id and re-checks the status read, so its plan is the same at any size of the
+    registry. Returns how many numbers moved; raises `Conflict` when a number's status is no
+    longer the one read (another transaction moved it meanwhile): the caller rolls back."""
+    sources = set(_sources(target, only_from))
+    targets = [target.value if status in sources else None for status in read_statuses]
+    extra = dict(also_set or {})
+    unknown = set(extra) - set(PhoneNumber.__table__.c.keys())
+    if unknown:
+        raise ValueError(f"not columns of numbers: {sorted(unknown)}")
+    # Column names checked above and constants of this module; every value is bound.
+    assignments = "".join(f", {name} = :set_{name}" for name in extra)
+    statement = text(_TRANSITION_READ.format(assignments=assignments)).bindparams(
+        bindparam("at", type_=UtcDateTime())
+    )
+    params: dict[str, Any] = {
+        "ids": list(number_ids),
+        "olds": list(read_statuses),
+        "targets": targets,
+        "at": at,
+        "actor_kind": actor.kind.value,
+        "actor_id": actor.id,
+        "reason": reason,
+        **{f"set_{name}": value for name, value in extra.items()},
+    }
+    written, moved = session.execute(statement, params).one()
+    if written != len(targets):
+        raise Conflict(
+            f"{len(targets) - written} of the numbers changed status while they were being "
+            "given new users; try again"
+        )
+    return int(moved)
 
 
 @dataclass(frozen=True)

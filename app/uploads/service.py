@@ -1,9 +1,12 @@
-"""Uploads of user lists: receive a file, check every row, stage the good ones, apply at once.
+"""Uploads of user lists: receive a file, check every row, apply the good ones at once.
 
-The work runs in two phases. Validation reads the file in batches, checks each row, and
-commits staged rows and refused rows batch by batch, so a restarted worker resumes after the
-last committed batch. Apply then turns every staged row into registrations and status changes
-in ONE transaction: a crash before its commit leaves nothing applied, and a rerun applies it.
+Validation reads the file in batches and checks each row. A dry run commits the refused rows
+batch by batch. An apply on PostgreSQL applies each batch as soon as it is checked, in ONE
+transaction that commits with the upload done (`_UploadWorker.stream`). On SQLite, whose one
+writer would hide even the progress for that long, an apply stages the good rows batch by
+batch, so a restarted worker resumes after the last committed batch, and then turns them into
+registrations and status changes in ONE transaction. Either way a crash before the commit
+leaves nothing applied, and a rerun applies it all.
 """
 
 from __future__ import annotations
@@ -83,6 +86,12 @@ _STAGED_COLUMNS = (
     "patronymic", "name_key", "doc_type", "pd_sealed", "pd_key_id", "doc_hash",
     "birth_date_hash", "snils_hash", "device_type", "device_model", "device_id",
     "device_id_kind", "install_address", "iccid",
+)  # fmt: skip
+# A staged row's columns a registration takes.
+_NEW_COLUMNS = (
+    "number_id", "kind", "last_name", "first_name", "patronymic", "name_key", "doc_type",
+    "pd_sealed", "pd_key_id", "doc_hash", "birth_date_hash", "snils_hash", "device_type",
+    "device_model", "device_id", "device_id_kind", "install_address",
 )  # fmt: skip
 
 # Longest values the registry stores, by column of the checked rows.
@@ -429,6 +438,9 @@ class _UploadWorker:
     def run(self) -> None:
         with _collector_paused(), self.runtime.sessions() as session:
             upload = session.get_one(Upload, self.upload_id)
+            if _streams(session, upload):
+                self.stream(session, upload)
+                return
             if upload.status in (UploadStatus.RECEIVED, UploadStatus.VALIDATING):
                 self.validate(session, upload)
             if upload.status is UploadStatus.APPLYING:
@@ -454,7 +466,9 @@ class _UploadWorker:
 
     # -- validation -----------------------------------------------------------------------
 
-    def validate(self, session: Session, upload: Upload) -> None:
+    def validate(self, session: Session, upload: Upload, stream: _Stream | None = None) -> None:
+        """Check every row. A dry run keeps nothing but the refused rows; an apply stages the
+        accepted rows batch by batch, or with `stream` applies them batch by batch."""
         table = open_table(
             Path(upload.stored_path),
             filename=upload.filename,
@@ -471,8 +485,12 @@ class _UploadWorker:
             upload.rows_total = table.total_rows
             session.commit()
         seal = upload.mode is UploadMode.APPLY
-        if not seal and upload.resume_after_row:
+        if (not seal and upload.resume_after_row) or (stream is not None and upload.rows_read):
             _start_over(session, upload)
+        if stream is not None and upload.status is not UploadStatus.APPLYING:
+            upload.status = UploadStatus.APPLYING
+            session.commit()
+        preset = stream.preset if stream is not None else {}
         today = moscow_today(self.runtime.clock)
         positions = [(i, c) for i, c in enumerate(table.columns) if c is not None]
         resume_after = upload.resume_after_row
@@ -498,9 +516,11 @@ class _UploadWorker:
                 clean = examined[2]
                 numbers = _numbers_of(reader, upload.subscriber_id, clean["msisdn"])
                 registered = _registered_of(reader, clean["doc_hash"])
-                good, rejections = self._check_registry(fresh, examined, numbers, positions)
+                good, rejections = self._check_registry(fresh, examined, numbers, positions, preset)
                 # A dry run stages nothing: its whole-file checks work from `seen`.
                 staged = self._staged_frame(good) if seal else None
+                if stream is not None and staged is not None:
+                    staged = _with_outcomes(staged, good, _current_of(reader, good["number_id"]))
                 return good, registered, staged, rejections
 
             # In a dry run two batches are checked at once: most of the checks run in polars,
@@ -514,10 +534,17 @@ class _UploadWorker:
             ):
                 del examined  # the checks are done: only the rows to write are needed
                 seen.add(good, registered, rejections)
-                self._write_batch(session, upload, fresh, len(good), staged, rejections)
+                if stream is not None:
+                    stream.write(session, upload, fresh, len(good), staged, rejections)
+                else:
+                    self._write_batch(session, upload, fresh, len(good), staged, rejections)
                 # Let this batch go before the next arrives: three are in flight already.
                 del fresh, good, registered, staged, rejections
-        self._cross_row_checks(session, upload, table, seen)
+            late, repeated = self._late_refusals(reader, upload, seen)
+        if stream is not None:
+            stream.late, stream.repeated = late, repeated
+            return
+        self._cross_row_refusals(session, upload, table, late, repeated)
 
         if upload.mode is UploadMode.VALIDATE:
             upload.status = UploadStatus.DONE
@@ -540,7 +567,7 @@ class _UploadWorker:
     ) -> None:
         """Stage and refuse one batch's rows and commit it with the point to resume after."""
         if staged is not None:
-            _write_staged(session, staged)
+            _bulk_write(session, staged)
         _write_rejections(session, upload.id, rejections)
         upload.resume_after_row = batch.last_row_no
         upload.rows_read += batch.size
@@ -578,9 +605,16 @@ class _UploadWorker:
         examined: _Examined,
         numbers: pl.DataFrame,
         positions: list[tuple[int, Column]],
+        preset: dict[int, list[dict[str, str]]],
     ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-        """The batch's rows the registry takes (its numbers joined), and every refused row."""
+        """The batch's rows the registry takes (its numbers joined), and every refused row.
+        `preset` refuses rows known to fail the whole-file checks (a streamed apply's
+        second pass)."""
         problems, cells_of, clean = examined
+        if preset:
+            for row_no in clean["row_no"].to_list():
+                if row_no in preset:
+                    problems[row_no].extend(preset[row_no])
         # The registry's view: the number must be the company's own and still in the registry.
         joined = clean.join(numbers, on="msisdn", how="left")
         not_owned = pl.col("number_id").is_null()
@@ -663,13 +697,15 @@ class _UploadWorker:
             snils_hash=_hashed(digest, keyed["_snils"]),
         ).select(_STAGED_COLUMNS)
 
-    def _cross_row_checks(
-        self, session: Session, upload: Upload, table: Table, seen: _SeenRows
-    ) -> None:
-        """The same number twice in the file (every such row refused), and people over the cap.
+    def _late_refusals(
+        self, reader: Connection, upload: Upload, seen: _SeenRows
+    ) -> tuple[dict[int, dict[str, str]], pl.Series]:
+        """The whole-file checks: the same number twice in the file (every such row refused),
+        and people over the cap. The accepted rows they refuse, with the problem of each, and
+        the numbers found more than once.
 
         Both work from the rows kept in `seen`, in memory: only people who might be over the
-        cap are looked up again, and only refused rows are read again from the file."""
+        cap are looked up again, on `reader`, which sees the registry as committed."""
         accepted, refused_digits = seen.frames()
         repeated = _repeated(pl.concat([accepted["digits"], refused_digits], rechunk=False))
         if repeated.is_empty():
@@ -679,7 +715,7 @@ class _UploadWorker:
             kept = accepted.filter(~pl.col("digits").is_in(repeated.implode()))
         del accepted
         cap = self.runtime.settings.max_numbers_per_person
-        over = _over_cap(session, upload.subscriber_id, kept, cap)
+        over = _over_cap(reader, upload.subscriber_id, kept, cap)
         refusals: dict[int, dict[str, str]] = dict.fromkeys(twice["row_no"].to_list(), _REPEATED)
         if not over.is_empty():
             over_cap = {
@@ -690,6 +726,18 @@ class _UploadWorker:
             }
             rows = kept.filter(pl.col("person").is_in(over.implode()))["row_no"].to_list()
             refusals.update(dict.fromkeys(rows, over_cap))
+        return refusals, repeated
+
+    def _cross_row_refusals(
+        self,
+        session: Session,
+        upload: Upload,
+        table: Table,
+        refusals: dict[int, dict[str, str]],
+        repeated: pl.Series,
+    ) -> None:
+        """Refuse the accepted rows the whole-file checks refused, and add the repetition of
+        their number to rows refused for other reasons."""
         if refusals:
             self._refuse_accepted(session, upload, table, refusals)
         if not repeated.is_empty():
@@ -725,147 +773,58 @@ class _UploadWorker:
 
     # -- apply ----------------------------------------------------------------------------
 
+    def stream(self, session: Session, upload: Upload) -> None:
+        """An apply on PostgreSQL: each batch is applied as soon as it is checked, all in one
+        transaction that commits with the upload `done`, while the server writes one batch
+        and this process checks the next. A crash rolls it all back, and the rerun starts
+        over; nothing is half-applied.
+
+        Rows the whole-file checks refuse at the end (a number twice in the file, a person
+        over the cap) were applied with their batch: then the transaction is rolled back and
+        the file goes through again with those rows refused from the start."""
+        preset: dict[int, list[dict[str, str]]] = {}
+        for _ in range(_STREAM_PASSES):
+            with _Stream(self.runtime, self.now(), preset, self.progress) as stream:
+                self.validate(session, upload, stream)
+            if not stream.late:
+                session.refresh(upload)  # the progress its own connection committed
+                if not stream.repeated.is_empty():
+                    _add_repetition(session, upload.id, stream.repeated)
+                upload.rows_read = stream.rows_read
+                upload.accepted = stream.accepted
+                upload.rejected = stream.rejected
+                self._finish(session, upload, stream.counts, now=stream.now)
+                return
+            session.rollback()
+            for row_no, problem in stream.late.items():
+                preset.setdefault(row_no, []).append(problem)
+            log.info("upload goes through again", upload_id=upload.id, refused=len(preset))
+        raise RuntimeError(f"the whole-file checks kept refusing new rows of upload {upload.id}")
+
     def apply(self, session: Session, upload: Upload) -> None:
         """Everything staged becomes registrations and status changes in one transaction."""
         now = self.now()
-        actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
-        reason = f"upload {upload.id}"
         staged = cast(SqlTable, StagedRow.__table__)
-        mine = staged.c.upload_id == upload.id
         postgres = is_postgres(session)
         if postgres:
             # Fresh staging rows have no statistics; without them the planner guesses badly.
             session.execute(text("ANALYZE upload_staged_rows"))
-        # Only rows whose number already has a user are written here (one join, UPDATE … FROM);
-        # a row left without an outcome gives its number its first user ("created"), so a first
-        # upload of a list does not rewrite every staged row.
-        session.execute(
-            update(staged)
-            .where(
-                mine,
-                Registration.number_id == staged.c.number_id,
-                Registration.ended_at.is_(None),
-            )
-            .values(
-                prev_registration_id=Registration.id,
-                outcome=case(
-                    (
-                        and_(
-                            *[
-                                getattr(Registration, name).is_not_distinct_from(staged.c[name])
-                                for name in _COMPARED
-                            ]
-                        ),
-                        "unchanged",
-                    ),
-                    else_="superseded",
-                ),
-            )
-        )
-        created = staged.c.outcome.is_(None)
-        superseded = staged.c.outcome == "superseded"
-        changed = and_(mine, or_(created, superseded))
-        session.execute(
-            update(Registration)
-            .where(
-                Registration.id.in_(select(staged.c.prev_registration_id).where(mine, superseded))
-            )
-            .values(ended_at=now, end_reason=f"superseded by a new user ({reason})")
-            .execution_options(synchronize_session=False)
-        )
-        checkpoints.reach("apply.superseded_ended")
-        new_columns = [
-            "number_id", "kind", "last_name", "first_name", "patronymic", "name_key", "doc_type",
-            "pd_sealed", "pd_key_id", "doc_hash", "birth_date_hash", "snils_hash", "device_type",
-            "device_model", "device_id", "device_id_kind", "install_address",
-        ]  # fmt: skip
-        session.execute(
-            insert(Registration).from_select(
-                [*new_columns, "source", "submitted_by", "created_at"],
-                select(
-                    *[staged.c[name] for name in new_columns],
-                    _literal("upload"),
-                    _literal(upload.created_by),
-                    _literal_time(now),
-                ).where(changed),
-            )
-        )
-        checkpoints.reach("apply.registrations_inserted")
-        iccid_of = (
-            select(staged.c.iccid)
-            .where(mine, staged.c.number_id == PhoneNumber.id, staged.c.iccid.is_not(None))
-            .scalar_subquery()
-        )
-        session.execute(
-            update(PhoneNumber)
-            .where(
-                PhoneNumber.iccid.is_(None),
-                PhoneNumber.id.in_(
-                    select(staged.c.number_id).where(mine, staged.c.iccid.is_not(None))
-                ),
-            )
-            .values(iccid=iccid_of)
-            .execution_options(synchronize_session=False)
-        )
-        today = now.astimezone(MOSCOW).date()
-        staged_counts = {
-            (kind, outcome): int(n)
-            for kind, outcome, n in session.execute(
-                select(staged.c.kind, staged.c.outcome, func.count())
-                .where(mine)
-                .group_by(staged.c.kind, staged.c.outcome)
-            )
-        }
-        outcomes = ((None, created), ("superseded", superseded))
-        for kind, (outcome, of_outcome) in itertools.product(_TARGETS, outcomes):
-            rows = staged_counts.get((kind, outcome), 0)
-            if not rows:
-                continue  # nothing to move: skip the statements, and their scans of numbers
-            target, why, sources = _TARGETS[kind]
-            numbers = select(staged.c.number_id).where(mine, of_outcome, staged.c.kind == kind)
-            # A new user moves the deadline: a grace period from today for a change of user, and
-            # the rules of the new user's kind; the next deadline run recomputes these numbers.
-            # The numbers that change status get all of it in the same row write (each write
-            # of a number touches every one of its indexes once the status changes).
-            new_values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
-            if outcome is not None:
-                new_values["user_changed_on"] = today
-            moved = lifecycle.transition_selected(
-                session,
-                numbers,
-                target,
-                actor=actor,
-                reason=f"{why} ({reason})",
-                at=now,
-                only_from=sources,
-                also_set=new_values,
-            )
-            if postgres and moved >= _REANALYZE_AFTER:
-                # The statistics still describe the numbers before this transaction moved them;
-                # the next statements' plans would walk every moved number to find a few.
-                session.execute(text("ANALYZE numbers"))
-            if moved == rows:
-                continue  # every number moved, and took the new values with its move
-            # The rest keep their status (a device stays unregistered, a suspended number stays
-            # suspended) and only take the new values, if they do not hold them already.
-            session.execute(
-                update(PhoneNumber)
-                .where(
-                    PhoneNumber.id.in_(numbers),
-                    or_(
-                        *[
-                            getattr(PhoneNumber, name).is_distinct_from(value)
-                            for name, value in new_values.items()
-                        ]
-                    ),
-                )
-                .values(new_values)
-                .execution_options(synchronize_session=False)
-            )
+        staged_counts = _apply_staged(session, upload, staged, now=now)
+        _clear_staging(session, upload.id, postgres=postgres)
+        self._finish(session, upload, staged_counts, now=now)
+
+    def _finish(
+        self,
+        session: Session,
+        upload: Upload,
+        staged_counts: dict[tuple[str, str | None], int],
+        *,
+        now: dt.datetime,
+    ) -> None:
+        """Mark an applied upload done, with its outcomes, and commit the apply."""
         counts: dict[str | None, int] = {}
         for (_, outcome), n in staged_counts.items():
             counts[outcome] = counts.get(outcome, 0) + n
-        _clear_staging(session, upload.id, postgres=postgres)
         upload.created = int(counts.get(None, 0))
         upload.superseded = int(counts.get("superseded", 0))
         upload.unchanged = int(counts.get("unchanged", 0))
@@ -885,12 +844,341 @@ class _UploadWorker:
         )
 
 
+# A streamed apply goes through the file at most this many times (see `stream`).
+_STREAM_PASSES = 3
+
+
+def _streams(session: Session, upload: Upload) -> bool:
+    """Whether this upload is applied as a stream: an apply on PostgreSQL that has staged
+    nothing. (SQLite has one writer: a transaction held for the whole file would keep even
+    the progress from view; there an apply stages its rows, then applies them at once.)"""
+    return (
+        is_postgres(session)
+        and upload.mode is UploadMode.APPLY
+        and upload.status in (UploadStatus.RECEIVED, UploadStatus.VALIDATING, UploadStatus.APPLYING)
+        and not upload.resume_after_row
+    )
+
+
+class _Stream:
+    """One pass of a streamed apply: applies each checked batch in the session's transaction
+    and reports progress on a connection of its own, which commits at once. (The session's
+    transaction never writes the upload's row before its end, so the two never wait on each
+    other.)"""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        now: dt.datetime,
+        preset: dict[int, list[dict[str, str]]],
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.now = now
+        self.preset = preset
+        self.rows_read = self.accepted = self.rejected = 0
+        self.counts: dict[tuple[str, str | None], int] = {}
+        self.late: dict[int, dict[str, str]] = {}
+        self.repeated = pl.Series("digits", [], pl.Int64)
+        self._lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
+        self._clock = runtime.clock
+        self._callback = progress
+        self._progress = runtime.engine.connect()
+        self._ready = False
+        self._applied = pl.Series("applied", [], pl.Boolean)
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.close()
+
+    def _begin(self, session: Session) -> None:
+        # Each batch's statements find its few thousand rows by index. The statistics of the
+        # registry go stale as the transaction moves a million numbers, and PostgreSQL would
+        # then rather scan them all, or compile each plan (JIT) at the price of a batch.
+        for setting in ("enable_seqscan = off", "max_parallel_workers_per_gather = 0", "jit = off"):
+            session.execute(text(f"SET LOCAL {setting}"))
+        self._ready = True
+
+    def write(
+        self,
+        session: Session,
+        upload: Upload,
+        batch: RowBatch,
+        accepted: int,
+        staged: pl.DataFrame | None,
+        rejections: list[dict[str, Any]],
+    ) -> None:
+        """Apply one batch's accepted rows and write its refused ones, uncommitted."""
+        if not self._ready:
+            self._begin(session)
+        _write_rejections(session, upload.id, rejections)
+        if staged is not None and not staged.is_empty():
+            # A number named twice is refused at the end (see `stream`); only one user per
+            # number can be current meanwhile, so only its first row is applied. The numbers
+            # applied so far are kept as one bit per number id.
+            rows = staged.filter(~pl.col("number_id").is_duplicated())
+            ids = rows["number_id"]
+            if len(self._applied) <= ids.max():  # type: ignore[operator]
+                grown = max(int(ids.max()) + 1, 2 * len(self._applied))  # type: ignore[arg-type]
+                self._applied.append(
+                    pl.repeat(False, grown - len(self._applied), eager=True, dtype=pl.Boolean)
+                )
+            rows = rows.filter(~self._applied.gather(ids))
+            self._applied.scatter(rows["number_id"], True)
+            for kind, outcome, n in rows.group_by("kind", "outcome").len().rows():
+                self.counts[(kind, outcome)] = self.counts.get((kind, outcome), 0) + n
+            _apply_batch(session, upload, rows, now=self.now)
+        self.rows_read += batch.size
+        self.accepted += accepted
+        self.rejected += len(rejections)
+        self._progress.execute(
+            update(Upload)
+            .where(Upload.id == upload.id)
+            .values(
+                rows_read=self.rows_read,
+                accepted=self.accepted,
+                rejected=self.rejected,
+                lease_until=self._clock.now() + self._lease,
+            )
+        )
+        self._progress.commit()
+        checkpoints.reach("stream.batch_applied")
+        if self._callback:
+            self._callback(self.rows_read, upload.rows_total)
+
+
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _Examined = tuple[dict[int, list[dict[str, str]]], dict[int, list[str]], pl.DataFrame]
 # A batch after the registry's checks: accepted rows, their people's registered counts, the
 # rows to stage (apply only) and the refused rows.
 _Checked = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None, list[dict[str, Any]]]
+
+
+def _apply_staged(
+    session: Session, upload: Upload, staged: SqlTable, *, now: dt.datetime
+) -> dict[tuple[str, str | None], int]:
+    """Turn the upload's rows in `staged` (the staging table, or one batch of them) into
+    registrations and status changes, in the session's transaction; the rows per (kind,
+    outcome): outcome None for a number's first user, "superseded", "unchanged"."""
+    actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
+    reason = f"upload {upload.id}"
+    mine = staged.c.upload_id == upload.id
+    postgres = is_postgres(session)
+    # Only rows whose number already has a user are written here (one join, UPDATE … FROM);
+    # a row left without an outcome gives its number its first user ("created"), so a first
+    # upload of a list does not rewrite every staged row.
+    session.execute(
+        update(staged)
+        .where(
+            mine,
+            Registration.number_id == staged.c.number_id,
+            Registration.ended_at.is_(None),
+        )
+        .values(
+            prev_registration_id=Registration.id,
+            outcome=case(
+                (
+                    and_(
+                        *[
+                            getattr(Registration, name).is_not_distinct_from(staged.c[name])
+                            for name in _COMPARED
+                        ]
+                    ),
+                    "unchanged",
+                ),
+                else_="superseded",
+            ),
+        )
+    )
+    created = staged.c.outcome.is_(None)
+    superseded = staged.c.outcome == "superseded"
+    changed = and_(mine, or_(created, superseded))
+    session.execute(
+        update(Registration)
+        .where(Registration.id.in_(select(staged.c.prev_registration_id).where(mine, superseded)))
+        .values(ended_at=now, end_reason=f"superseded by a new user ({reason})")
+        .execution_options(synchronize_session=False)
+    )
+    checkpoints.reach("apply.superseded_ended")
+    session.execute(
+        insert(Registration).from_select(
+            [*_NEW_COLUMNS, "source", "submitted_by", "created_at"],
+            select(
+                *[staged.c[name] for name in _NEW_COLUMNS],
+                _literal("upload"),
+                _literal(upload.created_by),
+                _literal_time(now),
+            ).where(changed),
+        )
+    )
+    checkpoints.reach("apply.registrations_inserted")
+    iccid_of = (
+        select(staged.c.iccid)
+        .where(mine, staged.c.number_id == PhoneNumber.id, staged.c.iccid.is_not(None))
+        .scalar_subquery()
+    )
+    session.execute(
+        update(PhoneNumber)
+        .where(
+            PhoneNumber.iccid.is_(None),
+            PhoneNumber.id.in_(select(staged.c.number_id).where(mine, staged.c.iccid.is_not(None))),
+        )
+        .values(iccid=iccid_of)
+        .execution_options(synchronize_session=False)
+    )
+    today = now.astimezone(MOSCOW).date()
+    staged_counts = {
+        (kind, outcome): int(n)
+        for kind, outcome, n in session.execute(
+            select(staged.c.kind, staged.c.outcome, func.count())
+            .where(mine)
+            .group_by(staged.c.kind, staged.c.outcome)
+        )
+    }
+    outcomes = ((None, created), ("superseded", superseded))
+    for kind, (outcome, of_outcome) in itertools.product(_TARGETS, outcomes):
+        rows = staged_counts.get((kind, outcome), 0)
+        if not rows:
+            continue  # nothing to move: skip the statements, and their scans of numbers
+        target, why, sources = _TARGETS[kind]
+        numbers = select(staged.c.number_id).where(mine, of_outcome, staged.c.kind == kind)
+        # A new user moves the deadline: a grace period from today for a change of user, and
+        # the rules of the new user's kind; the next deadline run recomputes these numbers.
+        # The numbers that change status get all of it in the same row write (each write
+        # of a number touches every one of its indexes once the status changes).
+        new_values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
+        if outcome is not None:
+            new_values["user_changed_on"] = today
+        moved = lifecycle.transition_selected(
+            session,
+            numbers,
+            target,
+            actor=actor,
+            reason=f"{why} ({reason})",
+            at=now,
+            only_from=sources,
+            also_set=new_values,
+        )
+        if postgres and moved >= _REANALYZE_AFTER:
+            # The statistics still describe the numbers before this transaction moved them;
+            # the next statements' plans would walk every moved number to find a few.
+            session.execute(text("ANALYZE numbers"))
+        if moved == rows:
+            continue  # every number moved, and took the new values with its move
+        # The rest keep their status (a device stays unregistered, a suspended number stays
+        # suspended) and only take the new values, if they do not hold them already.
+        session.execute(
+            update(PhoneNumber)
+            .where(
+                PhoneNumber.id.in_(numbers),
+                or_(
+                    *[
+                        getattr(PhoneNumber, name).is_distinct_from(value)
+                        for name, value in new_values.items()
+                    ]
+                ),
+            )
+            .values(new_values)
+            .execution_options(synchronize_session=False)
+        )
+    return staged_counts
+
+
+def _apply_batch(session: Session, upload: Upload, rows: pl.DataFrame, *, now: dt.datetime) -> None:
+    """PostgreSQL: `_apply_staged` for one batch whose outcomes and numbers' statuses were
+    read with its checks (`_with_outcomes`). Every statement finds its rows by id, so each
+    batch costs the same however many the transaction has written before it. A registry
+    changed meanwhile (a registration ended, a number moved) raises, and the apply is rolled
+    back; a new current registration made meanwhile breaks the unique index, the same way."""
+    reason = f"upload {upload.id}"
+    ended = rows.filter(pl.col("outcome") == "superseded")["prev_registration_id"].to_list()
+    if ended:
+        result = session.execute(
+            update(Registration)
+            .where(Registration.id.in_(ended), Registration.ended_at.is_(None))
+            .values(ended_at=now, end_reason=f"superseded by a new user ({reason})")
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != len(ended):  # type: ignore[attr-defined]
+            raise Conflict(f"registrations of upload {upload.id} ended meanwhile; try again")
+    checkpoints.reach("apply.superseded_ended")
+    changed = rows.filter(pl.col("outcome").ne_missing("unchanged"))
+    _bulk_write(
+        session,
+        changed.select(_NEW_COLUMNS).with_columns(
+            source=pl.lit("upload"),
+            submitted_by=pl.lit(upload.created_by),
+            created_at=pl.lit(now.isoformat()),
+        ),
+        "registrations",
+    )
+    checkpoints.reach("apply.registrations_inserted")
+    sims = rows.filter(pl.col("iccid").is_not_null() & pl.col("number_iccid").is_null())
+    if not sims.is_empty():
+        session.execute(
+            text(
+                "UPDATE numbers SET iccid = given.iccid FROM unnest(CAST(:ids AS BIGINT[]),"
+                " CAST(:iccids AS TEXT[])) AS given(id, iccid)"
+                " WHERE numbers.id = given.id AND numbers.iccid IS NULL"
+            ),
+            {"ids": sims["number_id"].to_list(), "iccids": sims["iccid"].to_list()},
+        )
+    actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
+    today = now.astimezone(MOSCOW).date()
+    for (kind, outcome), group in changed.group_by("kind", "outcome", maintain_order=True):
+        target, why, sources = _TARGETS[str(kind)]
+        new_values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
+        if outcome is not None:
+            new_values["user_changed_on"] = today
+        lifecycle.transition_read(
+            session,
+            group["number_id"].to_list(),
+            group["old_status"].to_list(),
+            target,
+            actor=actor,
+            reason=f"{why} ({reason})",
+            at=now,
+            only_from=sources,
+            also_set=new_values,
+        )
+
+
+_CURRENT_COLUMNS = {"number_id": pl.Int64, "prev_registration_id": pl.Int64} | {
+    f"{name}_now": pl.String for name in _COMPARED
+}
+
+
+def _current_of(connection: Connection, number_ids: pl.Series) -> pl.DataFrame:
+    """The current registrations of a batch's numbers, with the fields a row is compared on."""
+    return _batch_query(
+        connection,
+        number_ids,
+        _CURRENT_COLUMNS,
+        postgres=f"SELECT number_id, id, {', '.join(_COMPARED)} FROM registrations"  # noqa: S608
+        " WHERE number_id = ANY(%s) AND ended_at IS NULL",
+        sqlite="",  # a streamed apply runs on PostgreSQL only
+    )
+
+
+def _with_outcomes(staged: pl.DataFrame, good: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
+    """A batch's staged rows with what `_apply_staged` works out in SQL: the outcome of each
+    row against its number's current registration (None when it has none), and that
+    registration; and, for `_apply_batch`, the number's status and ICCID as read."""
+    same = pl.all_horizontal(pl.col(name).eq_missing(pl.col(f"{name}_now")) for name in _COMPARED)
+    return (
+        staged.with_columns(old_status=good["status"], number_iccid=good["number_iccid"])
+        .join(current, on="number_id", how="left", maintain_order="left")
+        .with_columns(
+            outcome=pl.when(pl.col("prev_registration_id").is_null())
+            .then(pl.lit(None, pl.String))
+            .when(same)
+            .then(pl.lit("unchanged"))
+            .otherwise(pl.lit("superseded"))
+        )
+        .drop(f"{name}_now" for name in _COMPARED)
+    )
 
 
 def _examine(
@@ -1035,15 +1323,16 @@ class _SeenRows:
 
 
 def _start_over(session: Session, upload: Upload) -> None:
-    """A dry run keeps its accepted rows in memory only: when it was cut short, it starts
-    over from the first row (its refused rows so far are dropped and found again)."""
+    """A dry run keeps its accepted rows in memory only, and a streamed apply commits nothing
+    before its end: when either was cut short, it starts over from the first row (refused rows
+    so far are dropped and found again)."""
     session.execute(delete(UploadRejection).where(UploadRejection.upload_id == upload.id))
     upload.resume_after_row = 0
     upload.rows_read = 0
     upload.accepted = 0
     upload.rejected = 0
     session.commit()
-    log.info("dry run starts over", upload_id=upload.id)
+    log.info("upload starts over", upload_id=upload.id)
 
 
 def _digits_of(msisdn: str) -> pl.Expr:
@@ -1063,7 +1352,9 @@ def _repeated(values: pl.Series) -> pl.Series:
     return ordered.filter(ordered == ordered.shift(1)).unique()
 
 
-def _over_cap(session: Session, subscriber_id: int, kept: pl.DataFrame, cap: int) -> pl.Series:
+def _over_cap(
+    connection: Connection, subscriber_id: int, kept: pl.DataFrame, cap: int
+) -> pl.Series:
     """The people (document hashes as numbers) the file would take over the cap: their rows
     here plus their current registrations on numbers the file does not give a user (other
     companies' numbers, and the company's numbers not among the rows kept).
@@ -1088,7 +1379,7 @@ def _over_cap(session: Session, subscriber_id: int, kept: pl.DataFrame, cap: int
     for start in range(0, len(hashes), _IN_CHUNK):
         theirs += [
             (doc_hash, holder, msisdn)
-            for doc_hash, holder, msisdn in session.execute(
+            for doc_hash, holder, msisdn in connection.execute(
                 select(Registration.doc_hash, PhoneNumber.subscriber_id, PhoneNumber.msisdn)
                 .join(PhoneNumber, PhoneNumber.id == Registration.number_id)
                 .where(
@@ -1385,8 +1676,9 @@ def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any
         cursor.close()
 
 
-def _write_staged(session: Session, frame: pl.DataFrame) -> None:
-    """Bulk-load staged rows: PostgreSQL COPY, SQLite executemany (see MEASURED.md).
+def _bulk_write(session: Session, frame: pl.DataFrame, table: str = "upload_staged_rows") -> None:
+    """Bulk-load rows into `table` (staged rows, or a streamed apply's registrations):
+    PostgreSQL COPY, SQLite executemany (see MEASURED.md).
 
     On PostgreSQL the frame goes over as CSV written by polars, so no row becomes a Python
     object; SQLite's driver binds Python values, so there the rows are tuples."""
@@ -1402,7 +1694,7 @@ def _write_staged(session: Session, frame: pl.DataFrame) -> None:
             if dtype == pl.Binary
         )
         raw = connection.connection.driver_connection
-        copy_sql = f"COPY upload_staged_rows ({columns}) FROM STDIN (FORMAT csv)"
+        copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
         with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
             # In slices: the CSV of a whole batch of sealed rows would be tens of MB at once.
             for part in text_frame.iter_slices(_COPY_SLICE):
@@ -1414,7 +1706,7 @@ def _write_staged(session: Session, frame: pl.DataFrame) -> None:
     cursor = connection.connection.cursor()
     try:
         # Column names are constants of this module; the values are bound.
-        insert_sql = f"INSERT INTO upload_staged_rows ({columns}) VALUES ({marks})"  # noqa: S608
+        insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
         cursor.executemany(insert_sql, frame.rows())
     finally:
         cursor.close()

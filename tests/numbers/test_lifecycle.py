@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.core.errors import Conflict
 from app.numbers import lifecycle
 from app.numbers.lifecycle import ALLOWED_TRANSITIONS, Actor, IllegalTransition
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
@@ -227,3 +228,69 @@ class TestSetBasedTransition:
         assert (first, second) == (2, 0)
         total = session.scalar(select(func.count()).select_from(StatusEvent))
         assert total == len(world["numbers"]) * 2
+
+
+@pytest.mark.postgres_only
+class TestTransitionOfStatusesRead:
+    def test_moves_the_numbers_in_a_source_status_and_sets_the_values_of_all(
+        self, client: TestClient, session: Session
+    ) -> None:
+        world = make_company_with_numbers(client, count=3)
+        ids = [n["id"] for n in world["numbers"]]
+        _number_in(session, ids[1], S.SUSPENDED)
+        moved = lifecycle.transition_read(
+            session,
+            ids[:2],
+            [S.UNREGISTERED.value, S.SUSPENDED.value],
+            S.PENDING_CONFIRMATION,
+            actor=ACTOR,
+            reason="employee named",
+            at=AT,
+            only_from=[S.UNREGISTERED],
+            also_set={"sim_kind": "employee", "deadline_stale": True},
+        )
+        session.commit()
+        assert moved == 1
+        session.expire_all()
+        rows = {
+            n.id: (n.status, n.sim_kind)
+            for n in session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(ids)))
+        }
+        assert rows == {
+            ids[0]: (S.PENDING_CONFIRMATION, "employee"),
+            ids[1]: (S.SUSPENDED, "employee"),  # not a source: keeps its status
+            ids[2]: (S.UNREGISTERED, None),  # not listed
+        }
+        event = session.scalars(
+            select(StatusEvent).where(StatusEvent.to_status == S.PENDING_CONFIRMATION)
+        ).one()
+        assert (event.number_id, event.from_status, event.reason) == (
+            ids[0],
+            S.UNREGISTERED,
+            "employee named",
+        )
+
+    def test_a_status_changed_since_it_was_read_is_a_conflict(
+        self, client: TestClient, session: Session
+    ) -> None:
+        world = make_company_with_numbers(client, count=2)
+        ids = [n["id"] for n in world["numbers"]]
+        _number_in(session, ids[1], S.ACTIVE)  # read as unregistered below
+        with pytest.raises(Conflict, match="1 of the numbers changed status"):
+            lifecycle.transition_read(
+                session,
+                ids,
+                [S.UNREGISTERED.value, S.UNREGISTERED.value],
+                S.PENDING_CONFIRMATION,
+                actor=ACTOR,
+                reason="employee named",
+                at=AT,
+            )
+        session.rollback()
+
+    def test_a_name_that_is_not_a_column_is_refused(self, session: Session) -> None:
+        with pytest.raises(ValueError, match="not columns of numbers"):
+            lifecycle.transition_read(
+                session, [1], ["unregistered"], S.ACTIVE, actor=ACTOR, reason="r", at=AT,
+                also_set={"status; DROP TABLE numbers": 1},
+            )  # fmt: skip

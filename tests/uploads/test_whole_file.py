@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.numbers.models import Registration
+from app.numbers.models import PhoneNumber, Registration, StatusEvent
 from app.uploads.models import UploadRejection
 from tests.builders import make_company_with_numbers
 from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row, upload, upload_result
@@ -190,3 +190,61 @@ class TestPersonOverTheCap:
         again = _send(client, world, rows, "apply")
         assert _problems(session, again["id"]) == {}
         assert (again["counts"]["unchanged"], again["counts"]["created"]) == (2, 1)
+
+
+class TestRefusedRowsOfAnApply:
+    """An apply may take a row before a later one shows it must be refused (PostgreSQL applies
+    each batch as it goes): the refused rows leave no trace, the kept ones move once."""
+
+    @pytest.mark.parametrize("batch_rows", [2, 15_000], ids=["across-batches", "one-batch"])
+    def test_refused_rows_leave_no_trace(
+        self, client: TestClient, session: Session, settings: Settings, batch_rows: int
+    ) -> None:
+        settings.upload_batch_rows = batch_rows
+        settings.max_numbers_per_person = 1
+        world = make_company_with_numbers(client, count=5)
+        phones = [n["msisdn"] for n in world["numbers"]]
+        rows = [employee_row(p, n=i) for i, p in enumerate(phones[:4])]
+        rows.append(employee_row(phones[0], n=9))  # row 6 repeats row 2's number
+        rows.append(employee_row(phones[4], n=1))  # row 7: row 3's person, over a cap of one
+        result = _send(client, world, rows, "apply")
+        assert (result["counts"]["accepted"], result["counts"]["created"]) == (2, 2)
+        assert _problems(session, result["id"]) == {
+            2: ["msisdn.repeated_in_file"],
+            3: ["person.over_cap"],
+            6: ["msisdn.repeated_in_file"],
+            7: ["person.over_cap"],
+        }
+        session.expire_all()
+        status_of = dict(session.execute(select(PhoneNumber.msisdn, PhoneNumber.status)).all())
+        events = dict(
+            session.execute(
+                select(PhoneNumber.msisdn, func.count(StatusEvent.id))
+                .join(
+                    StatusEvent,
+                    and_(
+                        StatusEvent.number_id == PhoneNumber.id,
+                        StatusEvent.to_status == "pending_confirmation",
+                    ),
+                    isouter=True,
+                )
+                .group_by(PhoneNumber.msisdn)
+            ).all()
+        )
+        registered = set(
+            session.scalars(
+                select(PhoneNumber.msisdn).join(
+                    Registration, Registration.number_id == PhoneNumber.id
+                )
+            )
+        )
+        kept, refused = {phones[2], phones[3]}, {phones[0], phones[1], phones[4]}
+        assert registered == kept
+        assert {p: status_of[p] for p in phones} == {
+            **dict.fromkeys(kept, "pending_confirmation"),
+            **dict.fromkeys(refused, "unregistered"),
+        }
+        assert {p: events[p] for p in phones} == {
+            **dict.fromkeys(kept, 1),
+            **dict.fromkeys(refused, 0),
+        }
