@@ -893,6 +893,8 @@ class _Stream:
         self._progress.close()
 
     def _begin(self, session: Session) -> None:
+        # Called at the first batch, not on entry: `validate` commits the upload's status
+        # first, and SET LOCAL lasts only to the end of a transaction.
         # Each batch's statements find its few thousand rows by index. The statistics of the
         # registry go stale as the transaction moves a million numbers, and PostgreSQL would
         # then rather scan them all, or compile each plan (JIT) at the price of a batch.
@@ -959,9 +961,9 @@ _Checked = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None, list[dict[str,
 def _apply_staged(
     session: Session, upload: Upload, staged: SqlTable, *, now: dt.datetime
 ) -> dict[tuple[str, str | None], int]:
-    """Turn the upload's rows in `staged` (the staging table, or one batch of them) into
-    registrations and status changes, in the session's transaction; the rows per (kind,
-    outcome): outcome None for a number's first user, "superseded", "unchanged"."""
+    """Turn the upload's rows in the staging table into registrations and status changes,
+    in the session's transaction; the rows per (kind, outcome): outcome None for a number's
+    first user, "superseded", "unchanged"."""
     actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
     reason = f"upload {upload.id}"
     mine = staged.c.upload_id == upload.id
@@ -998,7 +1000,7 @@ def _apply_staged(
     session.execute(
         update(Registration)
         .where(Registration.id.in_(select(staged.c.prev_registration_id).where(mine, superseded)))
-        .values(ended_at=now, end_reason=f"superseded by a new user ({reason})")
+        .values(ended_at=now, end_reason=_end_reason(upload))
         .execution_options(synchronize_session=False)
     )
     checkpoints.reach("apply.superseded_ended")
@@ -1028,7 +1030,6 @@ def _apply_staged(
         .values(iccid=iccid_of)
         .execution_options(synchronize_session=False)
     )
-    today = now.astimezone(MOSCOW).date()
     staged_counts = {
         (kind, outcome): int(n)
         for kind, outcome, n in session.execute(
@@ -1044,13 +1045,9 @@ def _apply_staged(
             continue  # nothing to move: skip the statements, and their scans of numbers
         target, why, sources = _TARGETS[kind]
         numbers = select(staged.c.number_id).where(mine, of_outcome, staged.c.kind == kind)
-        # A new user moves the deadline: a grace period from today for a change of user, and
-        # the rules of the new user's kind; the next deadline run recomputes these numbers.
-        # The numbers that change status get all of it in the same row write (each write
-        # of a number touches every one of its indexes once the status changes).
-        new_values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
-        if outcome is not None:
-            new_values["user_changed_on"] = today
+        # The numbers that change status take the new values in the same row write (each
+        # write of a number touches every one of its indexes once the status changes).
+        new_values = _new_user_values(kind, outcome, now)
         moved = lifecycle.transition_selected(
             session,
             numbers,
@@ -1098,7 +1095,7 @@ def _apply_batch(session: Session, upload: Upload, rows: pl.DataFrame, *, now: d
         result = session.execute(
             update(Registration)
             .where(Registration.id.in_(ended), Registration.ended_at.is_(None))
-            .values(ended_at=now, end_reason=f"superseded by a new user ({reason})")
+            .values(ended_at=now, end_reason=_end_reason(upload))
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != len(ended):  # type: ignore[attr-defined]
@@ -1126,12 +1123,8 @@ def _apply_batch(session: Session, upload: Upload, rows: pl.DataFrame, *, now: d
             {"ids": sims["number_id"].to_list(), "iccids": sims["iccid"].to_list()},
         )
     actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
-    today = now.astimezone(MOSCOW).date()
     for (kind, outcome), group in changed.group_by("kind", "outcome", maintain_order=True):
         target, why, sources = _TARGETS[str(kind)]
-        new_values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
-        if outcome is not None:
-            new_values["user_changed_on"] = today
         lifecycle.transition_read(
             session,
             group["number_id"].to_list(),
@@ -1141,8 +1134,23 @@ def _apply_batch(session: Session, upload: Upload, rows: pl.DataFrame, *, now: d
             reason=f"{why} ({reason})",
             at=now,
             only_from=sources,
-            also_set=new_values,
+            also_set=_new_user_values(str(kind), outcome, now),
         )
+
+
+def _end_reason(upload: Upload) -> str:
+    """Why a registration ended: the upload that named a new user for its number."""
+    return f"superseded by a new user (upload {upload.id})"
+
+
+def _new_user_values(kind: str, outcome: str | None, now: dt.datetime) -> dict[str, object]:
+    """What a number takes with a new user (outcome None: its first). A new user moves the
+    deadline: a grace period from today for a change of user, and the rules of the new
+    user's kind; the next deadline run recomputes these numbers."""
+    values: dict[str, object] = {"sim_kind": kind, "deadline_stale": True}
+    if outcome is not None:
+        values["user_changed_on"] = now.astimezone(MOSCOW).date()
+    return values
 
 
 _CURRENT_COLUMNS = {"number_id": pl.Int64, "prev_registration_id": pl.Int64} | {
