@@ -7,6 +7,10 @@ import io
 from typing import Any
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.uploads.models import UploadRejection
 
 EMPLOYEE_HEADER = [
     "Номер телефона", "Фамилия", "Имя", "Отчество", "Дата рождения", "Серия и номер паспорта",
@@ -83,3 +87,14 @@ def upload_result(
     response = client.get(f"/api/v1/companies/{company_id}/uploads/{upload_id}", headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def problem_codes(session: Session, upload_id: int) -> dict[int, list[str]]:
+    """The refused rows of an upload as stored: row number -> its problems' codes."""
+    session.expire_all()
+    return {
+        r.row_no: [p["code"] for p in r.problems]
+        for r in session.scalars(
+            select(UploadRejection).where(UploadRejection.upload_id == upload_id)
+        )
+    }

@@ -14,9 +14,15 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
-from app.uploads.models import UploadRejection
 from tests.builders import make_company_with_numbers
-from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row, upload, upload_result
+from tests.uploads.builders import (
+    EMPLOYEE_HEADER,
+    csv_bytes,
+    employee_row,
+    problem_codes,
+    upload,
+    upload_result,
+)
 
 
 @pytest.fixture(params=["apply", "validate"])
@@ -44,16 +50,6 @@ def _send(client: TestClient, world: dict[str, Any], rows: list[list[str]], mode
     return result
 
 
-def _problems(session: Session, upload_id: int) -> dict[int, list[str]]:
-    session.expire_all()
-    return {
-        r.row_no: [p["code"] for p in r.problems]
-        for r in session.scalars(
-            select(UploadRejection).where(UploadRejection.upload_id == upload_id)
-        )
-    }
-
-
 def _registrations(session: Session) -> int:
     session.expire_all()
     return int(session.scalar(select(func.count()).select_from(Registration)) or 0)
@@ -71,7 +67,7 @@ class TestRepeatedNumbers:
         result = _send(client, world, rows, mode)
         assert result["counts"]["accepted"] == 3
         assert result["counts"]["rejected"] == 2
-        assert _problems(session, result["id"]) == {
+        assert problem_codes(session, result["id"]) == {
             2: ["msisdn.repeated_in_file"],
             6: ["msisdn.repeated_in_file"],
         }
@@ -91,7 +87,7 @@ class TestRepeatedNumbers:
         ]
         result = _send(client, world, rows, mode)
         assert result["counts"]["accepted"] == 1
-        problems = _problems(session, result["id"])
+        problems = problem_codes(session, result["id"])
         assert problems[2] == ["msisdn.repeated_in_file"]
         assert problems[4][-1] == "msisdn.repeated_in_file"
         assert len(problems[4]) == 2
@@ -131,7 +127,7 @@ class TestPersonOverTheCap:
         rows[4] = employee_row(phones[4], n=0)  # row 6: the person of row 2 again
         result = _send(client, world, rows, mode)
         assert result["counts"]["accepted"] == 3
-        assert _problems(session, result["id"]) == {
+        assert problem_codes(session, result["id"]) == {
             2: ["person.over_cap"],
             6: ["person.over_cap"],
         }
@@ -146,7 +142,7 @@ class TestPersonOverTheCap:
         rows = [employee_row(phones[0], n=7), employee_row(phones[1], n=7)]
         rows += [employee_row(phones[1], n=3)]  # rows 3 and 4 name the same number
         result = _send(client, world, rows, mode)
-        assert _problems(session, result["id"]) == {
+        assert problem_codes(session, result["id"]) == {
             3: ["msisdn.repeated_in_file"],
             4: ["msisdn.repeated_in_file"],
         }
@@ -172,10 +168,10 @@ class TestPersonOverTheCap:
         )
         if mode == "apply":
             # 2 elsewhere, 1 on phone 0 (applied above, not named again), and 1 here: over.
-            assert _problems(session, two["id"]) == {2: ["person.over_cap"]}
+            assert problem_codes(session, two["id"]) == {2: ["person.over_cap"]}
         else:
             # The dry run above changed nothing: 2 elsewhere and 1 here.
-            assert _problems(session, two["id"]) == {}
+            assert problem_codes(session, two["id"]) == {}
 
     def test_numbers_the_file_names_again_are_not_counted_twice(
         self, client: TestClient, session: Session, settings: Settings
@@ -188,7 +184,7 @@ class TestPersonOverTheCap:
         # The same person on the same two numbers, and a new row of someone else.
         rows = [*(employee_row(p, n=8) for p in phones[:2]), employee_row(phones[2], n=1)]
         again = _send(client, world, rows, "apply")
-        assert _problems(session, again["id"]) == {}
+        assert problem_codes(session, again["id"]) == {}
         assert (again["counts"]["unchanged"], again["counts"]["created"]) == (2, 1)
 
 
@@ -209,7 +205,7 @@ class TestRefusedRowsOfAnApply:
         rows.append(employee_row(phones[4], n=1))  # row 7: row 3's person, over a cap of one
         result = _send(client, world, rows, "apply")
         assert (result["counts"]["accepted"], result["counts"]["created"]) == (2, 2)
-        assert _problems(session, result["id"]) == {
+        assert problem_codes(session, result["id"]) == {
             2: ["msisdn.repeated_in_file"],
             3: ["person.over_cap"],
             6: ["msisdn.repeated_in_file"],
