@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
 from sqlalchemy import (
     CTE,
     ColumnElement,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from app.core.errors import Conflict
+from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
 from app.matching.work import queue_work
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
@@ -330,27 +332,27 @@ def transition_selected_with(
 
 _TRANSITION_READ = (
     "WITH listed AS ("
-    " SELECT * FROM unnest(CAST(:ids AS BIGINT[]), CAST(:olds AS TEXT[]),"
-    " CAST(:targets AS TEXT[])) AS listed(id, old, target)),"
+    " SELECT listed.*, listed.old = ANY(CAST(:sources AS TEXT[])) AS moves"
+    " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:olds AS TEXT[])) AS listed(id, old)),"
     " written AS ("
-    " UPDATE numbers SET status = coalesce(listed.target, numbers.status),"
-    " status_changed_at = CASE WHEN listed.target IS NULL"
-    " THEN numbers.status_changed_at ELSE :at END{assignments}"
+    " UPDATE numbers SET status = CASE WHEN listed.moves THEN :target ELSE numbers.status END,"
+    " status_changed_at = CASE WHEN listed.moves THEN :at ELSE numbers.status_changed_at END"
+    "{assignments}"
     " FROM listed WHERE numbers.id = listed.id AND numbers.status = listed.old"
-    " RETURNING numbers.id, listed.old, listed.target),"
+    " RETURNING numbers.id, listed.old, listed.moves),"
     " logged AS ("
     " INSERT INTO status_events (number_id, from_status, to_status, at, actor_kind,"
     " actor_id, reason, registration_id)"
-    " SELECT id, old, target, :at, :actor_kind, :actor_id, :reason, NULL"
-    " FROM written WHERE target IS NOT NULL RETURNING 1)"
+    " SELECT id, old, :target, :at, :actor_kind, :actor_id, :reason, NULL"
+    " FROM written WHERE moves RETURNING 1)"
     " SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM logged)"
 )
 
 
 def transition_read(
     session: Session,
-    number_ids: Sequence[int],
-    read_statuses: Sequence[str],
+    number_ids: pl.Series | Sequence[int],
+    read_statuses: pl.Series | Sequence[str],
     target: NumberStatus,
     *,
     actor: Actor,
@@ -363,10 +365,11 @@ def transition_read(
     batch of a few thousand): the numbers in a source status move to `target` with an event
     each, the others keep their status; all take `also_set`. One statement finds each number
     by its id and re-checks the status read, so its plan is the same at any size of the
-    registry. Returns how many numbers moved; raises `Conflict` when a number's status is no
-    longer the one read (another transaction moved it meanwhile): the caller rolls back."""
-    sources = set(_sources(target, only_from))
-    targets = [target.value if status in sources else None for status in read_statuses]
+    registry; the ids and statuses travel as array literals (`array_literal`). Returns how
+    many numbers moved; raises `Conflict` when a number's status is no longer the one read
+    (another transaction moved it meanwhile): the caller rolls back."""
+    if len(number_ids) != len(read_statuses):
+        raise ValueError("one status read per number")
     extra = dict(also_set or {})
     unknown = set(extra) - set(PhoneNumber.__table__.c.keys())
     if unknown:
@@ -377,9 +380,10 @@ def transition_read(
         bindparam("at", type_=UtcDateTime())
     )
     params: dict[str, Any] = {
-        "ids": list(number_ids),
-        "olds": list(read_statuses),
-        "targets": targets,
+        "ids": array_literal(number_ids),
+        "olds": array_literal(read_statuses),
+        "sources": array_literal(_sources(target, only_from)),
+        "target": target.value,
         "at": at,
         "actor_kind": actor.kind.value,
         "actor_id": actor.id,
@@ -387,9 +391,9 @@ def transition_read(
         **{f"set_{name}": value for name, value in extra.items()},
     }
     written, moved = session.execute(statement, params).one()
-    if written != len(targets):
+    if written != len(number_ids):
         raise Conflict(
-            f"{len(targets) - written} of the numbers changed status while they were being "
+            f"{len(number_ids) - written} of the numbers changed status while they were being "
             "given new users; try again"
         )
     return int(moved)

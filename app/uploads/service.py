@@ -52,6 +52,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.metrics import UPLOAD_ROWS_PROCESSED, UPLOAD_ROWS_REJECTED
 from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
+from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
 from app.db.session import is_postgres
 from app.numbers import lifecycle
@@ -1120,15 +1121,15 @@ def _apply_batch(session: Session, upload: Upload, rows: pl.DataFrame, *, now: d
                 " CAST(:iccids AS TEXT[])) AS given(id, iccid)"
                 " WHERE numbers.id = given.id AND numbers.iccid IS NULL"
             ),
-            {"ids": sims["number_id"].to_list(), "iccids": sims["iccid"].to_list()},
+            {"ids": array_literal(sims["number_id"]), "iccids": array_literal(sims["iccid"])},
         )
     actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
     for (kind, outcome), group in changed.group_by("kind", "outcome", maintain_order=True):
         target, why, sources = _TARGETS[str(kind)]
         lifecycle.transition_read(
             session,
-            group["number_id"].to_list(),
-            group["old_status"].to_list(),
+            group["number_id"],
+            group["old_status"],
             target,
             actor=actor,
             reason=f"{why} ({reason})",
@@ -1165,7 +1166,7 @@ def _current_of(connection: Connection, number_ids: pl.Series) -> pl.DataFrame:
         number_ids,
         _CURRENT_COLUMNS,
         postgres=f"SELECT number_id, id, {', '.join(_COMPARED)} FROM registrations"  # noqa: S608
-        " WHERE number_id = ANY(%s) AND ended_at IS NULL",
+        " WHERE number_id = ANY(CAST(%s AS BIGINT[])) AND ended_at IS NULL",
         sqlite="",  # a streamed apply runs on PostgreSQL only
     )
 
@@ -1592,7 +1593,7 @@ def _numbers_of(connection: Connection, subscriber_id: int, msisdns: pl.Series) 
         msisdns,
         _NUMBER_COLUMNS,
         postgres="SELECT msisdn, id, status, iccid FROM numbers"
-        " WHERE msisdn = ANY(%s) AND subscriber_id = %s",
+        " WHERE msisdn = ANY(CAST(%s AS TEXT[])) AND subscriber_id = %s",
         sqlite=SQLITE_NUMBERS_OF,
         more=(subscriber_id,),
     )
@@ -1616,7 +1617,7 @@ def _registered_of(connection: Connection, doc_hashes: pl.Series) -> pl.DataFram
         doc_hashes,
         _REGISTERED_COLUMNS,
         postgres="SELECT doc_hash, count(*) FROM registrations"
-        " WHERE doc_hash = ANY(%s) AND ended_at IS NULL GROUP BY doc_hash",
+        " WHERE doc_hash = ANY(CAST(%s AS TEXT[])) AND ended_at IS NULL GROUP BY doc_hash",
         sqlite=SQLITE_REGISTERED_OF,
     )
 
@@ -1631,17 +1632,17 @@ def _batch_query(
     more: tuple[Any, ...] = (),
 ) -> pl.DataFrame:
     """The rows a query gives for a batch's distinct `values`, as a frame of `schema`. The
-    values travel as the first parameter, `more` after them: an array on PostgreSQL, a
-    JSON array on SQLite (read with json_each)."""
-    wanted = values.drop_nulls().unique().to_list()
-    if not wanted:
+    values travel as the first parameter, `more` after them: an array literal on PostgreSQL
+    (the query casts it), a JSON array on SQLite (read with json_each)."""
+    wanted = values.drop_nulls().unique()
+    if wanted.is_empty():
         return pl.DataFrame(schema=schema)
     cursor = connection.connection.cursor()
     try:
         if connection.dialect.name == "postgresql":
-            cursor.execute(postgres, (wanted, *more))
+            cursor.execute(postgres, (array_literal(wanted), *more))
         else:
-            cursor.execute(sqlite, (orjson.dumps(wanted).decode(), *more))
+            cursor.execute(sqlite, (orjson.dumps(wanted.to_list()).decode(), *more))
         rows = cursor.fetchall()
     finally:
         cursor.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from app.db.migrations import alembic_config, current_revision, schema_drift, upgrade_to_head
 
@@ -23,3 +24,18 @@ class TestMigrations:
         engine.dispose()
         upgrade_to_head(database_url)
         assert schema_drift(database_url) == []
+
+    @pytest.mark.postgres_only
+    def test_registrations_are_found_by_document_through_a_hash_index(
+        self, database_url: str
+    ) -> None:
+        engine = create_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                definition = connection.scalar(
+                    text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
+                    {"name": "ix_registrations_doc_hash"},
+                )
+        finally:
+            engine.dispose()
+        assert "USING hash (doc_hash)" in str(definition)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
@@ -294,3 +295,21 @@ class TestTransitionOfStatusesRead:
                 session, [1], ["unregistered"], S.ACTIVE, actor=ACTOR, reason="r", at=AT,
                 also_set={"status; DROP TABLE numbers": 1},
             )  # fmt: skip
+
+    def test_takes_the_columns_of_a_frame(self, client: TestClient, session: Session) -> None:
+        world = make_company_with_numbers(client, count=2)
+        ids = pl.Series("number_id", [n["id"] for n in world["numbers"]], pl.Int64)
+        moved = lifecycle.transition_read(
+            session, ids, pl.Series("old", [S.UNREGISTERED.value] * 2), S.PENDING_CONFIRMATION,
+            actor=ACTOR, reason="employee named", at=AT,
+        )  # fmt: skip
+        session.commit()
+        assert moved == 2
+        statuses = session.scalars(select(PhoneNumber.status).where(PhoneNumber.id.in_(ids)))
+        assert set(statuses) == {S.PENDING_CONFIRMATION}
+
+    def test_one_status_read_per_number(self, session: Session) -> None:
+        with pytest.raises(ValueError, match="one status read per number"):
+            lifecycle.transition_read(
+                session, [1, 2], ["unregistered"], S.ACTIVE, actor=ACTOR, reason="r", at=AT
+            )

@@ -1,0 +1,42 @@
+"""Array literals read back by PostgreSQL as the values they were made from."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.db.arrays import array_literal
+
+AWKWARD = ["plain", 'a "quoted" word', "back\\slash", "a,b", "{braces}", " spaced ", "", "NULL"]
+
+
+class TestArrayLiteral:
+    def test_integers_and_nulls(self) -> None:
+        assert array_literal([1, None, 30]) == "{1,NULL,30}"
+        assert array_literal(pl.Series([7, 8], dtype=pl.Int64)) == "{7,8}"
+
+    def test_strings_are_quoted_and_escaped(self) -> None:
+        assert array_literal(['a"b', "c\\d", None]) == '{"a\\"b","c\\\\d",NULL}'
+
+    def test_empty(self) -> None:
+        assert array_literal([]) == "{}"
+        assert array_literal(pl.Series([], dtype=pl.String)) == "{}"
+
+    def test_other_types_are_refused(self) -> None:
+        with pytest.raises(TypeError, match="integers or strings"):
+            array_literal(pl.Series([1.5]))
+
+    @pytest.mark.postgres_only
+    def test_postgresql_reads_back_every_value(self, database_url: str) -> None:
+        engine = create_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                strings, numbers = connection.execute(
+                    text("SELECT CAST(:s AS TEXT[]), CAST(:n AS BIGINT[])"),
+                    {"s": array_literal([*AWKWARD, None]), "n": array_literal([2**62, None, -1])},
+                ).one()
+        finally:
+            engine.dispose()
+        assert strings == [*AWKWARD, None]
+        assert numbers == [2**62, None, -1]
