@@ -507,9 +507,10 @@ class _UploadWorker:
         def examine(batch: RowBatch) -> _Examined:
             return _examine(batch, positions, today=today, digest=digest)
 
-        # A pipeline of three: a thread reads and checks the batch after next (polars releases
-        # the GIL), a second looks up the next batch's numbers on a connection of its own, and
-        # this one writes the current batch: Python and the database work at the same time.
+        # A pipeline: a thread reads and checks the batch after next (polars releases the
+        # GIL), a second looks up the next batch's numbers on a connection of its own, and
+        # this one writes the current batch (a streamed apply prepares it here and a fourth
+        # thread sends it): Python and the database work at the same time.
         with self._registry_reader(session) as reader:
 
             def check(item: tuple[RowBatch, _Examined]) -> _Checked:
@@ -541,6 +542,8 @@ class _UploadWorker:
                     self._write_batch(session, upload, fresh, len(good), staged, rejections)
                 # Let this batch go before the next arrives: three are in flight already.
                 del fresh, good, registered, staged, rejections
+            if stream is not None:
+                stream.flush()
             late, repeated = self._late_refusals(reader, upload, seen)
         if stream is not None:
             stream.late, stream.repeated = late, repeated
@@ -862,8 +865,10 @@ def _streams(session: Session, upload: Upload) -> bool:
 
 
 class _Stream:
-    """One pass of a streamed apply: applies each checked batch in the session's transaction
-    and reports progress on a connection of its own, which commits at once. (The session's
+    """One pass of a streamed apply. Each checked batch is made ready to send in the calling
+    thread and applied in the session's transaction by a thread of its own, one batch at a
+    time, while the calling thread prepares the next: the server does not wait on Python.
+    The progress goes on a connection of its own, which commits at once. (The session's
     transaction never writes the upload's row before its end, so the two never wait on each
     other.)"""
 
@@ -886,12 +891,19 @@ class _Stream:
         self._progress = runtime.engine.connect()
         self._ready = False
         self._applied = pl.Series("applied", [], pl.Boolean)
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-writer")
+        self._sending: Future[None] | None = None
 
     def __enter__(self) -> _Stream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.close()
+        try:
+            # The session belongs to the sending thread until its batch is done, whatever
+            # went wrong here: wait for it before anyone rolls the session back.
+            self._sender.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._progress.close()
 
     def _begin(self, session: Session) -> None:
         # Called at the first batch, not on entry: `validate` commits the upload's status
@@ -912,10 +924,9 @@ class _Stream:
         staged: pl.DataFrame | None,
         rejections: list[dict[str, Any]],
     ) -> None:
-        """Apply one batch's accepted rows and write its refused ones, uncommitted."""
-        if not self._ready:
-            self._begin(session)
-        _write_rejections(session, upload.id, rejections)
+        """Prepare one batch's accepted rows, then hand them and its refused rows to the
+        sending thread once it is done with the batch before (whose failure is raised here)."""
+        prepared = None
         if staged is not None and not staged.is_empty():
             # A number named twice is refused at the end (see `stream`); only one user per
             # number can be current meanwhile, so only its first row is applied. The numbers
@@ -931,24 +942,61 @@ class _Stream:
             self._applied.scatter(rows["number_id"], True)
             for kind, outcome, n in rows.group_by("kind", "outcome").len().rows():
                 self.counts[(kind, outcome)] = self.counts.get((kind, outcome), 0) + n
-            _apply_batch(session, upload, rows, now=self.now)
+            prepared = _prepare_batch(upload, rows, now=self.now)
         self.rows_read += batch.size
         self.accepted += accepted
         self.rejected += len(rejections)
+        progress = _Progress(
+            upload.id, upload.rows_total, self.rows_read, self.accepted, self.rejected
+        )
+        self.flush()
+        if not self._ready:
+            self._begin(session)
+        self._sending = self._sender.submit(self._send, session, prepared, rejections, progress)
+
+    def flush(self) -> None:
+        """Wait until the sending thread has applied the batch it holds; raise its failure."""
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            sending.result()
+
+    def _send(
+        self,
+        session: Session,
+        prepared: _PreparedBatch | None,
+        rejections: list[dict[str, Any]],
+        progress: _Progress,
+    ) -> None:
+        """In the sending thread: apply a prepared batch, uncommitted, and report progress."""
+        _write_rejections(session, progress.upload_id, rejections)
+        if prepared is not None:
+            _apply_prepared(session, prepared)
         self._progress.execute(
             update(Upload)
-            .where(Upload.id == upload.id)
+            .where(Upload.id == progress.upload_id)
             .values(
-                rows_read=self.rows_read,
-                accepted=self.accepted,
-                rejected=self.rejected,
+                rows_read=progress.rows_read,
+                accepted=progress.accepted,
+                rejected=progress.rejected,
                 lease_until=self._clock.now() + self._lease,
             )
         )
         self._progress.commit()
         checkpoints.reach("stream.batch_applied")
         if self._callback:
-            self._callback(self.rows_read, upload.rows_total)
+            self._callback(progress.rows_read, progress.rows_total)
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """Where a streamed apply stands after a batch (plain values: the sending thread must
+    not read the upload, which belongs to the session)."""
+
+    upload_id: int
+    rows_total: int
+    rows_read: int
+    accepted: int
+    rejected: int
 
 
 _T = TypeVar("_T")
@@ -1084,58 +1132,113 @@ def _apply_staged(
     return staged_counts
 
 
-def _apply_batch(session: Session, upload: Upload, rows: pl.DataFrame, *, now: dt.datetime) -> None:
-    """PostgreSQL: `_apply_staged` for one batch whose outcomes and numbers' statuses were
-    read with its checks (`_with_outcomes`). Every statement finds its rows by id, so each
+@dataclass(frozen=True)
+class _NumberMove:
+    """One `lifecycle.transition_read` of a prepared batch: the numbers of one kind and outcome."""
+
+    ids: pl.Series
+    read_statuses: pl.Series
+    target: NumberStatus
+    reason: str
+    sources: list[NumberStatus]
+    also_set: dict[str, object]
+
+
+@dataclass(frozen=True)
+class _PreparedBatch:
+    """A batch of a streamed apply made ready to send (`_prepare_batch`): everything Python
+    works out, so that the thread that sends it (`_apply_prepared`) only waits on the
+    database, and the server is not idle while Python formats."""
+
+    upload_id: int
+    actor: Actor
+    now: dt.datetime
+    ended: list[int]
+    end_reason: str
+    registrations: tuple[str, list[bytes]]  # COPY's columns, and the CSV in slices
+    sims: tuple[str, str] | None  # array literals: number ids, and their new ICCIDs
+    moves: list[_NumberMove]
+
+
+def _prepare_batch(upload: Upload, rows: pl.DataFrame, *, now: dt.datetime) -> _PreparedBatch:
+    """PostgreSQL: what `_apply_staged` does in SQL, worked out in polars for one batch whose
+    outcomes and numbers' statuses were read with its checks (`_with_outcomes`)."""
+    reason = f"upload {upload.id}"
+    changed = rows.filter(pl.col("outcome").ne_missing("unchanged"))
+    registrations = changed.select(_NEW_COLUMNS).with_columns(
+        source=pl.lit("upload"),
+        submitted_by=pl.lit(upload.created_by),
+        created_at=pl.lit(now.isoformat()),
+    )
+    sims = rows.filter(pl.col("iccid").is_not_null() & pl.col("number_iccid").is_null())
+    moves = []
+    for (kind, outcome), group in changed.group_by("kind", "outcome", maintain_order=True):
+        target, why, sources = _TARGETS[str(kind)]
+        moves.append(
+            _NumberMove(
+                ids=group["number_id"],
+                read_statuses=group["old_status"],
+                target=target,
+                reason=f"{why} ({reason})",
+                sources=sources,
+                also_set=_new_user_values(str(kind), outcome, now),
+            )
+        )
+    return _PreparedBatch(
+        upload_id=upload.id,
+        actor=Actor(ActorKind.COMPANY_ADMIN, upload.created_by),
+        now=now,
+        ended=rows.filter(pl.col("outcome") == "superseded")["prev_registration_id"].to_list(),
+        end_reason=_end_reason(upload),
+        registrations=(", ".join(registrations.columns), _csv_slices(registrations)),
+        sims=(
+            None
+            if sims.is_empty()
+            else (array_literal(sims["number_id"]), array_literal(sims["iccid"]))
+        ),
+        moves=moves,
+    )
+
+
+def _apply_prepared(session: Session, batch: _PreparedBatch) -> None:
+    """PostgreSQL: apply one prepared batch. Every statement finds its rows by id, so each
     batch costs the same however many the transaction has written before it. A registry
     changed meanwhile (a registration ended, a number moved) raises, and the apply is rolled
     back; a new current registration made meanwhile breaks the unique index, the same way."""
-    reason = f"upload {upload.id}"
-    ended = rows.filter(pl.col("outcome") == "superseded")["prev_registration_id"].to_list()
-    if ended:
+    if batch.ended:
         result = session.execute(
             update(Registration)
-            .where(Registration.id.in_(ended), Registration.ended_at.is_(None))
-            .values(ended_at=now, end_reason=_end_reason(upload))
+            .where(Registration.id.in_(batch.ended), Registration.ended_at.is_(None))
+            .values(ended_at=batch.now, end_reason=batch.end_reason)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != len(ended):  # type: ignore[attr-defined]
-            raise Conflict(f"registrations of upload {upload.id} ended meanwhile; try again")
+        if result.rowcount != len(batch.ended):  # type: ignore[attr-defined]
+            raise Conflict(f"registrations of upload {batch.upload_id} ended meanwhile; try again")
     checkpoints.reach("apply.superseded_ended")
-    changed = rows.filter(pl.col("outcome").ne_missing("unchanged"))
-    _bulk_write(
-        session,
-        changed.select(_NEW_COLUMNS).with_columns(
-            source=pl.lit("upload"),
-            submitted_by=pl.lit(upload.created_by),
-            created_at=pl.lit(now.isoformat()),
-        ),
-        "registrations",
-    )
+    columns, slices = batch.registrations
+    _copy_in(session, "registrations", columns, slices)
     checkpoints.reach("apply.registrations_inserted")
-    sims = rows.filter(pl.col("iccid").is_not_null() & pl.col("number_iccid").is_null())
-    if not sims.is_empty():
+    if batch.sims is not None:
+        ids, iccids = batch.sims
         session.execute(
             text(
                 "UPDATE numbers SET iccid = given.iccid FROM unnest(CAST(:ids AS BIGINT[]),"
                 " CAST(:iccids AS TEXT[])) AS given(id, iccid)"
                 " WHERE numbers.id = given.id AND numbers.iccid IS NULL"
             ),
-            {"ids": array_literal(sims["number_id"]), "iccids": array_literal(sims["iccid"])},
+            {"ids": ids, "iccids": iccids},
         )
-    actor = Actor(ActorKind.COMPANY_ADMIN, upload.created_by)
-    for (kind, outcome), group in changed.group_by("kind", "outcome", maintain_order=True):
-        target, why, sources = _TARGETS[str(kind)]
+    for move in batch.moves:
         lifecycle.transition_read(
             session,
-            group["number_id"],
-            group["old_status"],
-            target,
-            actor=actor,
-            reason=f"{why} ({reason})",
-            at=now,
-            only_from=sources,
-            also_set=_new_user_values(str(kind), outcome, now),
+            move.ids,
+            move.read_statuses,
+            move.target,
+            actor=batch.actor,
+            reason=move.reason,
+            at=batch.now,
+            only_from=move.sources,
+            also_set=move.also_set,
         )
 
 
@@ -1174,7 +1277,7 @@ def _current_of(connection: Connection, number_ids: pl.Series) -> pl.DataFrame:
 def _with_outcomes(staged: pl.DataFrame, good: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
     """A batch's staged rows with what `_apply_staged` works out in SQL: the outcome of each
     row against its number's current registration (None when it has none), and that
-    registration; and, for `_apply_batch`, the number's status and ICCID as read."""
+    registration; and, for `_prepare_batch`, the number's status and ICCID as read."""
     same = pl.all_horizontal(pl.col(name).eq_missing(pl.col(f"{name}_now")) for name in _COMPARED)
     return (
         staged.with_columns(old_status=good["status"], number_iccid=good["number_iccid"])
@@ -1686,8 +1789,7 @@ def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any
 
 
 def _bulk_write(session: Session, frame: pl.DataFrame, table: str = "upload_staged_rows") -> None:
-    """Bulk-load rows into `table` (staged rows, or a streamed apply's registrations):
-    PostgreSQL COPY, SQLite executemany (see MEASURED.md).
+    """Bulk-load rows into `table`: PostgreSQL COPY, SQLite executemany (see MEASURED.md).
 
     On PostgreSQL the frame goes over as CSV written by polars, so no row becomes a Python
     object; SQLite's driver binds Python values, so there the rows are tuples."""
@@ -1696,20 +1798,7 @@ def _bulk_write(session: Session, frame: pl.DataFrame, table: str = "upload_stag
     connection = session.connection()
     columns = ", ".join(frame.columns)
     if connection.dialect.name == "postgresql":
-        # bytea in COPY's text form: \x and hex digits; an empty field is NULL, "" is ''.
-        text_frame = frame.with_columns(
-            (pl.lit("\\x") + pl.col(name).bin.encode("hex")).alias(name)
-            for name, dtype in frame.schema.items()
-            if dtype == pl.Binary
-        )
-        raw = connection.connection.driver_connection
-        copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
-        with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
-            # In slices: the CSV of a whole batch of sealed rows would be tens of MB at once.
-            for part in text_frame.iter_slices(_COPY_SLICE):
-                buffer = io.BytesIO()
-                part.write_csv(buffer, include_header=False)
-                copy.write(buffer.getbuffer())
+        _copy_in(session, table, columns, _csv_slices(frame))
         return
     marks = ", ".join("?" for _ in frame.columns)
     cursor = connection.connection.cursor()
@@ -1719,3 +1808,31 @@ def _bulk_write(session: Session, frame: pl.DataFrame, table: str = "upload_stag
         cursor.executemany(insert_sql, frame.rows())
     finally:
         cursor.close()
+
+
+def _csv_slices(frame: pl.DataFrame) -> list[bytes]:
+    """A frame as the CSV that PostgreSQL's COPY reads, in slices of `_COPY_SLICE` rows (the
+    CSV of a whole batch of sealed rows would be one buffer of several MB). bytea goes in
+    COPY's text form: \\x and hex digits; an empty field is NULL, and "" is ''."""
+    text_frame = frame.with_columns(
+        (pl.lit("\\x") + pl.col(name).bin.encode("hex")).alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.Binary
+    )
+    slices = []
+    for part in text_frame.iter_slices(_COPY_SLICE):
+        buffer = io.BytesIO()
+        part.write_csv(buffer, include_header=False)
+        slices.append(buffer.getvalue())
+    return slices
+
+
+def _copy_in(session: Session, table: str, columns: str, slices: list[bytes]) -> None:
+    """PostgreSQL: COPY the CSV `slices` into `columns` of `table` (constants of this module)."""
+    if not slices:
+        return
+    raw = session.connection().connection.driver_connection
+    copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
+    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
+        for part in slices:
+            copy.write(part)
