@@ -153,6 +153,9 @@ def resume_uploads() -> None:
     from app.uploads import service
 
     runtime = Runtime.build(get_settings())
+    settled = service.settle_prepared(runtime.engine)
+    if settled:
+        typer.echo(f"{settled} interrupted apply(s) settled")
     with runtime.sessions() as session:
         pending = service.stale_uploads(session, now=runtime.clock.now())
     for upload_id in pending:

@@ -50,6 +50,7 @@ log = structlog.get_logger("simreg.app")
 def _resume_uploads(runtime: Runtime) -> None:
     """Finish uploads whose worker died (a crash or a restart mid-upload)."""
     try:
+        uploads.settle_prepared(runtime.engine)
         with runtime.sessions() as session:
             pending = uploads.stale_uploads(session, now=runtime.clock.now())
         for upload_id in pending:

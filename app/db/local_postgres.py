@@ -110,7 +110,9 @@ def start_server() -> PostgresServer:
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
         # Bulk loads of a million rows: room in memory, and no checkpoint halfway through.
         "-c shared_buffers=512MB -c work_mem=64MB -c maintenance_work_mem=256MB "
-        "-c max_wal_size=8GB -c checkpoint_timeout=30min"
+        "-c max_wal_size=8GB -c checkpoint_timeout=30min "
+        # An upload's apply commits its two writers in two phases (app/uploads/service.py).
+        "-c max_prepared_transactions=20"
     )
     _pg_ctl_start(run_as, bin_dir, data_dir, options)
     _wait_for_port(port)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from app.core.errors import Conflict
@@ -350,7 +351,7 @@ _TRANSITION_READ = (
 
 
 def transition_read(
-    session: Session,
+    session: Session | Connection,
     number_ids: pl.Series | Sequence[int],
     read_statuses: pl.Series | Sequence[str],
     target: NumberStatus,
@@ -365,7 +366,8 @@ def transition_read(
     batch of a few thousand): the numbers in a source status move to `target` with an event
     each, the others keep their status; all take `also_set`. One statement finds each number
     by its id and re-checks the status read, so its plan is the same at any size of the
-    registry; the ids and statuses travel as array literals (`array_literal`). Returns how
+    registry; the ids and statuses travel as array literals (`array_literal`). It runs on a
+    session or on a bare connection (an upload's second writer, see `app.uploads`). Returns how
     many numbers moved; raises `Conflict` when a number's status is no longer the one read
     (another transaction moved it meanwhile): the caller rolls back."""
     if len(number_ids) != len(read_statuses):

@@ -32,11 +32,12 @@ def _notifications(runtime: Runtime) -> dict[str, Any]:
 def _uploads(runtime: Runtime) -> dict[str, Any]:
     from app.uploads import service as uploads
 
+    settled = uploads.settle_prepared(runtime.engine)
     with runtime.sessions() as session:
         stale = uploads.stale_uploads(session, now=runtime.clock.now())
     for upload_id in stale:
         uploads.process_upload(runtime, upload_id)
-    return {"uploads_resumed": len(stale)}
+    return {"uploads_resumed": len(stale), "prepared_settled": settled}
 
 
 def _metrics(runtime: Runtime) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Uploads of user lists: receive a file, check every row, apply the good ones at once.
 
 Validation reads the file in batches and checks each row. A dry run commits the refused rows
-batch by batch. An apply on PostgreSQL applies each batch as soon as it is checked, in ONE
-transaction that commits with the upload done (`_UploadWorker.stream`). On SQLite, whose one
+batch by batch. An apply on PostgreSQL applies each batch as soon as it is checked, with two
+writers whose transactions commit in two phases, the upload's done deciding
+(`_UploadWorker.stream`; one writer and ONE transaction on a server without prepared
+transactions). On SQLite, whose one
 writer would hide even the progress for that long, an apply stages the good rows batch by
 batch, so a restarted worker resumes after the last committed batch, and then turns them into
 registrations and status changes in ONE transaction. Either way a crash before the commit
@@ -17,6 +19,8 @@ import gc
 import hashlib
 import io
 import itertools
+import re
+import secrets
 import shutil
 import threading
 from collections import defaultdict, deque
@@ -31,6 +35,7 @@ import polars as pl
 import structlog
 from sqlalchemy import (
     Connection,
+    Engine,
     String,
     and_,
     case,
@@ -44,6 +49,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import Table as SqlTable
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.companies.models import CorporateSubscriber, SubscriberStatus
@@ -397,6 +403,7 @@ def process_upload(
 ) -> Upload | None:
     """Run (or resume) one upload to `done` or `failed`. None when another worker holds it."""
     lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
+    settle_prepared(runtime.engine)  # an earlier attempt that died mid-commit
     with runtime.sessions() as session:
         if not claim(session, upload_id=upload_id, now=runtime.clock.now(), lease=lease):
             return None
@@ -778,28 +785,40 @@ class _UploadWorker:
     # -- apply ----------------------------------------------------------------------------
 
     def stream(self, session: Session, upload: Upload) -> None:
-        """An apply on PostgreSQL: each batch is applied as soon as it is checked, all in one
-        transaction that commits with the upload `done`, while the server writes one batch
-        and this process checks the next. A crash rolls it all back, and the rerun starts
-        over; nothing is half-applied.
+        """An apply on PostgreSQL: each batch is applied as soon as it is checked, while the
+        server writes one batch and this process checks the next. A crash rolls it all back,
+        and the rerun starts over; nothing is half-applied.
+
+        With prepared transactions available (`max_prepared_transactions` > 0) the work has
+        two writers, each a server process of its own: the session writes the registrations
+        and the moves connection moves the numbers. The moves are prepared first (PREPARE
+        TRANSACTION); then the session commits, with the upload `done`, which decides the
+        apply; then the prepared moves commit. Between those two commits, a few milliseconds,
+        a reader may see the new registrations with the numbers' old statuses; if the worker
+        dies there, `settle_prepared` commits the moves (the upload is done) or rolls them
+        back (it is not). Without prepared transactions, the session does both, in one.
 
         Rows the whole-file checks refuse at the end (a number twice in the file, a person
         over the cap) were applied with their batch: then the transaction is rolled back and
         the file goes through again with those rows refused from the start."""
         preset: dict[int, list[dict[str, str]]] = {}
         for _ in range(_STREAM_PASSES):
-            with _Stream(self.runtime, self.now(), preset, self.progress) as stream:
+            with _Stream(self.runtime, upload.id, self.now(), preset, self.progress) as stream:
                 self.validate(session, upload, stream)
-            if not stream.late:
-                session.refresh(upload)  # the progress its own connection committed
-                if not stream.repeated.is_empty():
-                    _add_repetition(session, upload.id, stream.repeated)
-                upload.rows_read = stream.rows_read
-                upload.accepted = stream.accepted
-                upload.rejected = stream.rejected
-                self._finish(session, upload, stream.counts, now=stream.now)
-                return
-            session.rollback()
+                if not stream.late:
+                    stream.prepare()
+                    session.refresh(upload)  # the progress its own connection committed
+                    if not stream.repeated.is_empty():
+                        _add_repetition(session, upload.id, stream.repeated)
+                    upload.rows_read = stream.rows_read
+                    upload.accepted = stream.accepted
+                    upload.rejected = stream.rejected
+                    self._finish(session, upload, stream.counts, now=stream.now)
+                    checkpoints.reach("stream.upload_done")
+                    stream.commit()
+                    return
+                session.rollback()
+                stream.rollback()
             for row_no, problem in stream.late.items():
                 preset.setdefault(row_no, []).append(problem)
             log.info("upload goes through again", upload_id=upload.id, refused=len(preset))
@@ -866,15 +885,17 @@ def _streams(session: Session, upload: Upload) -> bool:
 
 class _Stream:
     """One pass of a streamed apply. Each checked batch is made ready to send in the calling
-    thread and applied in the session's transaction by a thread of its own, one batch at a
-    time, while the calling thread prepares the next: the server does not wait on Python.
-    The progress goes on a connection of its own, which commits at once. (The session's
-    transaction never writes the upload's row before its end, so the two never wait on each
-    other.)"""
+    thread and applied by threads of their own, one batch at a time, while the calling
+    thread prepares the next: the server does not wait on Python. The registrations go in
+    the session's transaction; the numbers' moves go in a prepared transaction of their own
+    when the server allows it (see `_UploadWorker.stream`), else in the session's too. The
+    progress goes on a connection of its own, which commits at once. (The writers never
+    write the upload's row before the end, so none of them waits on another.)"""
 
     def __init__(
         self,
         runtime: Runtime,
+        upload_id: int,
         now: dt.datetime,
         preset: dict[int, list[dict[str, str]]],
         progress: ProgressCallback | None,
@@ -885,34 +906,68 @@ class _Stream:
         self.counts: dict[tuple[str, str | None], int] = {}
         self.late: dict[int, dict[str, str]] = {}
         self.repeated = pl.Series("digits", [], pl.Int64)
+        self._upload_id = upload_id
         self._lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
         self._clock = runtime.clock
         self._callback = progress
+        self._engine = runtime.engine
         self._progress = runtime.engine.connect()
         self._ready = False
         self._applied = pl.Series("applied", [], pl.Boolean)
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-writer")
+        self._mover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-mover")
         self._sending: Future[None] | None = None
+        self._moves: Connection | None = None  # the second writer, when there is one
+        self._moves_name = f"{_PREPARED_PREFIX}{upload_id}-{secrets.token_hex(4)}"
+        self._locked = self._prepared = self._committed = False
 
     def __enter__(self) -> _Stream:
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            # The session belongs to the sending thread until its batch is done, whatever
-            # went wrong here: wait for it before anyone rolls the session back.
+            # The writers belong to their threads until their batch is done, whatever went
+            # wrong here: wait for them before anyone rolls back.
             self._sender.shutdown(wait=True, cancel_futures=True)
+            self._mover.shutdown(wait=True, cancel_futures=True)
         finally:
-            self._progress.close()
+            try:
+                if self._moves is not None:
+                    self._moves.rollback()  # once prepared, there is nothing left to undo here
+                    self._moves.close()
+            finally:
+                if self._locked:
+                    self._progress.execute(
+                        text("SELECT pg_advisory_unlock(:space, :id)"),
+                        {"space": _PREPARED_LOCKS, "id": self._upload_id},
+                    )
+                    self._progress.commit()
+                self._progress.close()
+        if self._prepared and not self._committed:
+            # Stopped mid-commit: the upload's row says whether the session committed.
+            settle_prepared(self._engine)
 
     def _begin(self, session: Session) -> None:
         # Called at the first batch, not on entry: `validate` commits the upload's status
         # first, and SET LOCAL lasts only to the end of a transaction.
+        if _prepared_transactions(session):
+            # Held while this worker lives: `settle_prepared` leaves its moves alone.
+            self._progress.execute(
+                text("SELECT pg_advisory_lock(:space, :id)"),
+                {"space": _PREPARED_LOCKS, "id": self._upload_id},
+            )
+            self._progress.commit()
+            self._locked = True
+            self._moves = self._engine.connect()
         # Each batch's statements find its few thousand rows by index. The statistics of the
         # registry go stale as the transaction moves a million numbers, and PostgreSQL would
         # then rather scan them all, or compile each plan (JIT) at the price of a batch.
-        for setting in ("enable_seqscan = off", "max_parallel_workers_per_gather = 0", "jit = off"):
-            session.execute(text(f"SET LOCAL {setting}"))
+        writers: list[Session | Connection] = [session]
+        if self._moves is not None:
+            writers.append(self._moves)
+        for writer in writers:
+            for setting in _STREAM_SETTINGS:
+                writer.execute(text(f"SET LOCAL {setting}"))
         self._ready = True
 
     def write(
@@ -925,7 +980,8 @@ class _Stream:
         rejections: list[dict[str, Any]],
     ) -> None:
         """Prepare one batch's accepted rows, then hand them and its refused rows to the
-        sending thread once it is done with the batch before (whose failure is raised here)."""
+        writing threads once they are done with the batch before (whose failure is raised
+        here)."""
         prepared = None
         if staged is not None and not staged.is_empty():
             # A number named twice is refused at the end (see `stream`); only one user per
@@ -952,10 +1008,15 @@ class _Stream:
         self.flush()
         if not self._ready:
             self._begin(session)
-        self._sending = self._sender.submit(self._send, session, prepared, rejections, progress)
+        moving = None
+        if prepared is not None and self._moves is not None:
+            moving = self._mover.submit(_apply_moves, self._moves, prepared)
+        self._sending = self._sender.submit(
+            self._send, session, prepared, moving, rejections, progress
+        )
 
     def flush(self) -> None:
-        """Wait until the sending thread has applied the batch it holds; raise its failure."""
+        """Wait until the writing threads have applied the batch they hold; raise a failure."""
         sending, self._sending = self._sending, None
         if sending is not None:
             sending.result()
@@ -964,13 +1025,19 @@ class _Stream:
         self,
         session: Session,
         prepared: _PreparedBatch | None,
+        moving: Future[None] | None,
         rejections: list[dict[str, Any]],
         progress: _Progress,
     ) -> None:
-        """In the sending thread: apply a prepared batch, uncommitted, and report progress."""
+        """In the sending thread: apply a prepared batch, uncommitted (its moves too, unless
+        the moves connection has them), then report progress once all of it is written."""
         _write_rejections(session, progress.upload_id, rejections)
         if prepared is not None:
-            _apply_prepared(session, prepared)
+            _apply_registrations(session, prepared)
+            if moving is None:
+                _apply_moves(session, prepared)
+        if moving is not None:
+            moving.result()
         self._progress.execute(
             update(Upload)
             .where(Upload.id == progress.upload_id)
@@ -985,6 +1052,94 @@ class _Stream:
         checkpoints.reach("stream.batch_applied")
         if self._callback:
             self._callback(progress.rows_read, progress.rows_total)
+
+    def prepare(self) -> None:
+        """First step of the commit: the moves, all written, are prepared (PREPARE
+        TRANSACTION): from here they survive a crash, until committed or rolled back."""
+        self.flush()
+        if self._moves is not None:
+            # The name is made of the prefix, digits and hex (see _PREPARED_NAME).
+            self._moves.exec_driver_sql(f"PREPARE TRANSACTION '{self._moves_name}'")
+            self._moves.rollback()  # the connection's side: its transaction is gone
+            self._prepared = True
+            checkpoints.reach("stream.moves_prepared")
+
+    def commit(self) -> None:
+        """Last step, once the session has committed the upload `done`: commit the moves."""
+        if self._prepared:
+            _end_prepared(self._engine, self._moves_name, "COMMIT")
+            self._committed = True
+
+    def rollback(self) -> None:
+        """Undo the moves of a pass that goes through again (nothing is prepared yet)."""
+        self.flush()
+        if self._moves is not None:
+            self._moves.rollback()
+
+
+# Advisory locks (two-key form: this space and an upload id) held by a streaming worker, and
+# the name of its prepared transaction: the upload's id follows the prefix.
+_PREPARED_LOCKS = 0x5E6_0001
+_PREPARED_PREFIX = "simreg-upload-"
+_PREPARED_NAME = re.compile(r"simreg-upload-(\d+)-[0-9a-f]{8}")
+_STREAM_SETTINGS = ("enable_seqscan = off", "max_parallel_workers_per_gather = 0", "jit = off")
+
+
+def _prepared_transactions(session: Session) -> bool:
+    """Whether this PostgreSQL server lets a transaction be prepared for a later commit."""
+    return int(session.scalar(text("SHOW max_prepared_transactions")) or 0) > 0
+
+
+def settle_prepared(engine: Engine) -> int:
+    """Finish the moves that a worker which died mid-commit left prepared: commit them when
+    the session committed the upload `done` (that commit decided the apply), roll them back
+    when it did not. A worker alive holds its advisory lock, and its moves are left to it.
+    Returns how many were settled. (SQLite, and servers without prepared transactions, have
+    none.)"""
+    if engine.dialect.name != "postgresql":
+        return 0
+    settled = 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        names = connection.scalars(
+            text(
+                "SELECT gid FROM pg_prepared_xacts"
+                " WHERE database = current_database() AND gid LIKE :prefix"
+            ),
+            {"prefix": f"{_PREPARED_PREFIX}%"},
+        ).all()
+        for name in names:
+            found = _PREPARED_NAME.fullmatch(name)
+            if found is None:
+                continue
+            upload_id = int(found.group(1))
+            lock = {"space": _PREPARED_LOCKS, "id": upload_id}
+            if not connection.scalar(text("SELECT pg_try_advisory_lock(:space, :id)"), lock):
+                continue  # its worker is alive and commits or rolls back itself
+            try:
+                status = connection.scalar(select(Upload.status).where(Upload.id == upload_id))
+                verb = "COMMIT" if status is UploadStatus.DONE else "ROLLBACK"
+                if _end_prepared(engine, name, verb):
+                    settled += 1
+                    log.info("prepared moves settled", upload_id=upload_id, outcome=verb.lower())
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:space, :id)"), lock)
+    return settled
+
+
+def _end_prepared(engine: Engine, name: str, verb: str) -> bool:
+    """COMMIT or ROLLBACK the prepared transaction `name` (which must match _PREPARED_NAME),
+    outside any transaction block as PostgreSQL requires. False when it no longer exists:
+    another process settled it."""
+    if _PREPARED_NAME.fullmatch(name) is None or verb not in ("COMMIT", "ROLLBACK"):
+        raise ValueError(f"not a prepared apply: {name!r}")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        try:
+            connection.exec_driver_sql(f"{verb} PREPARED '{name}'")
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "42704":  # undefined_object
+                return False
+            raise
+    return True
 
 
 @dataclass(frozen=True)
@@ -1200,11 +1355,12 @@ def _prepare_batch(upload: Upload, rows: pl.DataFrame, *, now: dt.datetime) -> _
     )
 
 
-def _apply_prepared(session: Session, batch: _PreparedBatch) -> None:
-    """PostgreSQL: apply one prepared batch. Every statement finds its rows by id, so each
-    batch costs the same however many the transaction has written before it. A registry
-    changed meanwhile (a registration ended, a number moved) raises, and the apply is rolled
-    back; a new current registration made meanwhile breaks the unique index, the same way."""
+def _apply_registrations(session: Session, batch: _PreparedBatch) -> None:
+    """PostgreSQL: the registrations of one prepared batch: superseded ones end, new ones are
+    copied in, and numbers without an ICCID take the one given. Every statement finds its
+    rows by id, so each batch costs the same however many the transaction has written before
+    it. A registration ended meanwhile raises, and the apply is rolled back; a new current
+    registration made meanwhile breaks the unique index, the same way."""
     if batch.ended:
         result = session.execute(
             update(Registration)
@@ -1228,9 +1384,14 @@ def _apply_prepared(session: Session, batch: _PreparedBatch) -> None:
             ),
             {"ids": ids, "iccids": iccids},
         )
+
+
+def _apply_moves(writer: Session | Connection, batch: _PreparedBatch) -> None:
+    """PostgreSQL: the numbers of one prepared batch move to their new statuses, each with an
+    event. A number moved meanwhile raises (`lifecycle.transition_read`)."""
     for move in batch.moves:
         lifecycle.transition_read(
-            session,
+            writer,
             move.ids,
             move.read_statuses,
             move.target,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -281,3 +282,105 @@ class TestStagedRowsOfAnotherUpload:
         assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
         session.expire_all()
         assert session.scalar(waiting) == 0
+
+
+def _prepared(session: Session) -> int:
+    session.rollback()
+    return int(
+        session.scalar(
+            text(
+                "SELECT count(*) FROM pg_prepared_xacts"
+                " WHERE database = current_database() AND gid LIKE 'simreg-upload-%'"
+            )
+        )
+        or 0
+    )
+
+
+@pytest.fixture
+def no_prepared_left(runtime: Runtime) -> Iterator[None]:
+    """A failed assertion must not leave a prepared transaction behind: it would keep the
+    test database from being dropped."""
+    yield
+    with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        names = connection.scalars(
+            text("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")
+        ).all()
+        for name in names:
+            connection.exec_driver_sql(f"ROLLBACK PREPARED '{name}'")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.usefixtures("no_prepared_left")
+class TestKilledMidCommitOfTwoWriters:
+    """On PostgreSQL the streamed apply's moves are a prepared transaction of their own,
+    committed after the session commits the upload done (see `_UploadWorker.stream`)."""
+
+    def test_before_the_upload_is_done_the_moves_are_rolled_back_and_the_rerun_applies(
+        self,
+        pending_upload: int,
+        settings: Settings,
+        session: Session,
+        runtime: Runtime,
+        clock: FixedClock,
+    ) -> None:
+        _kill_at(settings, pending_upload, "stream.moves_prepared", batch_rows=75)
+        assert session.get_one(Upload, pending_upload).status is UploadStatus.APPLYING
+        assert _prepared(session) == 1
+        assert _counts(session) == (0, 0)  # neither writer's work is visible
+        assert service.settle_prepared(runtime.engine) == 1
+        assert _prepared(session) == 0
+        assert _counts(session) == (0, 0)
+        clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
+        result = service.process_upload(runtime, pending_upload)
+        assert result is not None
+        assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
+        assert _counts(session) == (ROWS, ROWS)
+
+    def test_after_the_upload_is_done_the_moves_are_committed(
+        self, pending_upload: int, settings: Settings, session: Session, runtime: Runtime
+    ) -> None:
+        _kill_at(settings, pending_upload, "stream.upload_done", batch_rows=75)
+        session.expire_all()
+        assert session.get_one(Upload, pending_upload).status is UploadStatus.DONE
+        # The registrations committed; the numbers' moves wait, prepared.
+        assert _counts(session) == (ROWS, 0)
+        assert _prepared(session) == 1
+        assert service.settle_prepared(runtime.engine) == 1
+        assert _prepared(session) == 0
+        assert _counts(session) == (ROWS, ROWS)
+        pending = select(func.count()).where(PhoneNumber.status == "pending_confirmation")
+        assert session.scalar(pending) == ROWS
+
+    def test_the_moves_of_a_live_worker_are_left_to_it(
+        self, pending_upload: int, settings: Settings, session: Session, runtime: Runtime
+    ) -> None:
+        _kill_at(settings, pending_upload, "stream.moves_prepared", batch_rows=75)
+        with runtime.engine.connect() as alive:  # holds the lock a live worker would hold
+            alive.execute(
+                text("SELECT pg_advisory_lock(:space, :id)"),
+                {"space": service._PREPARED_LOCKS, "id": pending_upload},
+            )
+            assert service.settle_prepared(runtime.engine) == 0
+            assert _prepared(session) == 1
+            alive.execute(
+                text("SELECT pg_advisory_unlock(:space, :id)"),
+                {"space": service._PREPARED_LOCKS, "id": pending_upload},
+            )
+        assert service.settle_prepared(runtime.engine) == 1
+        assert _prepared(session) == 0
+
+    def test_without_prepared_transactions_one_writer_applies_everything(
+        self,
+        pending_upload: int,
+        session: Session,
+        runtime: Runtime,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # A server left at max_prepared_transactions = 0, as PostgreSQL ships.
+        monkeypatch.setattr(service, "_prepared_transactions", lambda _session: False)
+        result = service.process_upload(runtime, pending_upload)
+        assert result is not None
+        assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
+        assert _counts(session) == (ROWS, ROWS)
+        assert _prepared(session) == 0
