@@ -1082,7 +1082,16 @@ class _Stream:
 _PREPARED_LOCKS = 0x5E6_0001
 _PREPARED_PREFIX = "simreg-upload-"
 _PREPARED_NAME = re.compile(r"simreg-upload-(\d+)-[0-9a-f]{8}")
-_STREAM_SETTINGS = ("enable_seqscan = off", "max_parallel_workers_per_gather = 0", "jit = off")
+# The settings of a streamed apply's writers (see `_Stream._begin`). The lock timeout: a
+# transaction that waits on one writer while holding what the other needs is a deadlock that
+# PostgreSQL cannot see (the two writers' tie is in this process); it ends in an error after
+# this long instead of never, the apply rolls back and a later attempt runs it again.
+_STREAM_SETTINGS = (
+    "enable_seqscan = off",
+    "max_parallel_workers_per_gather = 0",
+    "jit = off",
+    "lock_timeout = '60s'",
+)
 
 
 def _prepared_transactions(session: Session) -> bool:
