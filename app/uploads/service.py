@@ -817,8 +817,7 @@ class _UploadWorker:
                     checkpoints.reach("stream.upload_done")
                     stream.commit()
                     return
-                session.rollback()
-                stream.rollback()
+                session.rollback()  # and leaving the stream rolls its moves back
             for row_no, problem in stream.late.items():
                 preset.setdefault(row_no, []).append(problem)
             log.info("upload goes through again", upload_id=upload.id, refused=len(preset))
@@ -1069,12 +1068,6 @@ class _Stream:
         if self._prepared:
             _end_prepared(self._engine, self._moves_name, "COMMIT")
             self._committed = True
-
-    def rollback(self) -> None:
-        """Undo the moves of a pass that goes through again (nothing is prepared yet)."""
-        self.flush()
-        if self._moves is not None:
-            self._moves.rollback()
 
 
 # Advisory locks (two-key form: this space and an upload id) held by a streaming worker, and
