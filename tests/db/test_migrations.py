@@ -39,3 +39,29 @@ class TestMigrations:
         finally:
             engine.dispose()
         assert "USING hash (doc_hash)" in str(definition)
+
+    @pytest.mark.postgres_only
+    def test_numbers_indexes_a_move_leaves_unchanged_keep_half_of_each_leaf_free(
+        self, database_url: str
+    ) -> None:
+        engine = create_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                options = dict(
+                    connection.execute(
+                        text(
+                            "SELECT relname, reloptions FROM pg_class"
+                            " WHERE relname IN ('pk_numbers', 'uq_numbers_msisdn_operator_id',"
+                            " 'ix_numbers_deadline_stale', 'ix_numbers_subscriber_status')"
+                        )
+                    ).all()
+                )
+        finally:
+            engine.dispose()
+        assert options == {
+            "pk_numbers": ["fillfactor=50"],
+            "uq_numbers_msisdn_operator_id": ["fillfactor=50"],
+            "ix_numbers_deadline_stale": ["fillfactor=50"],
+            # Its key holds the status, which a move changes: the new entry goes elsewhere.
+            "ix_numbers_subscriber_status": None,
+        }
