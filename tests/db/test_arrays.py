@@ -9,6 +9,9 @@ from sqlalchemy import create_engine, text
 from app.db.arrays import array_literal
 
 AWKWARD = ["plain", 'a "quoted" word', "back\\slash", "a,b", "{braces}", " spaced ", "", "NULL"]
+# Safe to write bare, each alone: only together with one of these must they be quoted.
+BARE = ["+79001234567", "pending_confirmation", "0f3a9c", "2026-11-23"]
+NOT_BARE = ["null", "Null", "a b", "x{", ""]
 
 
 class TestArrayLiteral:
@@ -18,6 +21,13 @@ class TestArrayLiteral:
 
     def test_strings_are_quoted_and_escaped(self) -> None:
         assert array_literal(['a"b', "c\\d", None]) == '{"a\\"b","c\\\\d",NULL}'
+
+    def test_numbers_hashes_and_statuses_go_bare(self) -> None:
+        assert array_literal([*BARE, None]) == "{" + ",".join(BARE) + ",NULL}"
+
+    @pytest.mark.parametrize("odd", NOT_BARE)
+    def test_one_string_that_cannot_go_bare_quotes_them_all(self, odd: str) -> None:
+        assert array_literal([*BARE, odd]) == "{" + ",".join(f'"{v}"' for v in [*BARE, odd]) + "}"
 
     def test_empty(self) -> None:
         assert array_literal([]) == "{}"
@@ -40,3 +50,17 @@ class TestArrayLiteral:
             engine.dispose()
         assert strings == [*AWKWARD, None]
         assert numbers == [2**62, None, -1]
+
+    @pytest.mark.postgres_only
+    @pytest.mark.parametrize("odd", [None, *NOT_BARE])
+    def test_postgresql_reads_back_bare_values(self, database_url: str, odd: str | None) -> None:
+        values = [*BARE, odd]
+        engine = create_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                read = connection.scalar(
+                    text("SELECT CAST(:s AS TEXT[])"), {"s": array_literal(values)}
+                )
+        finally:
+            engine.dispose()
+        assert read == values
