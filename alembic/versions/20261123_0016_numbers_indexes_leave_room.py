@@ -7,8 +7,8 @@ takes that second entry, PostgreSQL first tries to free room by removing old ver
 (bottom-up deletion), which frees nothing while the old versions are still in use, and then
 splits the leaf: about a tenth of an upload's or a matching run's moves of a million numbers.
 With half of each leaf free, the second entries fit where they belong until VACUUM clears the
-first ones. The indexes are about twice the size (the primary key of a million numbers: 22 MB
-then 40 MB).
+first ones. The indexes are about twice the size (the primary key of a million numbers
+seeded in order: 40 MB).
 
 Pages written from now on follow the setting; an existing registry takes it for the whole
 index with `REINDEX INDEX CONCURRENTLY` (see deploy/README.md), which this migration does not

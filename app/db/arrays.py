@@ -19,8 +19,8 @@ def array_literal(values: pl.Series | Sequence[int | str | None]) -> str:
 
     A string is quoted, with backslashes and double quotes escaped, so no value can change
     the array's shape, whatever characters it holds; when every string of the array is made of
-    letters, digits and `_+.:-` only (numbers, hashes, statuses), none is, which costs a
-    third of the time."""
+    letters, digits and `_+.:-` only (numbers, hashes, statuses), none is, which takes about
+    half the time."""
     series = values if isinstance(values, pl.Series) else pl.Series(values)
     if series.is_empty():
         return "{}"

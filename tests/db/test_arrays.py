@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import polars as pl
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from app.db.arrays import array_literal
 
@@ -12,6 +14,16 @@ AWKWARD = ["plain", 'a "quoted" word', "back\\slash", "a,b", "{braces}", " space
 # Safe to write bare, each alone: only together with one of these must they be quoted.
 BARE = ["+79001234567", "pending_confirmation", "0f3a9c", "2026-11-23"]
 NOT_BARE = ["null", "Null", "a b", "x{", ""]
+
+
+@pytest.fixture
+def connection(database_url: str) -> Iterator[Connection]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 class TestArrayLiteral:
@@ -38,29 +50,19 @@ class TestArrayLiteral:
             array_literal(pl.Series([1.5]))
 
     @pytest.mark.postgres_only
-    def test_postgresql_reads_back_every_value(self, database_url: str) -> None:
-        engine = create_engine(database_url)
-        try:
-            with engine.connect() as connection:
-                strings, numbers = connection.execute(
-                    text("SELECT CAST(:s AS TEXT[]), CAST(:n AS BIGINT[])"),
-                    {"s": array_literal([*AWKWARD, None]), "n": array_literal([2**62, None, -1])},
-                ).one()
-        finally:
-            engine.dispose()
+    def test_postgresql_reads_back_every_value(self, connection: Connection) -> None:
+        strings, numbers = connection.execute(
+            text("SELECT CAST(:s AS TEXT[]), CAST(:n AS BIGINT[])"),
+            {"s": array_literal([*AWKWARD, None]), "n": array_literal([2**62, None, -1])},
+        ).one()
         assert strings == [*AWKWARD, None]
         assert numbers == [2**62, None, -1]
 
     @pytest.mark.postgres_only
     @pytest.mark.parametrize("odd", [None, *NOT_BARE])
-    def test_postgresql_reads_back_bare_values(self, database_url: str, odd: str | None) -> None:
+    def test_postgresql_reads_back_bare_values(
+        self, connection: Connection, odd: str | None
+    ) -> None:
         values = [*BARE, odd]
-        engine = create_engine(database_url)
-        try:
-            with engine.connect() as connection:
-                read = connection.scalar(
-                    text("SELECT CAST(:s AS TEXT[])"), {"s": array_literal(values)}
-                )
-        finally:
-            engine.dispose()
+        read = connection.scalar(text("SELECT CAST(:s AS TEXT[])"), {"s": array_literal(values)})
         assert read == values

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
 from app.db.migrations import alembic_config, current_revision, schema_drift, upgrade_to_head
+
+
+@pytest.fixture
+def catalog(database_url: str) -> Iterator[Connection]:
+    """A connection to read the migrated schema's catalog."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 class TestMigrations:
@@ -27,37 +40,27 @@ class TestMigrations:
 
     @pytest.mark.postgres_only
     def test_registrations_are_found_by_document_through_a_hash_index(
-        self, database_url: str
+        self, catalog: Connection
     ) -> None:
-        engine = create_engine(database_url)
-        try:
-            with engine.connect() as connection:
-                definition = connection.scalar(
-                    text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
-                    {"name": "ix_registrations_doc_hash"},
-                )
-        finally:
-            engine.dispose()
+        definition = catalog.scalar(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
+            {"name": "ix_registrations_doc_hash"},
+        )
         assert "USING hash (doc_hash)" in str(definition)
 
     @pytest.mark.postgres_only
     def test_numbers_indexes_a_move_leaves_unchanged_keep_half_of_each_leaf_free(
-        self, database_url: str
+        self, catalog: Connection
     ) -> None:
-        engine = create_engine(database_url)
-        try:
-            with engine.connect() as connection:
-                options = dict(
-                    connection.execute(
-                        text(
-                            "SELECT relname, reloptions FROM pg_class"
-                            " WHERE relname IN ('pk_numbers', 'uq_numbers_msisdn_operator_id',"
-                            " 'ix_numbers_deadline_stale', 'ix_numbers_subscriber_status')"
-                        )
-                    ).all()
+        options = dict(
+            catalog.execute(
+                text(
+                    "SELECT relname, reloptions FROM pg_class"
+                    " WHERE relname IN ('pk_numbers', 'uq_numbers_msisdn_operator_id',"
+                    " 'ix_numbers_deadline_stale', 'ix_numbers_subscriber_status')"
                 )
-        finally:
-            engine.dispose()
+            ).all()
+        )
         assert options == {
             "pk_numbers": ["fillfactor=50"],
             "uq_numbers_msisdn_operator_id": ["fillfactor=50"],
