@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from app.config import get_settings
+from app.db.migrations import built_on
 from app.db.session import build_engine
 from app.models import Base
 
@@ -28,6 +29,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=built_on(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

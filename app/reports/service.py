@@ -108,8 +108,8 @@ def company_report(
 ) -> CompanyReport:
     """One company's numbers by status, its at-risk numbers by days left, and the next deadline.
 
-    Two statements, both on `ix_numbers_subscriber_status`: counts by status, and the at-risk
-    aggregates.
+    Two statements over the company's numbers, found by its index: counts by status, and the
+    at-risk aggregates.
     """
     company = get_company(session, company_id=company_id)
     by_status = {status.value: 0 for status in NumberStatus}

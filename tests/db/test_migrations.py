@@ -49,22 +49,25 @@ class TestMigrations:
         assert "USING hash (doc_hash)" in str(definition)
 
     @pytest.mark.postgres_only
-    def test_numbers_indexes_a_move_leaves_unchanged_keep_half_of_each_leaf_free(
+    def test_numbers_indexes_hold_nothing_a_move_changes_and_pages_keep_room(
         self, catalog: Connection
     ) -> None:
-        options = dict(
-            catalog.execute(
-                text(
-                    "SELECT relname, reloptions FROM pg_class"
-                    " WHERE relname IN ('pk_numbers', 'uq_numbers_msisdn_operator_id',"
-                    " 'ix_numbers_deadline_stale', 'ix_numbers_subscriber_status')"
-                )
-            ).all()
-        )
-        assert options == {
-            "pk_numbers": ["fillfactor=50"],
-            "uq_numbers_msisdn_operator_id": ["fillfactor=50"],
-            "ix_numbers_deadline_stale": ["fillfactor=50"],
-            # Its key holds the status, which a move changes: the new entry goes elsewhere.
-            "ix_numbers_subscriber_status": None,
-        }
+        # A move (new status, new user) is then a HOT update (migration 0017).
+        indexed = catalog.execute(
+            text(
+                "SELECT i.relname, array_agg(a.attname ORDER BY k.n), i.reloptions,"
+                " x.indpred IS NOT NULL"
+                " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+                " CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n)"
+                " JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum"
+                " WHERE x.indrelid = CAST('numbers' AS regclass)"
+                " GROUP BY i.relname, i.reloptions, x.indpred IS NOT NULL"
+            )
+        ).all()
+        assert sorted(tuple(row) for row in indexed) == [
+            ("ix_numbers_subscriber_id", ["subscriber_id", "id"], None, False),
+            ("pk_numbers", ["id"], ["fillfactor=50"], False),
+            ("uq_numbers_msisdn_operator_id", ["msisdn", "operator_id"], ["fillfactor=50"], False),
+        ]
+        table = catalog.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'numbers'"))
+        assert table == ["fillfactor=50"]

@@ -308,6 +308,36 @@ class TestTransitionOfStatusesRead:
         statuses = session.scalars(select(PhoneNumber.status).where(PhoneNumber.id.in_(ids)))
         assert set(statuses) == {S.PENDING_CONFIRMATION}
 
+    def test_a_move_with_a_new_user_writes_no_index_entry(
+        self, client: TestClient, session: Session
+    ) -> None:
+        # Migration 0017: no index of numbers holds what a move changes, and pages keep room,
+        # so PostgreSQL writes each new version beside the old one (a HOT update).
+        world = make_company_with_numbers(client, count=5)
+        ids = [n["id"] for n in world["numbers"]]
+        # As after a deadline run: the deadline is known, the mark cleared.
+        session.execute(
+            update(PhoneNumber)
+            .where(PhoneNumber.id.in_(ids))
+            .values(deadline_stale=False, deadline_at=AT + dt.timedelta(days=30))
+        )
+        session.commit()
+        # Counts of this backend (its transactions not yet reported, and the current one):
+        # read before and after, within one transaction.
+        counted = text(
+            "SELECT pg_stat_get_xact_tuples_updated(CAST('numbers' AS regclass)),"
+            " pg_stat_get_xact_tuples_hot_updated(CAST('numbers' AS regclass))"
+        )
+        written_before, hot_before = session.execute(counted).one()
+        moved = lifecycle.transition_read(
+            session, ids, [S.UNREGISTERED.value] * 5, S.PENDING_CONFIRMATION, actor=ACTOR,
+            reason="employee named", at=AT,
+            also_set={"sim_kind": "employee", "deadline_stale": True, "user_changed_on": AT.date()},
+        )  # fmt: skip
+        written, hot = session.execute(counted).one()
+        session.commit()
+        assert (moved, written - written_before, hot - hot_before) == (5, 5, 5)
+
     def test_one_status_read_per_number(self, session: Session) -> None:
         with pytest.raises(ValueError, match="one status read per number"):
             lifecycle.transition_read(
