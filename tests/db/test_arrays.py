@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import polars as pl
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
 from app.db.arrays import array_literal
 
@@ -14,16 +12,6 @@ AWKWARD = ["plain", 'a "quoted" word', "back\\slash", "a,b", "{braces}", " space
 # Safe to write bare, each alone: only together with one of these must they be quoted.
 BARE = ["+79001234567", "pending_confirmation", "0f3a9c", "2026-11-23"]
 NOT_BARE = ["null", "Null", "a b", "x{", ""]
-
-
-@pytest.fixture
-def connection(database_url: str) -> Iterator[Connection]:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
 
 
 class TestArrayLiteral:

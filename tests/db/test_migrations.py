@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from alembic import command
 from sqlalchemy import Connection, create_engine, inspect, text
 
 from app.db.migrations import alembic_config, current_revision, schema_drift, upgrade_to_head
-
-
-@pytest.fixture
-def catalog(database_url: str) -> Iterator[Connection]:
-    """A connection to read the migrated schema's catalog."""
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
 
 
 class TestMigrations:
@@ -40,9 +27,9 @@ class TestMigrations:
 
     @pytest.mark.postgres_only
     def test_registrations_are_found_by_document_through_a_hash_index(
-        self, catalog: Connection
+        self, connection: Connection
     ) -> None:
-        definition = catalog.scalar(
+        definition = connection.scalar(
             text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
             {"name": "ix_registrations_doc_hash"},
         )
@@ -50,10 +37,10 @@ class TestMigrations:
 
     @pytest.mark.postgres_only
     def test_numbers_indexes_hold_nothing_a_move_changes_and_pages_keep_room(
-        self, catalog: Connection
+        self, connection: Connection
     ) -> None:
         # A move (new status, new user) is then a HOT update (migration 0017).
-        indexed = catalog.execute(
+        indexed = connection.execute(
             text(
                 "SELECT i.relname, array_agg(a.attname ORDER BY k.n), i.reloptions,"
                 " x.indpred IS NOT NULL"
@@ -69,5 +56,5 @@ class TestMigrations:
             ("pk_numbers", ["id"], ["fillfactor=50"], False),
             ("uq_numbers_msisdn_operator_id", ["msisdn", "operator_id"], ["fillfactor=50"], False),
         ]
-        table = catalog.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'numbers'"))
+        table = connection.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'numbers'"))
         assert table == ["fillfactor=50"]
