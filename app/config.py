@@ -136,7 +136,22 @@ class Settings(BaseSettings):
     )
     portal_timeout_seconds: float = Field(default=10.0, gt=0)
     portal_rate_per_operator: float = Field(
-        default=10.0, gt=0, description="Requests per second sent to the portal per operator."
+        default=10.0,
+        ge=0,
+        description="Confirmation requests per second sent to the portal per operator, across "
+        "every dispatcher on the database; 0 sends as fast as the portal takes them.",
+    )
+    portal_send_batch: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Confirmation requests handed to the portal in one call.",
+    )
+    dispatch_interval_seconds: int = Field(
+        default=10,
+        ge=1,
+        description="Dispatch job tick: each run sends queued confirmation requests at the "
+        "portal's rate for most of its tick, for as long as there is a backlog.",
     )
     portal_retry_base_seconds: float = Field(default=30.0, gt=0)
     portal_retry_max_seconds: float = Field(default=3600.0, gt=0)

@@ -1,15 +1,19 @@
-"""The matching cycle as one job: take in the portal's answers, run matching, send requests."""
+"""The matching cycle and the dispatch of confirmation requests, each a scheduled job."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import func, select
+
 from app.core.metrics import MATCHING_OUTCOMES
 from app.core.runtime import Runtime
 from app.db.locks import one_at_a_time
 from app.db.session import unit_of_work
-from app.matching.dispatch import collect_answers, send_queued
+from app.matching.answers import collect_answers
+from app.matching.dispatch import dispatch, send_queued
+from app.matching.models import ConfirmationRequest, RequestStatus
 from app.matching.portal import IdentityPortal, build_portal
 from app.matching.service import MATCHING_JOB, MatchReport, run_matching
 from app.numbers.lifecycle import Actor
@@ -67,11 +71,34 @@ def matching_cycle(
     report = run_matching_in_batches(runtime, operator_id=operator_id, actor=actor)
     for result, count in report.as_dict().items():
         MATCHING_OUTCOMES.labels(result=result).inc(count)
+    # The first requests of this run leave at once; the dispatch job sends the rest.
     sent = send_queued(runtime, portal)
     return {
         **report.as_dict(),
         "answers_collected": collected.recorded,
         "requests_sent": sent.sent,
-        "requests_waiting": sent.picked - sent.sent,
+        "requests_waiting": _queued(runtime, operator_id),
         "portal_unavailable": sent.portal_unavailable,
     }
+
+
+def _queued(runtime: Runtime, operator_id: int | None) -> int:
+    """Requests still waiting to be sent (the dispatch job sends them at the portal's rate)."""
+    scope = [] if operator_id is None else [ConfirmationRequest.operator_id == operator_id]
+    with runtime.sessions() as session:
+        return int(
+            session.scalar(
+                select(func.count()).where(
+                    ConfirmationRequest.status == RequestStatus.QUEUED, *scope
+                )
+            )
+            or 0
+        )
+
+
+def dispatch_cycle(runtime: Runtime, *, portal: IdentityPortal | None = None) -> dict[str, Any]:
+    """Send queued confirmation requests at the portal's rate for most of one dispatch tick
+    (the next tick, in this scheduler or another, carries on)."""
+    portal = portal or build_portal(runtime)
+    seconds = max(runtime.settings.dispatch_interval_seconds * 0.9, 0.5)
+    return dispatch(runtime, portal, seconds=seconds).as_dict()

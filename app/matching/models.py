@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
@@ -48,10 +48,13 @@ class ConfirmationRequest(Base):
         ),
         # On PostgreSQL only the requests each index serves are in it (dispatch: queued; expiry:
         # queued or sent), so deciding a million answers writes none of their entries.
+        # The send queue: each operator's queued requests, oldest first. The dispatcher reads
+        # it from the head, and a request's place in it is its expected time to be sent.
         Index(
-            "ix_confirmation_requests_status_next",
-            "status",
-            "next_attempt_at",
+            "ix_confirmation_requests_queue",
+            "operator_id",
+            "id",
+            sqlite_where=text("status = 'queued'"),
             postgresql_where=text("status = 'queued'"),
         ),
         Index(
@@ -193,7 +196,12 @@ class SandboxDelivery(Base):
     its test people, and their answers. A real portal keeps this on its side."""
 
     __tablename__ = "sandbox_portal_deliveries"
-    __table_args__ = (Index("ix_sandbox_portal_deliveries_doc_hash", "doc_hash"),)
+    __table_args__ = (
+        Index("ix_sandbox_portal_deliveries_doc_hash", "doc_hash"),
+        # The registry's own id of a request: the portal delivers each one once, however often
+        # it is sent (a sender killed after sending sends the same requests again).
+        Index("uq_sandbox_portal_deliveries_request_id", "request_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     portal_request_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -205,3 +213,21 @@ class SandboxDelivery(Base):
     portal_subject: Mapped[str | None] = mapped_column(String(64))
     delivered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class PortalSendAllowance(Base):
+    """How many confirmation requests an operator may still send to the portal now: a token
+    bucket shared by every dispatcher on the database (a row lock orders them), so the
+    portal's rate per operator holds however many instances send. A portal that was down
+    pauses the operator's sending until `paused_until`."""
+
+    __tablename__ = "portal_send_allowances"
+
+    operator_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("operators.id"), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    # When the bucket was last refilled, on the registry's clock and on the wall clock: the two
+    # differ only when a dev clock was moved, and that jump counts as time the sending ran.
+    refilled_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    refilled_wall_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    paused_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # portal down, in a row

@@ -22,7 +22,7 @@ from app.companies.schemas import StrictModel
 from app.core.deps import RuntimeDep, SessionDep
 from app.core.errors import BadRequest, Conflict, DomainError, NotFound
 from app.core.runtime import Runtime
-from app.matching.dispatch import collect_answers, record_answer
+from app.matching.answers import collect_answers, record_answer
 from app.matching.http_portal import count_rejected, signing_secret, verify_signed_answer
 from app.matching.models import (
     LIVE_REQUEST_STATUSES,

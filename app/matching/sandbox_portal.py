@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.clock import Clock
 from app.core.errors import Conflict, NotFound
 from app.core.personal_data import PersonalDataVault
+from app.db.session import insert_ignoring_duplicates
 from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 from app.matching.portal import (
     AnswerKind,
@@ -88,48 +89,51 @@ class SandboxPortal:
         return cls(runtime.sessions, runtime.vault, runtime.clock, BEHAVIOUR)
 
     def send(self, requests: Sequence[PortalRequest]) -> list[SendOutcome]:
-        """Deliver each request; a request_id delivered before keeps its portal_request_id."""
+        """Deliver each request once: a request_id delivered before keeps its portal id."""
         if self.behaviour.fail_sends:
             raise PortalUnavailable("the sandbox portal is down (fail_sends)")
         if self.behaviour.delay_seconds > 0:
             time.sleep(self.behaviour.delay_seconds)
-        outcomes: list[SendOutcome] = []
+        wanted = [r.request_id for r in requests]
+        now = self._clock.now()
         with self._sessions() as session:
-            known = {
-                row.request_id: row.portal_request_id
-                for row in session.scalars(
-                    select(SandboxDelivery).where(
-                        SandboxDelivery.request_id.in_([r.request_id for r in requests])
-                    )
+            delivered = self._known(session, wanted)
+            new = [r for r in requests if r.doc_number and r.request_id not in delivered]
+            if new:
+                session.execute(
+                    insert_ignoring_duplicates(session, SandboxDelivery.__table__),
+                    [
+                        {
+                            "portal_request_id": "sbx-" + secrets.token_hex(12),
+                            "request_id": r.request_id,
+                            "doc_hash": document_hash(
+                                self._vault, f"{r.doc_type}:{r.doc_series}{r.doc_number}"
+                            ),
+                            "payload": {name: getattr(r, name) for name in PAYLOAD_FIELDS},
+                            "state": DeliveryState.DELIVERED,
+                            "delivered_at": now,
+                        }
+                        for r in new
+                    ],
                 )
-            }
-            for request in requests:
-                if request.request_id in known:
-                    outcomes.append(
-                        SendOutcome(request.request_id, known[request.request_id], None, False)
-                    )
-                    continue
-                if not request.doc_number:
-                    outcomes.append(
-                        SendOutcome(request.request_id, None, "the document is missing", False)
-                    )
-                    continue
-                portal_id = "sbx-" + secrets.token_hex(12)
-                doc_key = f"{request.doc_type}:{request.doc_series}{request.doc_number}"
-                session.add(
-                    SandboxDelivery(
-                        portal_request_id=portal_id,
-                        request_id=request.request_id,
-                        doc_hash=document_hash(self._vault, doc_key),
-                        payload={name: getattr(request, name) for name in PAYLOAD_FIELDS},
-                        state=DeliveryState.DELIVERED,
-                        delivered_at=self._clock.now(),
-                    )
-                )
-                known[request.request_id] = portal_id
-                outcomes.append(SendOutcome(request.request_id, portal_id, None, False))
+            # Read back: a request delivered by a sender that died keeps its first portal id.
+            known = self._known(session, wanted)
             session.commit()
-        return outcomes
+        return [
+            SendOutcome(r.request_id, known[r.request_id], None, False)
+            if r.request_id in known
+            else SendOutcome(r.request_id, None, "the document is missing", False)
+            for r in requests
+        ]
+
+    @staticmethod
+    def _known(session: Session, request_ids: Sequence[str]) -> dict[str, str]:
+        rows = session.execute(
+            select(SandboxDelivery.request_id, SandboxDelivery.portal_request_id).where(
+                SandboxDelivery.request_id.in_(list(request_ids))
+            )
+        )
+        return {request_id: portal_id for request_id, portal_id in rows}
 
     def fetch_answers(self, *, limit: int = 1000) -> list[PortalAnswerMessage]:
         """Answered, unacknowledged deliveries with the answering person's verified data."""

@@ -19,7 +19,10 @@ class MatchRunOut(BaseModel):
     expired: int
     answers_collected: int = Field(description="Answers taken in from the portal first")
     requests_sent: int = Field(description="Confirmation requests sent to the portal")
-    requests_waiting: int = Field(description="Requests kept for a later try (rate, errors)")
+    requests_waiting: int = Field(
+        description="Requests still waiting to be sent: the dispatch job sends them at the "
+        "portal's rate per operator"
+    )
     portal_unavailable: bool
 
 

@@ -17,6 +17,12 @@ def _matching(runtime: Runtime) -> dict[str, Any]:
     return matching_cycle(runtime)
 
 
+def _dispatch(runtime: Runtime) -> dict[str, Any]:
+    from app.matching.jobs import dispatch_cycle
+
+    return dispatch_cycle(runtime)
+
+
 def _deadlines(runtime: Runtime) -> dict[str, Any]:
     from app.deadlines.service import run_deadlines
 
@@ -75,6 +81,13 @@ JOBS: dict[str, Job] = {
             "Take in the portal's answers, run the matching step, send new requests.",
             lambda s: s.matching_interval_seconds,
             _matching,
+        ),
+        Job(
+            "dispatch",
+            "Send queued confirmation requests to the identity portal at its rate per operator, "
+            "for as long as there is a backlog.",
+            lambda s: s.dispatch_interval_seconds,
+            _dispatch,
         ),
         Job(
             "deadlines",

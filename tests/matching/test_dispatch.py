@@ -14,8 +14,15 @@ from sqlalchemy import select
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.matching.dispatch import backoff_seconds, collect_answers, send_queued
-from app.matching.models import ConfirmationRequest, PortalAnswer, RequestStatus, SandboxDelivery
+from app.matching.answers import collect_answers
+from app.matching.dispatch import backoff_seconds, send_queued
+from app.matching.models import (
+    ConfirmationRequest,
+    PortalAnswer,
+    PortalSendAllowance,
+    RequestStatus,
+    SandboxDelivery,
+)
 from app.matching.portal import (
     PortalAnswerMessage,
     PortalRequest,
@@ -201,8 +208,14 @@ class TestSendQueued:
         )
 
 
+def paused_until(runtime: Runtime, operator_id: int = 1) -> dt.datetime | None:
+    with runtime.sessions() as session:
+        row = session.get(PortalSendAllowance, operator_id)
+        return row.paused_until if row else None
+
+
 class TestPortalDown:
-    def test_requests_stay_queued_with_backoff_and_go_out_when_it_is_back(
+    def test_the_operator_waits_with_backoff_and_the_queue_goes_out_in_order_when_it_is_back(
         self,
         client: TestClient,
         runtime: Runtime,
@@ -216,22 +229,16 @@ class TestPortalDown:
         report = send_queued(runtime, portal)
 
         assert report.portal_unavailable
-        assert (report.sent, report.retry_later) == (0, 3)
-        for request_id in ids:
-            request = load_request(runtime, request_id)
-            assert request.status is RequestStatus.QUEUED
-            assert request.attempts == 1
-            assert "unavailable" in (request.last_error or "")
-            assert within(request.next_attempt_at, clock.now(), BASE)
-        # Not due yet: a second run at once does not hammer the portal.
+        assert report.sent == 0
+        assert statuses(runtime, ids) == [RequestStatus.QUEUED] * 3
+        assert all(load_request(runtime, i).attempts == 0 for i in ids)
+        assert within(paused_until(runtime), clock.now(), BASE)
+        # Paused: a second run at once does not hammer the portal.
         assert send_queued(runtime, portal).picked == 0
 
         clock.advance(dt.timedelta(seconds=40))
-        send_queued(runtime, portal)
-        for request_id in ids:
-            request = load_request(runtime, request_id)
-            assert request.attempts == 2
-            assert within(request.next_attempt_at, clock.now(), 2 * BASE)
+        assert send_queued(runtime, portal).portal_unavailable
+        assert within(paused_until(runtime), clock.now(), 2 * BASE)
 
         behaviour.fail_sends = False
         clock.advance(dt.timedelta(seconds=70))
@@ -240,7 +247,7 @@ class TestPortalDown:
         assert report.sent == 3
         assert statuses(runtime, ids) == [RequestStatus.SENT] * 3
         assert delivery_count(runtime) == 3
-        assert all(load_request(runtime, i).last_error is None for i in ids)
+        assert paused_until(runtime) is None
 
 
 class TestRateLimit:

@@ -137,14 +137,17 @@ class TestJobsApi:
         jobs = client.get("/api/v1/jobs", headers=staff_headers(client)).json()
         assert [j["name"] for j in jobs] == [
             "matching",
+            "dispatch",
             "deadlines",
             "notifications",
             "uploads",
             "housekeeping",
             "metrics",
         ]
-        assert jobs[1]["interval_seconds"] == 3600
-        assert jobs[1]["last_outcome"] is None
+        by_name = {j["name"]: j for j in jobs}
+        assert by_name["deadlines"]["interval_seconds"] == 3600
+        assert by_name["dispatch"]["interval_seconds"] == 10
+        assert by_name["deadlines"]["last_outcome"] is None
 
     def test_run_a_job_now(self, client: TestClient) -> None:
         staff = staff_headers(client)

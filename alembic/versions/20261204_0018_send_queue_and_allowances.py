@@ -1,0 +1,74 @@
+"""confirmation requests: a send queue per operator, and a send allowance shared by dispatchers
+
+The dispatcher reads each operator's queued requests oldest first; the (operator_id, id)
+index over the queued ones alone serves that read from its head, and counts a request's
+place in the queue. Every dispatcher takes its share of the portal's rate from one row per
+operator (`portal_send_allowances`), locked while it takes it. The sandbox portal finds a
+request sent again by the registry's own id (unique: delivered once).
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-04 22:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import app.db.base
+
+revision: str = '0018'
+down_revision: str | None = '0017'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_QUEUED = "status = 'queued'"
+
+
+def upgrade() -> None:
+    op.drop_index('ix_confirmation_requests_status_next', table_name='confirmation_requests')
+    op.create_index(
+        'ix_confirmation_requests_queue',
+        'confirmation_requests',
+        ['operator_id', 'id'],
+        sqlite_where=sa.text(_QUEUED),
+        postgresql_where=sa.text(_QUEUED),
+    )
+    op.create_index(
+        'uq_sandbox_portal_deliveries_request_id',
+        'sandbox_portal_deliveries',
+        ['request_id'],
+        unique=True,
+    )
+    op.create_table(
+        'portal_send_allowances',
+        sa.Column(
+            'operator_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False
+        ),
+        sa.Column('tokens', sa.Float(), nullable=False),
+        sa.Column('refilled_at', app.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column('refilled_wall_at', app.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column('paused_until', app.db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column('failures', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['operator_id'],
+            ['operators.id'],
+            name=op.f('fk_portal_send_allowances_operator_id_operators'),
+        ),
+        sa.PrimaryKeyConstraint('operator_id', name=op.f('pk_portal_send_allowances')),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('portal_send_allowances')
+    op.drop_index(
+        'uq_sandbox_portal_deliveries_request_id', table_name='sandbox_portal_deliveries'
+    )
+    op.drop_index('ix_confirmation_requests_queue', table_name='confirmation_requests')
+    op.create_index(
+        'ix_confirmation_requests_status_next',
+        'confirmation_requests',
+        ['status', 'next_attempt_at'],
+        postgresql_where=sa.text(_QUEUED),
+    )

@@ -1,0 +1,127 @@
+"""The portal's rate per operator, shared by every dispatcher on the database.
+
+One row per operator holds a token bucket: `rate` requests a second, up to one second's worth
+saved while nobody sends. A dispatcher takes its share in a short transaction of its own (the
+row lock orders dispatchers in every process), sends, and gives back what it did not use. So
+two schedulers, or a scheduler and an API instance, together never exceed the rate.
+
+The bucket fills with the registry's clock. In dev and test that clock can be moved: a move of
+five minutes stands for five minutes in which a dispatcher running all along would have sent
+at the rate, so the jump is credited in full, beyond the one-second cap. Production runs on the
+wall clock, where the registry's clock and the wall move together and nothing is credited
+twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.session import insert_ignoring_duplicates
+from app.matching.models import PortalSendAllowance
+
+BURST_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Now, on the registry's clock and on the wall clock."""
+
+    clock: dt.datetime
+    wall: dt.datetime
+
+
+def _locked(session: Session, operator_id: int, rate: float, at: Moment) -> PortalSendAllowance:
+    row = session.scalars(
+        select(PortalSendAllowance)
+        .where(PortalSendAllowance.operator_id == operator_id)
+        .with_for_update()
+    ).one_or_none()
+    if row is not None:
+        return row
+    session.execute(
+        insert_ignoring_duplicates(session, PortalSendAllowance.__table__).values(
+            operator_id=operator_id,
+            tokens=rate * BURST_SECONDS,
+            refilled_at=at.clock,
+            refilled_wall_at=at.wall,
+            failures=0,
+        )
+    )
+    return session.scalars(
+        select(PortalSendAllowance)
+        .where(PortalSendAllowance.operator_id == operator_id)
+        .with_for_update()
+    ).one()
+
+
+def refill(row: PortalSendAllowance, *, rate: float, at: Moment) -> None:
+    """Add the tokens earned since the last refill (see the module's docstring)."""
+    on_clock = (at.clock - row.refilled_at).total_seconds()
+    on_wall = max((at.wall - row.refilled_wall_at).total_seconds(), 0.0)
+    if on_clock > 0:
+        flowing = min(on_clock, on_wall)
+        jumped = on_clock - flowing
+        cap = rate * BURST_SECONDS
+        # Time that passed on both clocks fills up to the cap, and never takes away credit
+        # a jump gave; a jump of the registry's clock is credited whole.
+        row.tokens = max(row.tokens, min(cap, row.tokens + rate * flowing)) + rate * jumped
+    # A clock moved back (a dev clock reset to the wall) starts counting again from there.
+    row.refilled_at = at.clock
+    row.refilled_wall_at = max(at.wall, row.refilled_wall_at)
+
+
+def reserve(session: Session, *, operator_id: int, wanted: int, rate: float, at: Moment) -> int:
+    """Take up to `wanted` requests of the operator's allowance; how many were granted (none
+    while the operator's sending is paused). A rate of 0 is no limit. The caller commits."""
+    if wanted <= 0:
+        return 0
+    row = _locked(session, operator_id, rate, at)
+    if row.paused_until is not None and row.paused_until > at.clock:
+        return 0
+    if rate <= 0:
+        return wanted
+    refill(row, rate=rate, at=at)
+    granted = min(wanted, int(row.tokens))
+    row.tokens -= granted
+    return granted
+
+
+def give_back(session: Session, *, operator_id: int, count: int, rate: float) -> None:
+    """Return requests granted but not sent (fewer were due). The caller commits."""
+    if count <= 0 or rate <= 0:
+        return
+    row = session.scalars(
+        select(PortalSendAllowance)
+        .where(PortalSendAllowance.operator_id == operator_id)
+        .with_for_update()
+    ).one()
+    row.tokens += count
+
+
+def pause(
+    session: Session,
+    *,
+    operator_id: int,
+    rate: float,
+    at: Moment,
+    backoff: Callable[[int], float],
+) -> dt.datetime:
+    """The portal is down: nobody sends for the operator for `backoff(failures in a row)`
+    seconds. Returns when sending resumes. The caller commits."""
+    row = _locked(session, operator_id, rate, at)
+    row.failures += 1
+    row.paused_until = at.clock + dt.timedelta(seconds=backoff(row.failures))
+    return row.paused_until
+
+
+def resume(session: Session, *, operator_id: int) -> None:
+    """The portal took requests again: no pause, and the count of failures starts over."""
+    row = session.get(PortalSendAllowance, operator_id)
+    if row is not None and (row.failures or row.paused_until is not None):
+        row.failures = 0
+        row.paused_until = None
