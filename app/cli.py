@@ -439,6 +439,20 @@ def bench_work(
     run(items=items, batch=batch, engines=engines.split(","), naive_items=5_000)
 
 
+@bench.command("dispatch")
+def bench_dispatch(
+    requests: int = typer.Option(1_000_000, help="Queued employee requests, rate limit off"),
+    workers: str = typer.Option("1,2", help="Dispatcher processes side by side (PostgreSQL)"),
+    engines: str = typer.Option("sqlite,postgresql", help="Engines, comma-separated"),
+    pace: int = typer.Option(100_000, help="Queued requests for the pacing run (0 to skip)"),
+) -> None:
+    """Confirmation requests through the sandbox portal: requests/s and peak memory with the
+    rate off; and with the default rate on the dev clock, when the last request went out."""
+    from app.benchmarks.dispatch import run
+
+    run(requests=requests, workers=_csv_ints(workers), engines=engines.split(","), pace=pace)
+
+
 @bench.command("deadlines")
 def bench_deadlines(
     sqlite_numbers: int = typer.Option(1_000_000, help="Numbers on SQLite (0 to skip)"),

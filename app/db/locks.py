@@ -31,3 +31,16 @@ def one_at_a_time(engine: Engine, key: int) -> Iterator[None]:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 conn.commit()
+
+
+@contextmanager
+def one_at_a_time_on_sqlite(engine: Engine, key: int) -> Iterator[None]:
+    """Hold a process lock named `key` on SQLite only: work that PostgreSQL keeps apart by
+    row locks (SKIP LOCKED), which SQLite does not have, runs one thread at a time there."""
+    if engine.dialect.name == "postgresql":
+        yield
+        return
+    with _guard:
+        local = _process_locks.setdefault(key, threading.Lock())
+    with local:
+        yield

@@ -82,11 +82,16 @@ def reserve(session: Session, *, operator_id: int, wanted: int, rate: float, at:
         return 0
     row = _locked(session, operator_id, rate, at)
     if row.paused_until is not None and row.paused_until > at.clock:
+        # Nothing is earned while the portal is down: it comes back to the rate, not a burst.
+        row.tokens = 0.0
+        row.refilled_at = at.clock
+        row.refilled_wall_at = max(at.wall, row.refilled_wall_at)
         return 0
     if rate <= 0:
         return wanted
     refill(row, rate=rate, at=at)
-    granted = min(wanted, int(row.tokens))
+    # Whole requests; the sum of the two refills may fall a hair short of a whole one.
+    granted = min(wanted, int(row.tokens + 1e-6))
     row.tokens -= granted
     return granted
 

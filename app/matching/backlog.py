@@ -85,7 +85,7 @@ def operator_backlogs(session: Session, *, rate: float, now: dt.datetime) -> lis
         for row in session.execute(
             select(
                 Q.operator_id,
-                func.count().label("count"),
+                func.count().label("queued"),
                 func.min(Q.created_at).label("oldest"),
                 func.count(Q.next_attempt_at).filter(Q.next_attempt_at > now).label("retry"),
             )
@@ -113,7 +113,7 @@ def operator_backlogs(session: Session, *, rate: float, now: dt.datetime) -> lis
         select(Operator.id, Operator.code).order_by(Operator.id)
     ):
         row = queued.get(operator_id)
-        count = int(row.count) if row else 0
+        count = int(row.queued) if row else 0
         result.append(
             OperatorBacklog(
                 operator_id=operator_id,

@@ -31,6 +31,7 @@ from sqlalchemy.sql import ColumnElement
 from app.companies.models import CorporateSubscriber, Operator
 from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
+from app.db.locks import one_at_a_time_on_sqlite
 from app.db.session import unit_of_work
 from app.matching import allowance, repository
 from app.matching.allowance import Moment
@@ -47,6 +48,8 @@ from app.numbers.models import PhoneNumber, Registration
 log = structlog.get_logger("simreg.portal")
 
 _ERROR_WIDTH = 500
+_PAUSE_CAP_SECONDS = 300.0
+_SQLITE_SENDER_KEY = 0x51_4D_52_45_47_03  # one sender at a time on SQLite
 _random = secrets.SystemRandom()
 
 
@@ -207,10 +210,12 @@ def _pause_operator(runtime: Runtime, operator_id: int, at: Moment, error: str) 
     settings = runtime.settings
 
     def delay(failures: int) -> float:
+        # A portal that is down is tried again at least every few minutes, so the queue moves
+        # soon after it is back (a refused request alone waits the longest).
         return backoff_seconds(
             failures,
             base=settings.portal_retry_base_seconds,
-            cap=settings.portal_retry_max_seconds,
+            cap=min(settings.portal_retry_max_seconds, _PAUSE_CAP_SECONDS),
         )
 
     with unit_of_work(runtime.sessions) as session:
@@ -239,25 +244,32 @@ def _send_operator(
         if granted == 0:
             report.waiting_for_rate |= _anything_due(session, operator_id, now)
             return
-    with runtime.sessions() as session:
+    with (
+        one_at_a_time_on_sqlite(runtime.engine, _SQLITE_SENDER_KEY),
+        runtime.sessions() as session,
+    ):
         rows = _pick(session, operator_id=operator_id, count=granted, now=now)
         report.picked += len(rows)
         report.more |= len(rows) == granted
         ended = [row.id for row in rows if row.ended_at is not None or row.pd_sealed is None]
         live = [row for row in rows if row.ended_at is None and row.pd_sealed is not None]
-        repository.cancel_requests(session, ended, now=now)
-        report.cancelled += len(ended)
         outcomes: list[SendOutcome] = []
         if live:
+            # Nothing is written before the portal has answered: SQLite's one writer stays
+            # free for the sandbox portal, and PostgreSQL holds row locks only.
             try:
                 outcomes = portal.send([_portal_request(row, runtime.vault) for row in live])
             except PortalUnavailable as exc:
-                session.commit()  # the cancellations stand; the batch stays queued, in order
+                repository.cancel_requests(session, ended, now=now)
+                report.cancelled += len(ended)
+                session.commit()  # the batch stays queued, in order
                 report.portal_unavailable = True
                 report.errors.append(str(exc))
                 _pause_operator(runtime, operator_id, at, str(exc))
                 _give_back(runtime, operator_id, granted, rate)
                 return
+        repository.cancel_requests(session, ended, now=now)
+        report.cancelled += len(ended)
         by_key = {o.request_id: o for o in outcomes}
         window = dt.timedelta(days=settings.confirmation_window_days)
         accepted: list[tuple[int, str]] = []

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import bindparam, text, update
+import orjson
+from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.orm import Session
 
 from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
-from app.db.session import is_postgres
-from app.matching.models import ConfirmationRequest, RequestStatus
+from app.db.session import insert_ignoring_duplicates, is_postgres
+from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 
 _MARK_SENT_PG = text(
     "UPDATE confirmation_requests SET status = :sent, portal_request_id = given.pid,"
@@ -45,7 +47,7 @@ def mark_sent(
             },
         )
         return
-    table = ConfirmationRequest.__table__
+    table = cast(Table, ConfirmationRequest.__table__)
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("request_id"))
@@ -105,3 +107,43 @@ def late_numbers_by_operator(session: Session, *, rate: float, now: dt.datetime)
         int(operator_id): int(count)
         for operator_id, count in session.execute(statement, {"now": now, "rate": rate})
     }
+
+
+_DELIVER_PG = text(
+    "INSERT INTO sandbox_portal_deliveries"
+    " (portal_request_id, request_id, doc_hash, payload, state, delivered_at)"
+    " SELECT given.pid, given.rid, given.dh, CAST(given.payload AS JSON), :state, :at"
+    " FROM unnest(CAST(:pids AS TEXT[]), CAST(:rids AS TEXT[]), CAST(:dhs AS TEXT[]),"
+    " CAST(:payloads AS TEXT[])) AS given(pid, rid, dh, payload)"
+    " ON CONFLICT DO NOTHING RETURNING request_id, portal_request_id"
+).bindparams(bindparam("at", type_=UtcDateTime()))
+
+
+def insert_deliveries(
+    session: Session, rows: Sequence[dict[str, Any]], *, state: str, at: dt.datetime
+) -> dict[str, str]:
+    """The sandbox portal's new deliveries (portal_request_id, request_id, doc_hash, payload);
+    a request id delivered before is left as it was. Returns request id → portal id of the rows
+    written."""
+    if not rows:
+        return {}
+    if is_postgres(session):
+        written = session.execute(
+            _DELIVER_PG,
+            {
+                "state": state,
+                "at": at,
+                "pids": array_literal([r["portal_request_id"] for r in rows]),
+                "rids": array_literal([r["request_id"] for r in rows]),
+                "dhs": array_literal([r["doc_hash"] for r in rows]),
+                "payloads": array_literal([orjson.dumps(r["payload"]).decode() for r in rows]),
+            },
+        )
+    else:
+        written = session.execute(
+            insert_ignoring_duplicates(session, SandboxDelivery.__table__).returning(
+                SandboxDelivery.request_id, SandboxDelivery.portal_request_id
+            ),
+            [{**r, "state": state, "delivered_at": at} for r in rows],
+        )
+    return {row.request_id: row.portal_request_id for row in written}

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.clock import Clock
 from app.core.errors import Conflict, NotFound
 from app.core.personal_data import PersonalDataVault
-from app.db.session import insert_ignoring_duplicates
+from app.matching import repository
 from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 from app.matching.portal import (
     AnswerKind,
@@ -94,37 +94,36 @@ class SandboxPortal:
             raise PortalUnavailable("the sandbox portal is down (fail_sends)")
         if self.behaviour.delay_seconds > 0:
             time.sleep(self.behaviour.delay_seconds)
-        wanted = [r.request_id for r in requests]
         now = self._clock.now()
         with self._sessions() as session:
-            delivered = self._known(session, wanted)
-            new = [r for r in requests if r.doc_number and r.request_id not in delivered]
-            if new:
-                session.execute(
-                    insert_ignoring_duplicates(session, SandboxDelivery.__table__),
-                    [
-                        {
-                            "portal_request_id": "sbx-" + secrets.token_hex(12),
-                            "request_id": r.request_id,
-                            "doc_hash": document_hash(
-                                self._vault, f"{r.doc_type}:{r.doc_series}{r.doc_number}"
-                            ),
-                            "payload": {name: getattr(r, name) for name in PAYLOAD_FIELDS},
-                            "state": DeliveryState.DELIVERED,
-                            "delivered_at": now,
-                        }
-                        for r in new
-                    ],
-                )
-            # Read back: a request delivered by a sender that died keeps its first portal id.
-            known = self._known(session, wanted)
+            deliverable = [r for r in requests if r.doc_number]
+            delivered = repository.insert_deliveries(
+                session,
+                [self._delivery(r) for r in deliverable],
+                state=DeliveryState.DELIVERED,
+                at=now,
+            )
+            # Sent before (by a sender that died before it recorded the answer): the first
+            # delivery stands, with its portal id.
+            again = [r.request_id for r in deliverable if r.request_id not in delivered]
+            if again:
+                delivered.update(self._known(session, again))
             session.commit()
         return [
-            SendOutcome(r.request_id, known[r.request_id], None, False)
-            if r.request_id in known
+            SendOutcome(r.request_id, delivered[r.request_id], None, False)
+            if r.request_id in delivered
             else SendOutcome(r.request_id, None, "the document is missing", False)
             for r in requests
         ]
+
+    def _delivery(self, request: PortalRequest) -> dict[str, object]:
+        doc_key = f"{request.doc_type}:{request.doc_series}{request.doc_number}"
+        return {
+            "portal_request_id": "sbx-" + secrets.token_hex(12),
+            "request_id": request.request_id,
+            "doc_hash": document_hash(self._vault, doc_key),
+            "payload": {name: getattr(request, name) for name in PAYLOAD_FIELDS},
+        }
 
     @staticmethod
     def _known(session: Session, request_ids: Sequence[str]) -> dict[str, str]:
@@ -133,7 +132,7 @@ class SandboxPortal:
                 SandboxDelivery.request_id.in_(list(request_ids))
             )
         )
-        return {request_id: portal_id for request_id, portal_id in rows}
+        return {row.request_id: row.portal_request_id for row in rows}
 
     def fetch_answers(self, *, limit: int = 1000) -> list[PortalAnswerMessage]:
         """Answered, unacknowledged deliveries with the answering person's verified data."""
