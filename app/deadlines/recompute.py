@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from app.companies.models import Contract
 from app.db.base import UtcDateTime
+from app.db.session import insert_ignoring_duplicates
 from app.deadlines.calendar import WorkingCalendar, end_of_day
 from app.deadlines.models import (
     DeadlineBasis,
@@ -82,8 +83,9 @@ def fill_deadline_days(
             select(day_column).distinct().where(*scope, day_column.is_not(None), ~known)
         ).all()
         if days:
+            # Another transaction may be working out the same day: the first one's row stands.
             session.execute(
-                insert(DeadlineDay),
+                insert_ignoring_duplicates(session, DeadlineDay.__table__),
                 [
                     {
                         "rule_id": rule.id,
@@ -173,8 +175,12 @@ def recompute_batch(
     actor: Actor,
     reason: str,
     now: dt.datetime,
+    analyze: bool = True,
 ) -> int:
     """Recompute the deadlines of the numbers in `scope`; returns how many deadlines moved.
+    `analyze` gives PostgreSQL statistics of the batch's scratch rows (large batches); a few
+    numbers of one request or one upload need none, and ANALYZE would make them wait for
+    each other.
 
     With `clear_stale` the numbers' stale marks are cleared for the numbers recomputed (their
     rows are locked first on PostgreSQL, so a new user saved meanwhile waits and marks the
@@ -188,7 +194,7 @@ def recompute_batch(
             ["number_id", "deadline_at", "rule_id"], _best_per_number(rules, scope)
         )
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if analyze and session.get_bind().dialect.name == "postgresql":
         session.execute(text("ANALYZE deadline_scratch"))
     s = DeadlineScratch
     in_batch = N.id == s.number_id
@@ -228,3 +234,32 @@ def recompute_batch(
         )
     session.execute(delete(DeadlineScratch))
     return int(logged.rowcount or 0)  # type: ignore[attr-defined]
+
+
+USER_OR_START_CHANGED = "the number's user or service start changed"
+
+
+def settle_stale_deadlines(
+    session: Session,
+    *,
+    scope: list[ColumnElement[bool]],
+    actor: Actor,
+    now: dt.datetime,
+    analyze: bool = False,
+) -> int:
+    """The deadlines of the numbers in `scope` marked stale (a new user, a user removed, new
+    numbers), worked out now, in the caller's transaction: whoever names a user sees the
+    deadline at once. The deadline run remains the safety net and applies policy changes.
+    Returns how many deadlines moved."""
+    session.flush()  # the new user's kind and day, set on the numbers, decide the deadline
+    return recompute_batch(
+        session,
+        rules=enabled_rules(session),
+        calendar=WorkingCalendar.load(session),
+        scope=[*scope, N.deadline_stale.is_(True)],
+        clear_stale=True,
+        actor=actor,
+        reason=USER_OR_START_CHANGED,
+        now=now,
+        analyze=analyze,
+    )

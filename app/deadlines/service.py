@@ -49,7 +49,7 @@ from app.deadlines.models import (
     NoticeKind,
     RecomputeStatus,
 )
-from app.deadlines.recompute import enabled_rules, recompute_batch
+from app.deadlines.recompute import USER_OR_START_CHANGED, enabled_rules, recompute_batch
 from app.matching.models import WorkKind
 from app.notifications.models import Audience, Notification, NotificationStatus
 from app.notifications.outbox import digest_row, enqueue_many
@@ -175,7 +175,7 @@ def recompute_deadlines(runtime: Runtime, *, now: dt.datetime, actor: Actor) -> 
                 scope=[N.id >= low, N.id < high, N.deadline_stale.is_(True)],
                 clear_stale=True,
                 actor=actor,
-                reason="the number's user or service start changed",
+                reason=USER_OR_START_CHANGED,
                 now=now,
             )
     if not pending:

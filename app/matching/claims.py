@@ -27,6 +27,7 @@ from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msisdn
 from app.core.names import normalize_person_name
 from app.core.personal_data import PersonalDataVault
+from app.deadlines.recompute import settle_stale_deadlines
 from app.matching.models import (
     LIVE_REQUEST_STATUSES,
     Claim,
@@ -507,6 +508,8 @@ def approve_claim(
     claim.registration_id = registration.id
     claim.decided_at, claim.decided_by = now, actor.id
     session.flush()
+    settle_stale_deadlines(session, scope=[PhoneNumber.id == number.id], actor=actor, now=now)
+    session.refresh(number)
     return claim
 
 

@@ -18,6 +18,7 @@ from app.core.pagination import CursorCodec
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.models import DeadlineRule
 from app.deadlines.policy import deadline_history
+from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle, service
 from app.numbers.models import NumberStatus, PhoneNumber, SimKind
 from app.numbers.schemas import (
@@ -70,9 +71,32 @@ def add_numbers(
         now=clock.now(),
         max_count=runtime.settings.max_numbers_per_request,
     )
+    if created:
+        ids = [i for i, _ in created]
+        settle_stale_deadlines(
+            session,
+            scope=[PhoneNumber.id >= min(ids), PhoneNumber.id <= max(ids)],
+            actor=caller.actor,
+            now=clock.now(),
+            analyze=len(ids) > _ANALYZE_FROM,
+        )
     return NumbersAdded(
         created=len(created), numbers=[NumberBrief(id=i, msisdn=m) for i, m in created]
     )
+
+
+# Numbers added in one request beyond which their deadlines are worked out with statistics.
+_ANALYZE_FROM = 10_000
+
+
+def _deadline_now(
+    session: Session, number: PhoneNumber, principal: Principal, now: dt.datetime
+) -> None:
+    """The number's deadline, worked out in this transaction: the admin sees it at once."""
+    settle_stale_deadlines(
+        session, scope=[PhoneNumber.id == number.id], actor=principal.actor, now=now
+    )
+    session.refresh(number)
 
 
 def _page(
@@ -265,6 +289,7 @@ def register_user(
         now=clock.now(),
         today=moscow_today(clock),
     )
+    _deadline_now(session, number, admin, clock.now())
     return RegistrationResult(
         outcome=outcome, number=NumberOut.model_validate(number), registration_id=registration.id
     )
@@ -291,6 +316,7 @@ def remove_registration(
         reason=(body or RegistrationRemoval()).reason,
         now=clock.now(),
     )
+    _deadline_now(session, number, admin, clock.now())
     return NumberOut.model_validate(number)
 
 

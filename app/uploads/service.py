@@ -61,6 +61,7 @@ from app.core.runtime import Runtime
 from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
 from app.db.session import is_postgres
+from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
@@ -806,6 +807,7 @@ class _UploadWorker:
             with _Stream(self.runtime, upload.id, self.now(), preset, self.progress) as stream:
                 self.validate(session, upload, stream)
                 if not stream.late:
+                    stream.settle_deadlines(session, upload)
                     stream.prepare()
                     session.refresh(upload)  # the progress its own connection committed
                     if not stream.repeated.is_empty():
@@ -833,6 +835,7 @@ class _UploadWorker:
             session.execute(text("ANALYZE upload_staged_rows"))
         staged_counts = _apply_staged(session, upload, staged, now=now)
         _clear_staging(session, upload.id, postgres=postgres)
+        _settle_deadlines(session, upload, now=now)
         self._finish(session, upload, staged_counts, now=now)
 
     def _finish(
@@ -1051,6 +1054,16 @@ class _Stream:
         checkpoints.reach("stream.batch_applied")
         if self._callback:
             self._callback(progress.rows_read, progress.rows_total)
+
+    def settle_deadlines(self, session: Session, upload: Upload) -> None:
+        """The deadlines of the numbers this apply gave new users, by the writer that moved
+        them, in its transaction (see `_settle_deadlines`)."""
+        self.flush()
+        if self._moves is None:
+            _settle_deadlines(session, upload, now=self.now)
+            return
+        with Session(bind=self._moves) as mover:  # joins the moves' open transaction
+            _settle_deadlines(mover, upload, now=self.now)
 
     def prepare(self) -> None:
         """First step of the commit: the moves, all written, are prepared (PREPARE
@@ -1403,6 +1416,18 @@ def _apply_moves(writer: Session | Connection, batch: _PreparedBatch) -> None:
             only_from=move.sources,
             also_set=move.also_set,
         )
+
+
+def _settle_deadlines(session: Session, upload: Upload, *, now: dt.datetime) -> None:
+    """An applied upload's numbers know their deadlines when the upload is done: those it gave
+    a new user (marked stale) are worked out set-based, in the apply's transaction."""
+    settle_stale_deadlines(
+        session,
+        scope=[PhoneNumber.subscriber_id == upload.subscriber_id],
+        actor=Actor(ActorKind.COMPANY_ADMIN, upload.created_by),
+        now=now,
+        analyze=True,
+    )
 
 
 def _end_reason(upload: Upload) -> str:

@@ -203,8 +203,11 @@ class TestListingNumbers:
         self, client: TestClient, world: dict[str, Any], session: Session
     ) -> None:
         soon = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-        number = session.get_one(PhoneNumber, world["ids"][2])
-        number.deadline_at = soon
+        # Every number has its deadline from the moment it is added; move them apart.
+        for number_id in world["ids"]:
+            number = session.get_one(PhoneNumber, number_id)
+            number.deadline_at = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+        session.get_one(PhoneNumber, world["ids"][2]).deadline_at = soon
         session.commit()
         assert self._ids(client, world, "deadline_before=2026-12-02T00:00:00Z") == [world["ids"][2]]
         assert self._ids(client, world, "deadline_before=2026-11-30T00:00:00Z") == []
