@@ -10,7 +10,6 @@ from app.deadlines.models import (
     DeadlineRecompute,
     DeadlineRule,
     DeadlineRun,
-    DeadlineScratch,
 )
 from app.matching.models import Claim, ConfirmationRequest, SandboxDelivery, WorkItem
 from app.notifications.models import Notification
@@ -32,7 +31,6 @@ __all__ = [
     "DeadlineRecompute",
     "DeadlineRule",
     "DeadlineRun",
-    "DeadlineScratch",
     "JobClaim",
     "Notification",
     "Operator",

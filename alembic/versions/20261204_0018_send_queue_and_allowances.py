@@ -1,10 +1,13 @@
-"""confirmation requests: a send queue per operator, and a send allowance shared by dispatchers
+"""confirmation requests: a send queue per operator, a send allowance shared by dispatchers; no deadline scratch table
 
 The dispatcher reads each operator's queued requests oldest first; the (operator_id, id)
 index over the queued ones alone serves that read from its head, and counts a request's
 place in the queue. Every dispatcher takes its share of the portal's rate from one row per
 operator (`portal_send_allowances`), locked while it takes it. The sandbox portal finds a
 request sent again by the registry's own id (unique: delivered once).
+
+Deadlines are worked out in one pass over the numbers (a statement that reads each rule's
+deadline per number and writes the latest): the batch table `deadline_scratch` goes.
 
 Revision ID: 0018
 Revises: 0017
@@ -27,6 +30,7 @@ _QUEUED = "status = 'queued'"
 
 
 def upgrade() -> None:
+    op.drop_table('deadline_scratch')
     op.drop_index('ix_confirmation_requests_status_next', table_name='confirmation_requests')
     op.create_index(
         'ix_confirmation_requests_queue',
@@ -61,6 +65,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_table(
+        'deadline_scratch',
+        sa.Column(
+            'number_id',
+            sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column('deadline_at', app.db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            'rule_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True
+        ),
+        sa.PrimaryKeyConstraint('number_id', name=op.f('pk_deadline_scratch')),
+    )
     op.drop_table('portal_send_allowances')
     op.drop_index(
         'uq_sandbox_portal_deliveries_request_id', table_name='sandbox_portal_deliveries'

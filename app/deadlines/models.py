@@ -164,14 +164,3 @@ class DeadlineRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
     digested_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     summary: Mapped[str | None] = mapped_column(Text)
-
-
-class DeadlineScratch(Base):
-    """Working rows of one recomputation batch: each number's best deadline, or none when no
-    rule covers it (emptied after the batch)."""
-
-    __tablename__ = "deadline_scratch"
-
-    number_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=False)
-    deadline_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    rule_id: Mapped[int | None] = mapped_column(BigIntPK)

@@ -2,51 +2,41 @@
 
 A number's deadline is the latest any enabled rule gives it (each rule grants time: the 2021
 deadline of a legacy contract, 15 days of grace after a change of user, a campaign's N days).
-Rules are few: one SELECT per rule, UNION ALL, the best per number by a window function, kept
-in `deadline_scratch` for the batch; then one statement logs the moves and one writes them.
-Day-based rules (service start, change of user) join `deadline_days`, where the working-day
-arithmetic has been done once per distinct day in Python.
+Rules are few: each is one expression of the number's row, so one pass over the numbers
+works out every rule's deadline, the latest and the rule that gave it, and one statement
+writes the numbers whose deadline changed and logs each move. Day-based rules (service start,
+change of user) look up `deadline_days`, where the working-day arithmetic has been done once
+per distinct day in Python.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
-    Select,
-    String,
+    Table,
     and_,
     case,
-    delete,
     exists,
-    func,
-    insert,
     literal,
     null,
     or_,
     select,
-    text,
-    union_all,
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from app.companies.models import Contract
 from app.db.base import UtcDateTime
 from app.db.session import insert_ignoring_duplicates
+from app.deadlines import repository as deadlines_repository
 from app.deadlines.calendar import WorkingCalendar, end_of_day
-from app.deadlines.models import (
-    DeadlineBasis,
-    DeadlineChange,
-    DeadlineDay,
-    DeadlineRule,
-    DeadlineScratch,
-    RuleSimKind,
-)
+from app.deadlines.models import DeadlineBasis, DeadlineDay, DeadlineRule, RuleSimKind
 from app.numbers.lifecycle import Actor
 from app.numbers.models import PhoneNumber, SimKind
 
@@ -99,70 +89,45 @@ def fill_deadline_days(
             )
 
 
-def _rule_candidates(
-    rule: DeadlineRule, scope: list[ColumnElement[bool]]
-) -> Select[*tuple[Any, ...]]:
-    """(number id, deadline, rule id) of every number in scope this rule covers."""
-    conditions: list[ColumnElement[bool]] = list(scope)
-    if rule.sim_kind is RuleSimKind.EMPLOYEE:
-        # A number with no user named yet is held to the employee rules (the stricter ones).
-        conditions.append(or_(N.sim_kind == SimKind.EMPLOYEE, N.sim_kind.is_(None)))
-    elif rule.sim_kind is RuleSimKind.DEVICE:
-        conditions.append(N.sim_kind == SimKind.DEVICE)
-    if rule.subscriber_id is not None:
-        conditions.append(N.subscriber_id == rule.subscriber_id)
-    rule_id = literal(rule.id, BigInteger())
-    if rule.basis in DAY_BASED:
-        query = (
-            select(N.id, DeadlineDay.deadline_at, rule_id)
-            .select_from(N)
-            .join(
-                DeadlineDay,
-                and_(DeadlineDay.rule_id == rule.id, DeadlineDay.day == _basis_day(rule)),
-            )
-        )
-    else:
-        query = select(N.id, literal(rule.deadline_at, UtcDateTime()), rule_id).select_from(N)
-    if rule.contracts_signed_from is not None or rule.contracts_signed_to is not None:
-        query = query.join(Contract, Contract.id == N.contract_id)
-        if rule.contracts_signed_from is not None:
-            conditions.append(Contract.signed_on >= literal(rule.contracts_signed_from, Date()))
-        if rule.contracts_signed_to is not None:
-            conditions.append(Contract.signed_on <= literal(rule.contracts_signed_to, Date()))
-    return query.where(*conditions)
-
-
-def _best_per_number(
-    rules: list[DeadlineRule], scope: list[ColumnElement[bool]]
-) -> Select[*tuple[Any, ...]]:
-    """The latest deadline per number in scope, and its rule; (id, NULL, NULL) when none."""
-    nothing = select(
-        N.id.label("number_id"),
-        null().cast(UtcDateTime()).label("deadline_at"),
-        null().cast(BigInteger()).label("rule_id"),
-    ).where(*scope)
-    arms = [_rule_candidates(rule, scope) for rule in rules if _resolvable(rule)]
-    candidates = union_all(nothing, *arms).subquery("candidates")
-    number_id, deadline_at, rule_id = (
-        candidates.c.number_id,
-        candidates.c.deadline_at,
-        candidates.c.rule_id,
-    )
-    ranked = select(
-        number_id.label("number_id"),
-        deadline_at.label("deadline_at"),
-        rule_id.label("rule_id"),
-        func.row_number()
-        .over(partition_by=number_id, order_by=(deadline_at.desc().nulls_last(), rule_id))
-        .label("rank"),
-    ).subquery("ranked")
-    return select(ranked.c.number_id, ranked.c.deadline_at, ranked.c.rule_id).where(
-        ranked.c.rank == 1
-    )
-
-
 def _resolvable(rule: DeadlineRule) -> bool:
     return rule.basis in DAY_BASED or rule.deadline_at is not None
+
+
+def _rule_deadline(rule: DeadlineRule, n: Any) -> ColumnElement[Any]:
+    """The deadline `rule` gives the number row `n`, NULL where it does not cover it."""
+    conditions: list[ColumnElement[bool]] = []
+    if rule.sim_kind is RuleSimKind.EMPLOYEE:
+        # A number with no user named yet is held to the employee rules (the stricter ones).
+        conditions.append(or_(n.sim_kind == SimKind.EMPLOYEE.value, n.sim_kind.is_(None)))
+    elif rule.sim_kind is RuleSimKind.DEVICE:
+        conditions.append(n.sim_kind == SimKind.DEVICE.value)
+    if rule.subscriber_id is not None:
+        conditions.append(n.subscriber_id == rule.subscriber_id)
+    if rule.contracts_signed_from is not None or rule.contracts_signed_to is not None:
+        signed = [Contract.id == n.contract_id]
+        if rule.contracts_signed_from is not None:
+            signed.append(Contract.signed_on >= literal(rule.contracts_signed_from, Date()))
+        if rule.contracts_signed_to is not None:
+            signed.append(Contract.signed_on <= literal(rule.contracts_signed_to, Date()))
+        conditions.append(exists().where(*signed))
+    value: ColumnElement[Any]
+    if rule.basis in DAY_BASED:
+        day = n.service_start_on if rule.basis is DeadlineBasis.SERVICE_START else n.user_changed_on
+        value = (
+            select(DeadlineDay.deadline_at)
+            .where(DeadlineDay.rule_id == rule.id, DeadlineDay.day == day)
+            .scalar_subquery()
+        )
+    else:
+        value = literal(rule.deadline_at, UtcDateTime())
+    if not conditions:
+        return value
+    return case((and_(*conditions), value), else_=null())
+
+
+# What a number's deadline is worked out from: a row whose inputs changed between the read and
+# the write (a new user saved meanwhile) is left for the next run.
+_INPUTS = ("sim_kind", "user_changed_on", "service_start_on", "contract_id", "subscriber_id")
 
 
 def recompute_batch(
@@ -175,65 +140,77 @@ def recompute_batch(
     actor: Actor,
     reason: str,
     now: dt.datetime,
-    analyze: bool = True,
 ) -> int:
     """Recompute the deadlines of the numbers in `scope`; returns how many deadlines moved.
-    `analyze` gives PostgreSQL statistics of the batch's scratch rows (large batches); a few
-    numbers of one request or one upload need none, and ANALYZE would make them wait for
-    each other.
 
-    With `clear_stale` the numbers' stale marks are cleared for the numbers recomputed (their
-    rows are locked first on PostgreSQL, so a new user saved meanwhile waits and marks the
-    number stale again for the next run)."""
-    session.execute(delete(DeadlineScratch))  # also takes SQLite's write lock first
-    if clear_stale and session.get_bind().dialect.name == "postgresql":
-        session.execute(select(N.id).where(*scope).with_for_update()).all()
-    fill_deadline_days(session, rules, calendar, scope)
-    session.execute(
-        insert(DeadlineScratch).from_select(
-            ["number_id", "deadline_at", "rule_id"], _best_per_number(rules, scope)
+    One pass over the numbers in scope works out each rule's deadline per number (a
+    day-based rule looks up `deadline_days`, filled first for the days in scope), the
+    latest of them and the rule that gave it; one statement writes only the numbers whose
+    deadline, rule or stale mark changes, and logs each moved deadline in
+    `deadline_changes`. With `clear_stale` the stale marks are cleared as well."""
+    session.flush()  # a new user's kind and day, set on the numbers, decide the deadline
+    resolvable = [rule for rule in rules if _resolvable(rule)]
+    fill_deadline_days(session, resolvable, calendar, scope)
+    table = cast(Table, N.__table__)
+    before = table.alias("before")
+    adapt = ClauseAdapter(before).traverse
+    inputs = [before.c[name] for name in _INPUTS]
+    # OFFSET 0 keeps each rule's look-ups to one per number: PostgreSQL would otherwise fold
+    # the subquery into the statement and look up again wherever a deadline is used.
+    per_rule = (
+        select(
+            before.c.id,
+            before.c.deadline_at.label("old"),
+            *inputs,
+            *[_rule_deadline(rule, before.c).label(f"d{i}") for i, rule in enumerate(resolvable)],
         )
+        .where(*[adapt(condition) for condition in scope])
+        .offset(0)
+        .subquery("per_rule")
     )
-    if analyze and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE deadline_scratch"))
-    s = DeadlineScratch
-    in_batch = N.id == s.number_id
-    moved = N.deadline_at.is_distinct_from(s.deadline_at)
-    logged = session.execute(
-        insert(DeadlineChange)
-        .from_select(
-            [
-                "number_id", "old_deadline_at", "new_deadline_at", "rule_id", "at",
-                "actor_kind", "actor_id", "reason",
-            ],
-            select(
-                N.id, N.deadline_at, s.deadline_at, s.rule_id, literal(now, UtcDateTime()),
-                literal(actor.kind.value, String()), literal(actor.id, String()),
-                literal(reason, String()),
-            ).where(in_batch, moved),
+    deadlines = [per_rule.c[f"d{i}"] for i in range(len(resolvable))]
+    best = deadlines_repository.latest(session, deadlines)
+    winner: ColumnElement[Any] = case(
+        *[
+            (and_(d.is_not(None), d == best), literal(rule.id, BigInteger()))
+            for d, rule in zip(deadlines, resolvable, strict=True)
+        ],
+        else_=null(),
+    ) if resolvable else null()  # fmt: skip
+    candidates = (
+        select(
+            per_rule.c.id,
+            per_rule.c.old,
+            *[per_rule.c[name] for name in _INPUTS],
+            best.label("best"),
+            winner.label("winner"),
         )
-        .execution_options(preserve_rowcount=True)
-    )  # fmt: skip
-    session.execute(
-        update(N)
-        .where(in_batch, or_(moved, N.deadline_rule_id.is_distinct_from(s.rule_id)))
-        .values(
-            deadline_at=s.deadline_at,
-            deadline_rule_id=s.rule_id,
-            # A moved deadline is a new one: its thresholds may be crossed (and told) again.
-            flag_days=case((moved, null()), else_=N.flag_days),
-        )
-        .execution_options(synchronize_session=False)
+        .offset(0)
+        .subquery("candidates")
     )
+    best, winner = candidates.c.best, candidates.c.winner
+    moved = best.is_distinct_from(candidates.c.old)
+    changes = [moved, table.c.deadline_rule_id.is_distinct_from(winner)]
     if clear_stale:
-        session.execute(
-            update(N)
-            .where(N.deadline_stale.is_(True), N.id.in_(select(s.number_id)))
-            .values(deadline_stale=False)
-            .execution_options(synchronize_session=False)
+        changes.append(table.c.deadline_stale.is_(True))
+    write = (
+        update(table)
+        .where(
+            table.c.id == candidates.c.id,
+            *[table.c[name].is_not_distinct_from(candidates.c[name]) for name in _INPUTS],
+            or_(*changes),
         )
-    session.execute(delete(DeadlineScratch))
-    return int(logged.rowcount or 0)  # type: ignore[attr-defined]
+        .values(
+            deadline_at=best,
+            deadline_rule_id=winner,
+            # A moved deadline is a new one: its thresholds may be crossed (and told) again.
+            flag_days=case((moved, null()), else_=table.c.flag_days),
+            **({"deadline_stale": False} if clear_stale else {}),
+        )
+    )
+    return deadlines_repository.write_and_log(
+        session, write, candidates, best, winner, at=now, actor=actor, reason=reason
+    )
 
 
 USER_OR_START_CHANGED = "the number's user or service start changed"
@@ -245,13 +222,11 @@ def settle_stale_deadlines(
     scope: list[ColumnElement[bool]],
     actor: Actor,
     now: dt.datetime,
-    analyze: bool = False,
 ) -> int:
     """The deadlines of the numbers in `scope` marked stale (a new user, a user removed, new
     numbers), worked out now, in the caller's transaction: whoever names a user sees the
     deadline at once. The deadline run remains the safety net and applies policy changes.
     Returns how many deadlines moved."""
-    session.flush()  # the new user's kind and day, set on the numbers, decide the deadline
     return recompute_batch(
         session,
         rules=enabled_rules(session),
@@ -261,5 +236,4 @@ def settle_stale_deadlines(
         actor=actor,
         reason=USER_OR_START_CHANGED,
         now=now,
-        analyze=analyze,
     )

@@ -78,15 +78,10 @@ def add_numbers(
             scope=[PhoneNumber.id >= min(ids), PhoneNumber.id <= max(ids)],
             actor=caller.actor,
             now=clock.now(),
-            analyze=len(ids) > _ANALYZE_FROM,
         )
     return NumbersAdded(
         created=len(created), numbers=[NumberBrief(id=i, msisdn=m) for i, m in created]
     )
-
-
-# Numbers added in one request beyond which their deadlines are worked out with statistics.
-_ANALYZE_FROM = 10_000
 
 
 def _deadline_now(

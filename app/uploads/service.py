@@ -1426,7 +1426,6 @@ def _settle_deadlines(session: Session, upload: Upload, *, now: dt.datetime) -> 
         scope=[PhoneNumber.subscriber_id == upload.subscriber_id],
         actor=Actor(ActorKind.COMPANY_ADMIN, upload.created_by),
         now=now,
-        analyze=True,
     )
 
 
