@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 from app.auth.dependencies import require
 from app.auth.service import Principal, Role
 from app.core.deps import ClockDep, SessionDep
+from app.core.integers import RowId
 from app.deadlines import policy
 from app.deadlines.models import DeadlineRule
 from app.deadlines.schemas import (
@@ -56,14 +57,14 @@ def create_rule(body: RuleIn, session: SessionDep, clock: ClockDep, staff: Staff
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut)
-def get_rule(rule_id: int, session: SessionDep, _: Reader) -> RuleOut:
+def get_rule(rule_id: RowId, session: SessionDep, _: Reader) -> RuleOut:
     """One rule."""
     return RuleOut.model_validate(policy.get_rule(session, rule_id))
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleSaved)
 def change_rule(
-    rule_id: int, body: RulePatch, session: SessionDep, clock: ClockDep, staff: Staff
+    rule_id: RowId, body: RulePatch, session: SessionDep, clock: ClockDep, staff: Staff
 ) -> RuleSaved:
     """Change a rule (e.g. a regulator's extension): every deadline it gives moves at the next
     run, each with an event. Send the `version` you read; 409 if it changed meanwhile."""
