@@ -235,6 +235,13 @@ class Settings(BaseSettings):
     notify_person_webhook_secret: str | None = Field(
         default=None, description="HMAC key for persons' webhook messages."
     )
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Outside production only: let company webhooks reach this machine "
+        "(localhost, 127.0.0.0/8, ::1), over plain http too, for a receiver under development. "
+        "Company webhooks never reach private, link-local or other non-public addresses, and "
+        "production refuses to start with this on.",
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for company e-mail.")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
@@ -308,6 +315,10 @@ class Settings(BaseSettings):
     def _production_needs_real_secrets(self) -> Settings:
         if self.env is not Environment.PRODUCTION:
             return self
+        if self.webhook_allow_loopback:
+            raise ValueError(
+                "SIMREG_WEBHOOK_ALLOW_LOOPBACK is for development only; production refuses it"
+            )
         defaults = {
             "SIMREG_JWT_SECRET": self.jwt_secret == DEV_JWT_SECRET,
             "SIMREG_PD_KEYS": self.pd_keys == DEV_PD_KEY,

@@ -273,3 +273,8 @@ class TestApiDocsInProduction:
         finally:
             app.state.runtime.engine.dispose()
 
+
+class TestDevelopmentOnlySettings:
+    def test_webhooks_to_loopback_are_refused_in_production(self, database_url: str) -> None:
+        with pytest.raises(ValidationError, match="SIMREG_WEBHOOK_ALLOW_LOOPBACK"):
+            production_settings(database_url, webhook_allow_loopback=True)

@@ -87,6 +87,7 @@ def put_notification_settings(
         webhook_secret=body.webhook_secret,
         secret_given="webhook_secret" in body.model_fields_set,
         production=runtime.settings.env is Environment.PRODUCTION,
+        allow_loopback=runtime.settings.webhook_allow_loopback,
     )
     # Contacts and the secret stay out of the log; what changed is enough to trace it.
     log.info(
