@@ -12,8 +12,8 @@ PostgreSQL, and the status changes with every move (0017), while `left_registry`
 once in a number's life.
 
 Adding the column with a constant default rewrites nothing on PostgreSQL; numbers that have
-left already are marked, then the index is built (a million numbers: about a second, during
-which the table takes no writes). A registry where two operators already hold the same
+left already are marked, then the index is built in one pass over the table, during which
+writes to numbers wait. A registry where two operators already hold the same
 msisdn refuses the upgrade and lists the msisdns: operator staff decide which number leaves
 (deploy/README.md).
 
