@@ -51,7 +51,8 @@ def _schemathesis(base_url: str, token: str, report: Path, args: argparse.Namesp
     ]
     if args.seed is not None:
         command += ["--seed", str(args.seed)]
-    return subprocess.run(command, check=False).returncode
+    # In the report's folder: schemathesis keeps a cache where it runs.
+    return subprocess.run(command, check=False, cwd=report.parent).returncode
 
 
 def _figures(report: Path) -> dict[str, int]:
