@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: install run test test-sqlite test-postgres cluster loadtest lint format bench postgres clean
+.PHONY: install run test test-sqlite test-postgres cluster loadtest fuzz lint format bench postgres clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ test-postgres: install postgres
 # The production topology on loopback: migrations once, two API processes, one scheduler.
 cluster: install postgres
 	SIMREG_TEST_ENGINE=postgresql $(BIN)/pytest -p no:cacheprovider -m cluster
+
+# schemathesis over every operation of `simreg serve` on demo data, with a staff and an admin
+# token: no answer may be a server error. Minutes, so not part of `make test`.
+fuzz: install
+	$(BIN)/python -m tests.fuzz
 
 lint: install
 	$(BIN)/ruff check .

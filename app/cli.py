@@ -58,7 +58,8 @@ def serve(
     port = port or settings.port
     base = f"http://{host}:{port}"
     typer.echo(f"simreg API:      {base}/api/v1")
-    typer.echo(f"API docs:        {base}/docs")
+    if settings.api_docs:
+        typer.echo(f"API docs:        {base}/docs")
     if settings.is_sandbox:
         typer.echo("demo tokens (one per role; send as 'Authorization: Bearer <token>'):")
         for role in ("company_admin", "person", "operator_system", "operator_staff"):
@@ -70,6 +71,10 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        # The app believes X-Forwarded-For only from SIMREG_TRUSTED_PROXIES; uvicorn's own
+        # handling would believe it from any caller on 127.0.0.1 (FORWARDED_ALLOW_IPS).
+        proxy_headers=False,
+        server_header=False,
     )
 
 

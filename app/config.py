@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
 import itertools
 from functools import lru_cache
 
@@ -50,12 +51,38 @@ class Settings(BaseSettings):
     failed_logins_per_minute: int = Field(
         default=10,
         ge=0,
-        description="Failed sign-ins (a bad token or API key) allowed per client address per "
-        "minute, per API instance (0: no limit); beyond it every sign-in from the address "
-        "gets 429 until the allowance refills.",
+        description="Failed sign-ins (a bad token or API key) allowed per client address, and "
+        "per credential tried, per minute, per API instance (0: no limit); beyond it a failed "
+        "sign-in from the address, or with the credential, gets 429 instead of 401 until the "
+        "allowance refills. A valid credential is never held back.",
     )
     failed_logins_burst: int = Field(
         default=20, ge=1, description="Failed sign-ins allowed in a row before the limit bites."
+    )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Reverse proxies in front of the API whose X-Forwarded-For and "
+        'X-Forwarded-Proto are believed, a JSON list of addresses or networks: ["10.0.0.5", '
+        '"10.1.0.0/16"]. The client address (what the failed sign-ins are counted by) is then '
+        "the last address in X-Forwarded-For that is not a trusted proxy. Empty (the default): "
+        "those headers are ignored and the address is the connecting one's.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest total size of a request's headers (names and values); above it "
+        "the request is refused with 431 before anything else reads it.",
+    )
+    max_credential_bytes: int = Field(
+        default=8 * 1024,
+        ge=256,
+        description="Largest Authorization or X-API-Key header; a longer one is refused with "
+        "431 before any attempt to verify it.",
+    )
+    api_docs_in_production: bool = Field(
+        default=False,
+        description="Serve /docs, /redoc and /openapi.json in production too (they are always "
+        "served in dev and test).",
     )
     db_connect_timeout_seconds: int = Field(
         default=3,
@@ -223,6 +250,13 @@ class Settings(BaseSettings):
     notify_person_webhook_secret: str | None = Field(
         default=None, description="HMAC key for persons' webhook messages."
     )
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Outside production only: let company webhooks reach this machine "
+        "(localhost, 127.0.0.0/8, ::1), over plain http too, for a receiver under development. "
+        "Company webhooks never reach private, link-local or other non-public addresses, and "
+        "production refuses to start with this on.",
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for company e-mail.")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
@@ -279,10 +313,27 @@ class Settings(BaseSettings):
             raise ValueError("SIMREG_NOTIFY_PERSON_CHANNEL must be 'log' or 'webhook'")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"SIMREG_TRUSTED_PROXIES: {entry!r} is not an address or a network; "
+                    'give e.g. ["10.0.0.5", "10.1.0.0/16"]'
+                ) from None
+        return [entry.strip() for entry in value]
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         if self.env is not Environment.PRODUCTION:
             return self
+        if self.webhook_allow_loopback:
+            raise ValueError(
+                "SIMREG_WEBHOOK_ALLOW_LOOPBACK is for development only; production refuses it"
+            )
         defaults = {
             "SIMREG_JWT_SECRET": self.jwt_secret == DEV_JWT_SECRET,
             "SIMREG_PD_KEYS": self.pd_keys == DEV_PD_KEY,
@@ -303,6 +354,11 @@ class Settings(BaseSettings):
     def is_sandbox(self) -> bool:
         """True where the sandbox identity provider and portal may run."""
         return self.env is not Environment.PRODUCTION
+
+    @property
+    def api_docs(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served."""
+        return self.is_sandbox or self.api_docs_in_production
 
     @property
     def is_sqlite(self) -> bool:

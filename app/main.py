@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.auth.router import router as sandbox_tokens_router
 from app.auth.service import TokenService
@@ -19,7 +20,8 @@ from app.companies.router import router as companies_router
 from app.config import Settings, get_settings
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.clock import Clock
-from app.core.errors import install_problem_handlers
+from app.core.errors import UnexpectedErrorMiddleware, install_problem_handlers
+from app.core.header_limit import HeaderLimitMiddleware
 from app.core.health import router as health_router
 from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.metrics import RequestMetricsMiddleware
@@ -127,8 +129,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             scheduler.shutdown(wait=True)
         runtime.engine.dispose()
 
+    docs = settings.api_docs
     app = FastAPI(
         lifespan=lifespan,
+        # Off in production unless SIMREG_API_DOCS_IN_PRODUCTION: the map of every operation.
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         title="simreg",
         version="0.1.0",
         summary="Registry of the end users of corporate SIM cards",
@@ -145,6 +152,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.limits = RateLimits.from_settings(settings)
 
     install_problem_handlers(app)
+    # Innermost, so that a 500 passes through the middlewares below like any answer.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestLogMiddleware)
 
     def body_limit(path: str) -> int:
@@ -153,6 +162,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return settings.json_max_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(
+        HeaderLimitMiddleware,
+        max_total=settings.max_header_bytes,
+        max_credential=settings.max_credential_bytes,
+    )
     if settings.cors_origins:
         # Off unless origins are listed: the API is called server to server or from the same site.
         app.add_middleware(
@@ -164,8 +178,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
-    # Outermost, so refused bodies and preflights are counted and timed too.
+    # Outside the others, so refused bodies and preflights are counted and timed too.
     app.add_middleware(RequestMetricsMiddleware)
+    if settings.trusted_proxies:
+        # Outermost: everything after it sees the client the trusted proxy reports. `simreg
+        # serve` turns uvicorn's own handling off, which trusts any caller on 127.0.0.1.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(companies_router)

@@ -247,3 +247,34 @@ class TestPinnedClock:
 
     def test_without_simreg_now_the_test_env_uses_the_wall_clock(self, database_url: str) -> None:
         assert isinstance(clock_from_settings(sandbox_settings(database_url)), SystemClock)
+
+
+class TestApiDocsInProduction:
+    PATHS = ("/docs", "/redoc", "/openapi.json")
+
+    def test_off_by_default(self, production_client: TestClient) -> None:
+        for path in self.PATHS:
+            assert production_client.get(path).status_code == 404, path
+
+    def test_on_when_the_setting_asks(self, database_url: str) -> None:
+        app = create_app(production_settings(database_url, api_docs_in_production=True))
+        try:
+            with TestClient(app) as client:
+                for path in self.PATHS:
+                    assert client.get(path).status_code == 200, path
+        finally:
+            app.state.runtime.engine.dispose()
+
+    def test_always_on_outside_production(self, database_url: str) -> None:
+        app = create_app(sandbox_settings(database_url))
+        try:
+            with TestClient(app) as client:
+                assert client.get("/openapi.json").status_code == 200
+        finally:
+            app.state.runtime.engine.dispose()
+
+
+class TestDevelopmentOnlySettings:
+    def test_webhooks_to_loopback_are_refused_in_production(self, database_url: str) -> None:
+        with pytest.raises(ValidationError, match="SIMREG_WEBHOOK_ALLOW_LOOPBACK"):
+            production_settings(database_url, webhook_allow_loopback=True)

@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import select
 
 from app.auth.service import Principal, Role, TokenService, hash_api_key
-from app.companies.models import Operator
+from app.companies.models import CorporateSubscriber, Operator
 from app.core.deps import RuntimeDep
 from app.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from app.core.rate_limit import RateLimits
@@ -39,30 +39,67 @@ async def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The caller, from a bearer JWT or an operator's X-API-Key; 401 when neither is valid, and
-    429 for an address that failed to sign in too often (it might be guessing keys)."""
+    """The caller, from a bearer JWT or an operator's X-API-Key; 401 when neither is valid.
+
+    A valid credential is always let through. A failed sign-in is counted against the client
+    address and against the credential tried; when either has failed too often, the answer is
+    429 instead of 401 (someone may be guessing keys)."""
     if bearer is None and not api_key:
         raise Unauthorized(
             "Send a bearer token (Authorization: Bearer …) or an operator X-API-Key."
         )
-    limiter = _limits(request).failed_logins
-    address = request.client.host if request.client else "unknown"
-    if limiter is not None and (wait := limiter.wait(address)):
-        raise TooManyRequests(
-            f"Too many failed sign-ins from your address; try again in {math.ceil(wait)} s.",
-            retry_after=wait,
-        )
     try:
         if bearer is not None:
             if tokens.fetches_keys:  # a JWKS fetch must not stall the event loop
-                return await run_in_threadpool(tokens.verify, bearer.credentials)
-            return tokens.verify(bearer.credentials)
+                principal = await run_in_threadpool(tokens.verify, bearer.credentials)
+            else:
+                principal = tokens.verify(bearer.credentials)
+            if not tokens.scope_known(principal):
+                # The database is asked once per company or operator and process.
+                await run_in_threadpool(_check_scope, runtime, tokens, principal)
+            return principal
         # The key is looked up in the database: off the event loop.
         return await run_in_threadpool(_operator_by_key, runtime, api_key or "")
     except Unauthorized:
-        if limiter is not None:
-            limiter.take(address)
+        tried = f"bearer:{bearer.credentials}" if bearer is not None else f"key:{api_key}"
+        _count_failed_sign_in(request, hash_api_key(tried))
         raise
+
+
+def _count_failed_sign_in(request: Request, credential: str) -> None:
+    """Spend one failure of the client's address and of the credential (its hash); 429 when
+    either has none left."""
+    limiter = _limits(request).failed_logins
+    if limiter is None:
+        return
+    # The address the trusted proxy reported (SIMREG_TRUSTED_PROXIES), else the peer's.
+    address = request.client.host if request.client else "unknown"
+    wait = max(limiter.take("address:" + address), limiter.take("credential:" + credential))
+    if wait:
+        raise TooManyRequests(
+            "Too many failed sign-ins from your address or with this credential; check the "
+            f"token or key, and try again in {math.ceil(wait)} s.",
+            retry_after=wait,
+        )
+
+
+def _check_scope(runtime: Runtime, tokens: TokenService, principal: Principal) -> None:
+    """Refuse a token for a company or an operator the registry does not hold: a token of the
+    identity provider can name any id, and answering it as an empty company would say
+    nothing was wrong."""
+    company, operator = principal.company_id, principal.operator_id
+    with runtime.sessions() as session:
+        if company is not None and session.get(CorporateSubscriber, company) is None:
+            raise Unauthorized(
+                f"The token is for company {company}, which the registry does not hold; ask "
+                "the identity provider for a token of your company."
+            )
+        if operator is not None and session.get(Operator, operator) is None:
+            raise Unauthorized(
+                f"The token is for operator {operator}, which the registry does not hold; ask "
+                "operator staff for a token or key of your operator."
+            )
+    tokens.remember_scope(principal)
 
 
 def _operator_by_key(runtime: Runtime, api_key: str) -> Principal:

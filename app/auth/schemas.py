@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from app.auth.service import Role
 from app.companies.schemas import StrictModel
+from app.core.integers import RowId
 
 
 class SandboxTokenRequest(StrictModel):
@@ -17,8 +18,8 @@ class SandboxTokenRequest(StrictModel):
         max_length=200,
         description="Staff or admin login; for a person, their portal subject",
     )
-    company_id: int | None = Field(default=None, description="For company_admin")
-    operator_id: int | None = Field(default=None, description="For operator_system")
+    company_id: RowId | None = Field(default=None, description="For company_admin")
+    operator_id: RowId | None = Field(default=None, description="For operator_system")
 
 
 class SandboxToken(BaseModel):

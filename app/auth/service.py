@@ -16,12 +16,14 @@ import jwt
 
 from app.config import Settings
 from app.core.errors import Unauthorized
+from app.core.integers import is_row_id
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind
 
 SANDBOX_ALGORITHM = "HS256"
 VERIFIED_TOKEN_SECONDS = 300
 VERIFIED_TOKENS_KEPT = 20_000
+KNOWN_SCOPES_KEPT = 1_000_000
 
 
 class Role(enum.StrEnum):
@@ -61,9 +63,12 @@ def _claim_int(claims: dict[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise Unauthorized(f"The token has no valid '{name}' claim for its role.")
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise Unauthorized(f"The token's '{name}' claim is not a number.") from exc
+    if not is_row_id(number):
+        raise Unauthorized(f"The token's '{name}' claim is not an id the registry could issue.")
+    return number
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -92,6 +97,28 @@ class TokenService:
         # again and again, and checking its signature each time was a sixth of the read.
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._verified_lock = threading.Lock()
+        # Companies and operators that tokens named and the database holds; neither is ever
+        # deleted, so what is known stays true.
+        self._known_scopes: set[tuple[str, int]] = set()
+
+    @staticmethod
+    def _scopes(principal: Principal) -> list[tuple[str, int]]:
+        scopes = []
+        if principal.company_id is not None:
+            scopes.append(("company", principal.company_id))
+        if principal.operator_id is not None:
+            scopes.append(("operator", principal.operator_id))
+        return scopes
+
+    def scope_known(self, principal: Principal) -> bool:
+        """Whether the company or operator the principal acts for is known to exist."""
+        return all(scope in self._known_scopes for scope in self._scopes(principal))
+
+    def remember_scope(self, principal: Principal) -> None:
+        """Record that the principal's company or operator exists."""
+        if len(self._known_scopes) > KNOWN_SCOPES_KEPT:
+            self._known_scopes.clear()
+        self._known_scopes.update(self._scopes(principal))
 
     @property
     def fetches_keys(self) -> bool:

@@ -23,6 +23,7 @@ from app.companies.schemas import (
 )
 from app.core.deps import ClockDep, CursorDep, SessionDep
 from app.core.errors import NotFound
+from app.core.integers import RowId
 
 router = APIRouter(prefix="/api/v1", tags=["companies"])
 
@@ -50,7 +51,7 @@ def list_operators(session: SessionDep, _: Staff) -> list[OperatorOut]:
 
 
 @router.post("/operators/{operator_id}/api-key", response_model=OperatorWithKey)
-def rotate_operator_key(operator_id: int, session: SessionDep, _: Staff) -> OperatorWithKey:
+def rotate_operator_key(operator_id: RowId, session: SessionDep, _: Staff) -> OperatorWithKey:
     """Issue a new API key for an operator; the previous one stops working."""
     operator, key = service.rotate_operator_key(session, operator_id=operator_id)
     return OperatorWithKey(**OperatorOut.model_validate(operator).model_dump(), api_key=key)
@@ -87,7 +88,7 @@ def list_companies(
 
 
 @router.get("/companies/{company_id}", response_model=SubscriberOut)
-def get_company(company_id: int, session: SessionDep, principal: PrincipalDep) -> SubscriberOut:
+def get_company(company_id: RowId, session: SessionDep, principal: PrincipalDep) -> SubscriberOut:
     """One corporate subscriber: staff see any, an admin only their own."""
     ensure_company_visible(principal, company_id)
     return SubscriberOut.model_validate(service.get_subscriber(session, subscriber_id=company_id))
@@ -95,7 +96,7 @@ def get_company(company_id: int, session: SessionDep, principal: PrincipalDep) -
 
 @router.post("/companies/{company_id}/liquidation", response_model=LiquidationOut)
 def liquidate_company(
-    company_id: int,
+    company_id: RowId,
     body: LiquidationRequest,
     session: SessionDep,
     clock: ClockDep,
@@ -121,7 +122,7 @@ def liquidate_company(
     response_model=ContractOut,
 )
 def create_contract(
-    company_id: int,
+    company_id: RowId,
     body: ContractCreate,
     session: SessionDep,
     clock: ClockDep,
@@ -143,7 +144,7 @@ def create_contract(
 
 @router.get("/companies/{company_id}/contracts", response_model=list[ContractOut])
 def list_contracts(
-    company_id: int, session: SessionDep, principal: PrincipalDep
+    company_id: RowId, session: SessionDep, principal: PrincipalDep
 ) -> list[ContractOut]:
     """A company's contracts."""
     ensure_company_visible(principal, company_id)

@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.companies.models import SubscriberKind, SubscriberStatus
+from app.core.integers import RowId
 
 
 class StrictModel(BaseModel):
@@ -70,7 +71,7 @@ class LiquidationOut(BaseModel):
 
 
 class ContractCreate(StrictModel):
-    operator_id: int
+    operator_id: RowId
     contract_no: str = Field(min_length=1, max_length=64)
     signed_on: dt.date
 

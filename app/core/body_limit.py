@@ -9,11 +9,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import PROBLEM_JSON, TYPE_BASE
-
-
-class BodyTooLarge(Exception):
-    """The body went over its limit while streaming."""
+from app.core.errors import PROBLEM_JSON, TYPE_BASE, BodyTooLarge
 
 
 class BodyLimitMiddleware:

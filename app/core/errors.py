@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://simreg.dev/problems/"
@@ -126,6 +128,10 @@ class PayloadTooLarge(DomainError):
     status = 413
     type_slug = "payload-too-large"
     title = "Payload too large"
+
+
+class BodyTooLarge(Exception):
+    """The body went over its limit while streaming (BodyLimitMiddleware answers 413)."""
 
 
 def problem_response(
@@ -245,14 +251,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        _log.error("unexpected error", path=request.url.path, error=type(exc).__name__)
-        return problem_response(
-            status=500,
-            type_slug="internal-error",
-            title="Internal error",
-            detail="Something went wrong on our side; the request changed nothing.",
-            instance=request.url.path,
-        )
+        # The last resort, outside every middleware; UnexpectedErrorMiddleware answers first.
+        _log_unexpected(request.url.path, exc)
+        return internal_error(request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -267,3 +268,52 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=dict(exc.headers) if exc.headers else None,
         )
+
+
+def internal_error(path: str) -> JSONResponse:
+    """The 500 problem: no stack trace, no message of the exception."""
+    return problem_response(
+        status=500,
+        type_slug="internal-error",
+        title="Internal error",
+        detail="Something went wrong on our side; the request changed nothing.",
+        instance=path,
+    )
+
+
+def _log_unexpected(path: str, exc: BaseException) -> None:
+    # The exception's message may quote a value of the request (personal data): the log gets
+    # its type and where it was raised, which is enough to find it.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    _log.error("unexpected error", path=path, error=type(exc).__name__, where=where)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception no handler took with the 500 problem, from inside the middlewares,
+    so that a 500 carries the security headers and the request id like every other answer
+    (Starlette's own last-resort handler answers from outside all of them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except BodyTooLarge:
+            raise
+        except Exception as exc:
+            if started:  # too late for another answer: the server cuts the connection
+                raise
+            _log_unexpected(scope["path"], exc)
+            await internal_error(scope["path"])(scope, receive, send)

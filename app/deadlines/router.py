@@ -7,10 +7,15 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.auth.dependencies import require
 from app.auth.service import Principal, Role
+from app.companies.models import Contract
 from app.core.deps import ClockDep, SessionDep
+from app.core.errors import NotFound
+from app.core.integers import RowId
 from app.deadlines import policy
 from app.deadlines.models import DeadlineRule
 from app.deadlines.schemas import (
@@ -42,10 +47,32 @@ def _saved(rule: DeadlineRule, in_past: bool, warnings: list[str]) -> RuleSaved:
     )
 
 
+def _visible_subscribers(session: Session, reader: Principal) -> set[int] | None:
+    """The companies whose own rules (re-verification campaigns) `reader` may see; None: all.
+    A campaign names its company and what it was told: another company's is not its business."""
+    if reader.role is Role.OPERATOR_STAFF:
+        return None
+    if reader.role is Role.COMPANY_ADMIN:
+        return {reader.company_id} if reader.company_id is not None else set()
+    served = select(Contract.subscriber_id).where(Contract.operator_id == reader.operator_id)
+    return set(session.scalars(served.distinct()))
+
+
+def _visible(rule: DeadlineRule, subscribers: set[int] | None) -> bool:
+    return subscribers is None or rule.subscriber_id is None or rule.subscriber_id in subscribers
+
+
 @router.get("/rules", response_model=list[RuleOut])
-def list_rules(session: SessionDep, _: Reader) -> list[RuleOut]:
-    """Every deadline rule. A number's deadline is the latest any enabled rule gives it."""
-    return [RuleOut.model_validate(rule) for rule in policy.list_rules(session)]
+def list_rules(session: SessionDep, reader: Reader) -> list[RuleOut]:
+    """The deadline rules the caller may see: every rule for staff; the rules of all companies
+    and the caller's own company's (or its customers') for the others. A number's deadline is
+    the latest any enabled rule gives it."""
+    subscribers = _visible_subscribers(session, reader)
+    return [
+        RuleOut.model_validate(rule)
+        for rule in policy.list_rules(session)
+        if _visible(rule, subscribers)
+    ]
 
 
 @router.post("/rules", status_code=status.HTTP_201_CREATED, response_model=RuleSaved)
@@ -56,14 +83,17 @@ def create_rule(body: RuleIn, session: SessionDep, clock: ClockDep, staff: Staff
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut)
-def get_rule(rule_id: int, session: SessionDep, _: Reader) -> RuleOut:
-    """One rule."""
-    return RuleOut.model_validate(policy.get_rule(session, rule_id))
+def get_rule(rule_id: RowId, session: SessionDep, reader: Reader) -> RuleOut:
+    """One rule (404 for another company's own rule, as for a rule that does not exist)."""
+    rule = policy.get_rule(session, rule_id)
+    if not _visible(rule, _visible_subscribers(session, reader)):
+        raise NotFound(f"Deadline rule {rule_id} was not found.")
+    return RuleOut.model_validate(rule)
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleSaved)
 def change_rule(
-    rule_id: int, body: RulePatch, session: SessionDep, clock: ClockDep, staff: Staff
+    rule_id: RowId, body: RulePatch, session: SessionDep, clock: ClockDep, staff: Staff
 ) -> RuleSaved:
     """Change a rule (e.g. a regulator's extension): every deadline it gives moves at the next
     run, each with an event. Send the `version` you read; 409 if it changed meanwhile."""

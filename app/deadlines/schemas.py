@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.companies.schemas import StrictModel
+from app.core.integers import RowId, Version
 from app.deadlines.models import DeadlineBasis, RuleSimKind
 
 
@@ -22,7 +23,7 @@ class RuleIn(StrictModel):
     sim_kind: RuleSimKind = RuleSimKind.ANY
     contracts_signed_from: dt.date | None = None
     contracts_signed_to: dt.date | None = None
-    subscriber_id: int | None = None
+    subscriber_id: RowId | None = None
     deadline_at: AwareDatetime | None = None
     notice_at: AwareDatetime | None = None
     offset_days: int = Field(default=0, ge=-366, le=3660)
@@ -35,12 +36,12 @@ class RulePatch(StrictModel):
     """A change of a rule (a regulator's extension, a correction); `version` must be the
     version read, so two staff members cannot overwrite each other's change unseen."""
 
-    version: int = Field(ge=1)
+    version: Version
     title: str | None = Field(default=None, min_length=1, max_length=300)
     sim_kind: RuleSimKind | None = None
     contracts_signed_from: dt.date | None = None
     contracts_signed_to: dt.date | None = None
-    subscriber_id: int | None = None
+    subscriber_id: RowId | None = None
     deadline_at: AwareDatetime | None = None
     notice_at: AwareDatetime | None = None
     offset_days: int | None = Field(default=None, ge=-366, le=3660)

@@ -20,6 +20,7 @@ from app.companies.models import CorporateSubscriber
 from app.companies.schemas import StrictModel
 from app.core.deps import ClockDep, CursorDep, SessionDep, VaultDep
 from app.core.errors import NotFound
+from app.core.integers import RowId
 from app.matching import claims
 from app.matching.models import Claim, ClaimStatus
 from app.people.models import Person
@@ -146,7 +147,7 @@ def my_claims(session: SessionDep, principal: PersonCaller) -> list[ClaimOut]:
 
 @router.get("/companies/{company_id}/claims", response_model=ClaimPage)
 def company_claims(
-    company_id: int,
+    company_id: RowId,
     session: SessionDep,
     cursors: CursorDep,
     principal: PrincipalDep,
@@ -175,8 +176,8 @@ def company_claims(
 
 @router.post("/companies/{company_id}/claims/{claim_id}/approve", response_model=CompanyClaimOut)
 def approve_claim(
-    company_id: int,
-    claim_id: int,
+    company_id: RowId,
+    claim_id: RowId,
     session: SessionDep,
     vault: VaultDep,
     clock: ClockDep,
@@ -197,8 +198,8 @@ def approve_claim(
 
 @router.post("/companies/{company_id}/claims/{claim_id}/reject", response_model=CompanyClaimOut)
 def reject_claim(
-    company_id: int,
-    claim_id: int,
+    company_id: RowId,
+    claim_id: RowId,
     session: SessionDep,
     clock: ClockDep,
     admin: Admin,

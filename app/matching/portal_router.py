@@ -21,6 +21,7 @@ from app.companies.models import CorporateSubscriber
 from app.companies.schemas import StrictModel
 from app.core.deps import RuntimeDep, SessionDep
 from app.core.errors import BadRequest, Conflict, DomainError, NotFound
+from app.core.integers import RowId
 from app.core.runtime import Runtime
 from app.matching.answers import collect_answers, record_answer
 from app.matching.http_portal import count_rejected, signing_secret, verify_signed_answer
@@ -184,7 +185,9 @@ def _answer(
 @router.post(
     "/me/confirmation-requests/{request_id}/confirm", response_model=ConfirmationRequestView
 )
-def confirm(request_id: int, runtime: RuntimeDep, caller: PersonCaller) -> ConfirmationRequestView:
+def confirm(
+    request_id: RowId, runtime: RuntimeDep, caller: PersonCaller
+) -> ConfirmationRequestView:
     """Answer "yes, I use this number" (sandbox; in production the person uses the portal)."""
     return _answer(runtime, caller, request_id, "confirmed")
 
@@ -192,7 +195,9 @@ def confirm(request_id: int, runtime: RuntimeDep, caller: PersonCaller) -> Confi
 @router.post(
     "/me/confirmation-requests/{request_id}/decline", response_model=ConfirmationRequestView
 )
-def decline(request_id: int, runtime: RuntimeDep, caller: PersonCaller) -> ConfirmationRequestView:
+def decline(
+    request_id: RowId, runtime: RuntimeDep, caller: PersonCaller
+) -> ConfirmationRequestView:
     """Answer "I do not use this number" (sandbox; in production the person uses the portal)."""
     return _answer(runtime, caller, request_id, "declined")
 

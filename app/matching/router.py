@@ -10,6 +10,7 @@ from fastapi import APIRouter, status
 from app.auth.dependencies import PrincipalDep, ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.core.deps import ClockDep, RuntimeDep, SessionDep
+from app.core.integers import RowId
 from app.matching import service
 from app.matching.jobs import matching_cycle
 from app.matching.models import ConfirmationRequest
@@ -44,7 +45,7 @@ def run_matching(runtime: RuntimeDep, caller: Runner) -> MatchRunOut:
     response_model=list[ConfirmationRequestOut],
 )
 def list_requests(
-    company_id: int, number_id: int, session: SessionDep, principal: PrincipalDep
+    company_id: RowId, number_id: RowId, session: SessionDep, principal: PrincipalDep
 ) -> list[ConfirmationRequestOut]:
     """Every request to confirm this number, with outcomes and the fields that differed."""
     ensure_company_visible(principal, company_id)
@@ -58,8 +59,8 @@ def list_requests(
     response_model=ConfirmationRequestOut,
 )
 def resend_request(
-    company_id: int,
-    number_id: int,
+    company_id: RowId,
+    number_id: RowId,
     session: SessionDep,
     clock: ClockDep,
     runtime: RuntimeDep,

@@ -14,6 +14,7 @@ from app.auth.service import Principal, Role
 from app.companies.schemas import StrictModel
 from app.core.deps import ClockDep, RuntimeDep, SessionDep
 from app.core.errors import Forbidden
+from app.core.integers import RowId
 from app.matching import work
 from app.matching.models import WorkItem, WorkKind, WorkStatus
 
@@ -75,7 +76,7 @@ class ResultBody(StrictModel):
 class BatchResultIn(StrictModel):
     """One result in a batch."""
 
-    item_id: int
+    item_id: RowId
     outcome: Literal["done", "failed"]
     detail: str | None = Field(default=None, max_length=2000)
 
@@ -241,7 +242,7 @@ def post_results(
 
 @router.post("/{item_id}/result", response_model=WorkItemOut)
 def post_result(
-    item_id: int, body: ResultBody, session: SessionDep, clock: ClockDep, caller: OperatorSystem
+    item_id: RowId, body: ResultBody, session: SessionDep, clock: ClockDep, caller: OperatorSystem
 ) -> WorkItemOut:
     """Report what became of one item. Posting the same result again answers with the stored
     item; a different result for a finished item, or a result for an item another worker has

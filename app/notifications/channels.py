@@ -37,7 +37,9 @@ import structlog
 
 from app.config import Settings
 from app.core.clock import MOSCOW, Clock
+from app.notifications import targets
 from app.notifications.models import Audience
+from app.notifications.targets import TargetRefused
 
 log = structlog.get_logger("simreg.notifications")
 
@@ -387,16 +389,34 @@ def sign_webhook(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
+# What the company's admin reads when a delivery did not reach the receiver, whatever the
+# cause: the name not found, an address the registry does not post to, a refused connection, a
+# timeout. Telling them apart would let an admin map hosts and ports (the log has the cause).
+UNREACHABLE = "webhook unreachable"
+
+
 class WebhookChannel:
-    """A signed JSON POST to one receiver."""
+    """A signed JSON POST to one receiver. With `guarded`, the receiver is a company's, and
+    each delivery goes only to an address checked just before (app.notifications.targets)."""
 
     name = WEBHOOK
 
-    def __init__(self, client: httpx.Client, *, url: str, secret: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        url: str,
+        secret: str,
+        clock: Clock,
+        guarded: bool = False,
+        allow_loopback: bool = False,
+    ) -> None:
         self._client = client
         self._url = url
         self._secret = secret
         self._clock = clock
+        self._guarded = guarded
+        self._allow_loopback = allow_loopback
 
     @property
     def destination(self) -> str:
@@ -413,14 +433,25 @@ class WebhookChannel:
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign_webhook(self._secret, timestamp, body),
         }
-        # The URL may carry a receiver's token: reasons name the error type, never the URL.
+        url: str | httpx.URL = self._url
+        extensions: dict[str, str] = {}
+        if self._guarded:
+            try:
+                pinned = targets.pin(self._url, allow_loopback=self._allow_loopback)
+            except TargetRefused as exc:
+                log.warning("webhook target refused", notification_id=message.id, cause=str(exc))
+                raise DeliveryFailed(UNREACHABLE, receiver_down=True) from exc
+            url, extensions = pinned.url, pinned.extensions
+            # One connection per delivery: a pooled one would serve another name at the same
+            # address over TLS checked for the first name.
+            headers.update({"Host": pinned.host_header, "Connection": "close"})
+        # Neither the URL (it may carry a receiver's token) nor the receiver's answer reaches
+        # the reason: the status code at most.
         try:
-            response = self._client.post(self._url, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise DeliveryFailed("webhook timed out", receiver_down=True) from exc
+            response = self._client.post(url, content=body, headers=headers, extensions=extensions)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            reason = f"webhook unreachable: {type(exc).__name__}"
-            raise DeliveryFailed(reason, receiver_down=True) from exc
+            log.info("webhook unreachable", notification_id=message.id, cause=type(exc).__name__)
+            raise DeliveryFailed(UNREACHABLE, receiver_down=True) from exc
         if not 200 <= response.status_code < 300:
             status = response.status_code
             down = status >= 500 or status in (401, 403, 404, 408, 429)
@@ -503,6 +534,8 @@ class ChannelRouter:
                 url=str(message.notify_webhook_url),
                 secret=message.webhook_secret,
                 clock=self._clock,
+                guarded=True,
+                allow_loopback=settings.webhook_allow_loopback and settings.is_sandbox,
             )
         if name == EMAIL:
             return EmailChannel(

@@ -13,6 +13,7 @@ from app.companies.models import CorporateSubscriber
 from app.companies.service import get_subscriber
 from app.config import Environment, Settings
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep
+from app.core.integers import RowId
 from app.core.pagination import CursorCodec
 from app.notifications import service
 from app.notifications.channels import company_channel_name
@@ -36,7 +37,7 @@ StatusFilter = Annotated[
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-def visible_company(company_id: int, principal: PrincipalDep) -> int:
+def visible_company(company_id: RowId, principal: PrincipalDep) -> int:
     """The company in the path, when the caller may see it (checked before the body is read,
     so a caller without access learns nothing from validation errors)."""
     ensure_company_visible(principal, company_id)
@@ -86,6 +87,7 @@ def put_notification_settings(
         webhook_secret=body.webhook_secret,
         secret_given="webhook_secret" in body.model_fields_set,
         production=runtime.settings.env is Environment.PRODUCTION,
+        allow_loopback=runtime.settings.webhook_allow_loopback,
     )
     # Contacts and the secret stay out of the log; what changed is enough to trace it.
     log.info(
@@ -142,7 +144,7 @@ def list_all_notifications(
     clock: ClockDep,
     _: Staff,
     status_: StatusFilter = None,
-    company_id: int | None = None,
+    company_id: RowId | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> NotificationBoard:

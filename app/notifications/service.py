@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.companies.models import CorporateSubscriber
 from app.companies.service import get_subscriber
 from app.core.errors import FieldProblem, InvalidInput
+from app.notifications import targets
 from app.notifications.delivery import due_now
 from app.notifications.models import Notification, NotificationStatus
 
@@ -21,8 +22,6 @@ _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _LOCAL_MAX = 64
 _DOMAIN_MAX = 253
-# Plain http stays on the machine, for a receiver under development.
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 
 
 def check_notify_email(value: str) -> FieldProblem | None:
@@ -54,8 +53,11 @@ def check_notify_email(value: str) -> FieldProblem | None:
     return None
 
 
-def check_webhook_url(value: str, *, production: bool) -> FieldProblem | None:
-    """None for a URL notifications may be posted to, else what is wrong with it."""
+def check_webhook_url(
+    value: str, *, production: bool, allow_loopback: bool = False
+) -> FieldProblem | None:
+    """None for a URL notifications may be posted to, else what is wrong with it. The host is
+    not looked up here (see app.notifications.targets); each delivery checks its addresses."""
     field = "notify_webhook_url"
     if any(ch.isspace() or not ch.isprintable() for ch in value):
         return FieldProblem(field, f"{field}.invalid", "a URL has no spaces or control characters")
@@ -78,10 +80,19 @@ def check_webhook_url(value: str, *, production: bool) -> FieldProblem | None:
         )
     if port == 0:
         return FieldProblem(field, f"{field}.invalid", "port 0 cannot be reached")
-    if scheme == "http" and (production or parts.hostname.lower() not in _LOCAL_HOSTS):
-        where = "in production" if production else "except to localhost or 127.0.0.1"
+    host = parts.hostname
+    allow_loopback = allow_loopback and not production
+    if scheme == "http" and not (allow_loopback and targets.is_loopback_host(host)):
+        where = "in production" if production else "except to this machine in development"
         return FieldProblem(
             field, f"{field}.insecure", f"use https; plain http is not allowed {where}"
+        )
+    if targets.host_refusal(host, allow_loopback=allow_loopback) is not None:
+        return FieldProblem(
+            field,
+            f"{field}.address",
+            "give the address of a receiver on the internet; the registry does not post to "
+            "this machine, private networks or reserved addresses",
         )
     return None
 
@@ -100,6 +111,7 @@ def update_notification_settings(
     webhook_secret: str | None,
     secret_given: bool,
     production: bool,
+    allow_loopback: bool = False,
 ) -> CorporateSubscriber:
     """Replace where a company's notifications go. The secret changes only when given
     (`secret_given`; None removes it); a webhook needs a secret, given now or kept."""
@@ -109,7 +121,9 @@ def update_notification_settings(
     if notify_email is not None and (problem := check_notify_email(notify_email)):
         problems.append(problem)
     if notify_webhook_url is not None and (
-        problem := check_webhook_url(notify_webhook_url, production=production)
+        problem := check_webhook_url(
+            notify_webhook_url, production=production, allow_loopback=allow_loopback
+        )
     ):
         problems.append(problem)
     subscriber = get_subscriber(session, subscriber_id=subscriber_id)

@@ -58,6 +58,14 @@ ALLOWED_TRANSITIONS: dict[NumberStatus, frozenset[NumberStatus]] = {
     S.TERMINATED: frozenset(),
     S.TRANSFERRED: frozenset(),
 }
+# A move to one of these takes the number out of the registry: it is marked `left_registry`
+# in the same write, which frees its msisdn for another operator.
+LEAVING = frozenset({S.TERMINATED, S.TRANSFERRED})
+
+
+def _leaving(target: NumberStatus) -> dict[str, object]:
+    """What a move to `target` writes besides the status: the mark of a number that left."""
+    return {"left_registry": True} if target in LEAVING else {}
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ def transition(
         raise _refuse(number.id, current, target)
     number.status = target
     number.status_changed_at = at
+    if target in LEAVING:
+        number.left_registry = True
     event = StatusEvent(
         number_id=number.id,
         from_status=current,
@@ -176,7 +186,7 @@ def transition_many(
         session.execute(
             update(PhoneNumber)
             .where(PhoneNumber.id.in_(ids), PhoneNumber.status.in_(sources))
-            .values(status=target, status_changed_at=at)
+            .values(status=target, status_changed_at=at, **_leaving(target))
             .execution_options(synchronize_session=False)
         )
         session.execute(
@@ -249,7 +259,7 @@ def transition_selected_with(
     own) builds more data-modifying CTEs from the `moved` CTE — columns id, old, operator_id,
     subscriber_id, msisdn, sim_kind, deadline_at — run in the same statement; the row count of
     each follower (its RETURNING rows) comes back after the count of numbers moved."""
-    extra = also_set or {}
+    extra = {**(also_set or {}), **_leaving(target)}
     sources = _sources(target, only_from)
     if not sources:
         return 0, []
@@ -338,7 +348,7 @@ _TRANSITION_READ = (
     " written AS ("
     " UPDATE numbers SET status = CASE WHEN listed.moves THEN :target ELSE numbers.status END,"
     " status_changed_at = CASE WHEN listed.moves THEN :at ELSE numbers.status_changed_at END"
-    "{assignments}"
+    "{leaving}{assignments}"
     " FROM listed WHERE numbers.id = listed.id AND numbers.status = listed.old"
     " RETURNING numbers.id, listed.old, listed.moves),"
     " logged AS ("
@@ -378,7 +388,12 @@ def transition_read(
         raise ValueError(f"not columns of numbers: {sorted(unknown)}")
     # Column names checked above and constants of this module; every value is bound.
     assignments = "".join(f", {name} = :set_{name}" for name in extra)
-    statement = text(_TRANSITION_READ.format(assignments=assignments)).bindparams(
+    leaving = (
+        ", left_registry = CASE WHEN listed.moves THEN TRUE ELSE numbers.left_registry END"
+        if target in LEAVING
+        else ""
+    )
+    statement = text(_TRANSITION_READ.format(leaving=leaving, assignments=assignments)).bindparams(
         bindparam("at", type_=UtcDateTime())
     )
     params: dict[str, Any] = {
@@ -436,6 +451,12 @@ def transition_by_outcome(
             branches.append(and_(decided.c.outcome == outcome, PhoneNumber.status.in_(sources)))
     if not branches:
         return {}
+    leaving = {o: True for o, move in moves.items() if move.target in LEAVING}
+    also = (
+        {"left_registry": case(leaving, value=decided.c.outcome, else_=PhoneNumber.left_registry)}
+        if leaving
+        else {}
+    )
     moved = (
         update(PhoneNumber)
         .where(
@@ -450,6 +471,7 @@ def transition_by_outcome(
                 value=decided.c.outcome,
             ),
             status_changed_at=at,
+            **also,
         )
         .returning(
             PhoneNumber.id.label("id"),

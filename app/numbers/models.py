@@ -70,6 +70,17 @@ class PhoneNumber(Base):
         # msisdn first: the same index finds a number by msisdn alone (a person's claim), by
         # msisdn and company (uploads) and by msisdn and operator (adding numbers).
         UniqueConstraint("msisdn", "operator_id"),
+        # A number in the registry is held by one operator (and so one company) at a time; one
+        # that has left it (terminated, transferred) frees its msisdn (migration 0020). The
+        # predicate is a column only leaving changes, not the status: moves stay HOT updates.
+        Index(
+            "uq_numbers_msisdn_in_registry",
+            "msisdn",
+            unique=True,
+            sqlite_where=text("NOT left_registry"),
+            postgresql_where=text("NOT left_registry"),
+            postgresql_with={"fillfactor": 50},
+        ),
         # A company's numbers, in id order (its listing pages, its reports).
         Index("ix_numbers_subscriber_id", "subscriber_id", "id").ddl_if(dialect="postgresql"),
         Index("ix_numbers_subscriber_status", "subscriber_id", "status").ddl_if(dialect="sqlite"),
@@ -100,6 +111,11 @@ class PhoneNumber(Base):
     user_changed_on: Mapped[dt.date | None] = mapped_column(Date)
     # The nearest threshold (days before the deadline) this number has been flagged at.
     flag_days: Mapped[int | None] = mapped_column(Integer)
+    # True once the number is terminated or transferred (set by the status machine with the
+    # move): its msisdn may then be held by another operator.
+    left_registry: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     status_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 

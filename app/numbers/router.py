@@ -14,6 +14,7 @@ from app.companies.models import Contract
 from app.core.clock import moscow_today
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep, VaultDep
 from app.core.errors import NotFound
+from app.core.integers import RowId
 from app.core.pagination import CursorCodec
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.models import DeadlineRule
@@ -51,7 +52,7 @@ OperatorSystem = Annotated[Principal, require(Role.OPERATOR_SYSTEM)]
     response_model=NumbersAdded,
 )
 def add_numbers(
-    contract_id: int,
+    contract_id: RowId,
     body: NumbersAdd,
     session: SessionDep,
     clock: ClockDep,
@@ -137,7 +138,7 @@ def _filter(
 
 @router.get("/companies/{company_id}/numbers", response_model=NumberPage)
 def list_company_numbers(
-    company_id: int,
+    company_id: RowId,
     session: SessionDep,
     cursors: CursorDep,
     principal: PrincipalDep,
@@ -225,8 +226,8 @@ def _detail(
 
 @router.get("/companies/{company_id}/numbers/{number_id}", response_model=NumberDetail)
 def get_company_number(
-    company_id: int,
-    number_id: int,
+    company_id: RowId,
+    number_id: RowId,
     request: Request,
     session: SessionDep,
     vault: VaultDep,
@@ -243,7 +244,7 @@ def get_company_number(
 
 @router.get("/operator/numbers/{number_id}", response_model=NumberDetail)
 def get_operator_number(
-    number_id: int,
+    number_id: RowId,
     request: Request,
     session: SessionDep,
     vault: VaultDep,
@@ -261,8 +262,8 @@ def get_operator_number(
     "/companies/{company_id}/numbers/{number_id}/registration", response_model=RegistrationResult
 )
 def register_user(
-    company_id: int,
-    number_id: int,
+    company_id: RowId,
+    number_id: RowId,
     body: RegistrationIn,
     session: SessionDep,
     vault: VaultDep,
@@ -292,8 +293,8 @@ def register_user(
 
 @router.delete("/companies/{company_id}/numbers/{number_id}/registration", response_model=NumberOut)
 def remove_registration(
-    company_id: int,
-    number_id: int,
+    company_id: RowId,
+    number_id: RowId,
     session: SessionDep,
     clock: ClockDep,
     admin: Admin,
@@ -317,7 +318,7 @@ def remove_registration(
 
 @router.post("/numbers/{number_id}/status", response_model=NumberOut)
 def change_status(
-    number_id: int,
+    number_id: RowId,
     body: StatusChange,
     session: SessionDep,
     clock: ClockDep,

@@ -93,27 +93,7 @@ def add_numbers(
             f"{len(problems)} of {len(items)} numbers are not valid; nothing was added.",
             errors=problems,
         )
-    repeated = [m for m, count in Counter(m for m, _, _ in rows).items() if count > 1]
-    existing: list[str] = []
-    wanted = [m for m, _, _ in rows]
-    for start in range(0, len(wanted), _INSERT_CHUNK):
-        existing += session.scalars(
-            select(PhoneNumber.msisdn).where(
-                PhoneNumber.operator_id == contract.operator_id,
-                PhoneNumber.msisdn.in_(wanted[start : start + _INSERT_CHUNK]),
-            )
-        ).all()
-    if repeated or existing:
-        duplicates = sorted(set(repeated) | set(existing))
-        raise Conflict(
-            f"{len(duplicates)} number(s) already exist for this operator or repeat in the "
-            "request; nothing was added.",
-            errors=[
-                FieldProblem("msisdn", "msisdn.duplicate", f"{m} is already registered")
-                for m in duplicates[:1000]
-            ],
-            duplicates=duplicates[:1000],
-        )
+    _refuse_numbers_held(session, operator_id=contract.operator_id, wanted=[m for m, _, _ in rows])
     created: list[tuple[int, str]] = []
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
@@ -142,6 +122,49 @@ def add_numbers(
         session, [i for i, _ in created], actor=actor, reason="number added to the registry", at=now
     )
     return created
+
+
+def _refuse_numbers_held(session: Session, *, operator_id: int, wanted: list[str]) -> None:
+    """Conflict when a wanted msisdn repeats in the request, exists for this operator already,
+    or is held by another operator: a number in the registry belongs to one operator (and so
+    one company) at a time, until it leaves (terminated, transferred)."""
+    repeated = [m for m, count in Counter(wanted).items() if count > 1]
+    existing: list[str] = []
+    elsewhere: list[str] = []
+    for start in range(0, len(wanted), _INSERT_CHUNK):
+        found = session.execute(
+            select(PhoneNumber.msisdn, PhoneNumber.operator_id).where(
+                PhoneNumber.msisdn.in_(wanted[start : start + _INSERT_CHUNK]),
+                (PhoneNumber.operator_id == operator_id) | ~PhoneNumber.left_registry,
+            )
+        ).all()
+        existing += [m for m, holder in found if holder == operator_id]
+        elsewhere += [m for m, holder in found if holder != operator_id]
+    if elsewhere:
+        held = sorted(set(elsewhere))
+        raise Conflict(
+            f"{len(held)} number(s) are held by another operator; nothing was added. A number "
+            "is added by the operator that serves it, once it has left the other operator's "
+            "registry (terminated or transferred).",
+            errors=[
+                FieldProblem(
+                    "msisdn", "msisdn.held_by_another_operator", f"{m} is held by another operator"
+                )
+                for m in held[:1000]
+            ],
+            held_elsewhere=held[:1000],
+        )
+    if repeated or existing:
+        duplicates = sorted(set(repeated) | set(existing))
+        raise Conflict(
+            f"{len(duplicates)} number(s) already exist for this operator or repeat in the "
+            "request; nothing was added.",
+            errors=[
+                FieldProblem("msisdn", "msisdn.duplicate", f"{m} is already registered")
+                for m in duplicates[:1000]
+            ],
+            duplicates=duplicates[:1000],
+        )
 
 
 @dataclass(frozen=True)

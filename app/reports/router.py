@@ -16,6 +16,7 @@ from app.auth.dependencies import ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.core.clock import MOSCOW
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep
+from app.core.integers import RowId
 from app.reports import service
 from app.reports.schemas import CompanyReport, CompanyRiskPage
 from app.reports.spreadsheets import at_risk_csv, at_risk_xlsx
@@ -29,7 +30,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/companies/{company_id}/report", response_model=CompanyReport)
 def company_report(
-    company_id: int,
+    company_id: RowId,
     session: SessionDep,
     runtime: RuntimeDep,
     clock: ClockDep,
@@ -47,7 +48,7 @@ def company_report(
 
 @router.get("/companies/{company_id}/report/at-risk.{fmt}")
 def download_at_risk(
-    company_id: int,
+    company_id: RowId,
     fmt: Literal["csv", "xlsx"],
     runtime: RuntimeDep,
     clock: ClockDep,
@@ -87,7 +88,7 @@ def companies_at_risk(
     clock: ClockDep,
     cursors: CursorDep,
     staff: Staff,
-    operator_id: int | None = None,
+    operator_id: RowId | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CompanyRiskPage:

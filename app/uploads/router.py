@@ -15,6 +15,7 @@ from app.auth.dependencies import ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.core.deps import CursorDep, RuntimeDep, SessionDep
 from app.core.errors import FieldProblem, InvalidInput
+from app.core.integers import RowId
 from app.core.runtime import Runtime
 from app.uploads import service
 from app.uploads.models import Upload, UploadMode
@@ -100,7 +101,7 @@ def _run_in_background(runtime: Runtime, upload_id: int) -> None:
     responses={200: {"description": "The same file or Idempotency-Key: the first upload"}},
 )
 async def create_upload(
-    company_id: int,
+    company_id: RowId,
     background: BackgroundTasks,
     runtime: RuntimeDep,
     admin: Admin,
@@ -143,7 +144,9 @@ async def create_upload(
 
 
 @router.get("/companies/{company_id}/uploads/{upload_id}", response_model=UploadOut)
-def get_upload(company_id: int, upload_id: int, session: SessionDep, reader: Reader) -> UploadOut:
+def get_upload(
+    company_id: RowId, upload_id: RowId, session: SessionDep, reader: Reader
+) -> UploadOut:
     """Status, progress, counts and the first errors of an upload."""
     ensure_company_visible(reader, company_id)
     return upload_view(
@@ -153,7 +156,7 @@ def get_upload(company_id: int, upload_id: int, session: SessionDep, reader: Rea
 
 @router.get("/companies/{company_id}/uploads", response_model=UploadPage)
 def list_uploads(
-    company_id: int,
+    company_id: RowId,
     session: SessionDep,
     cursors: CursorDep,
     reader: Reader,
@@ -177,8 +180,8 @@ def list_uploads(
 
 @router.get("/companies/{company_id}/uploads/{upload_id}/errors.{fmt}")
 def download_errors(
-    company_id: int,
-    upload_id: int,
+    company_id: RowId,
+    upload_id: RowId,
     fmt: Literal["csv", "xlsx"],
     session: SessionDep,
     reader: Reader,

@@ -1861,13 +1861,14 @@ _NUMBER_COLUMNS = {
     "number_id": pl.Int64,
     "status": pl.String,
     "number_iccid": pl.String,
+    "left_registry": pl.Boolean,
 }
 
 
 # CROSS JOIN keeps SQLite to this order, and the unary + keeps it off the subscriber index:
 # each wanted number by the (msisdn, operator) index, not all the company's numbers per number.
 SQLITE_NUMBERS_OF = (
-    "SELECT numbers.msisdn, numbers.id, numbers.status, numbers.iccid"
+    "SELECT numbers.msisdn, numbers.id, numbers.status, numbers.iccid, numbers.left_registry"
     " FROM json_each(?) AS wanted CROSS JOIN numbers"
     " ON numbers.msisdn = wanted.value WHERE +numbers.subscriber_id = ?"
 )
@@ -1877,15 +1878,22 @@ def _numbers_of(connection: Connection, subscriber_id: int, msisdns: pl.Series) 
     """The company's numbers among `msisdns` (one batch), by index look-ups.
 
     A batch asks only for its own numbers, so memory does not grow with the company (a
-    million numbers read whole cost 200 MB) and a short list of a big company stays quick."""
-    return _batch_query(
+    million numbers read whole cost 200 MB) and a short list of a big company stays quick.
+    A number that left the registry and came back to the company through another operator
+    is two rows: the one in the registry is the number."""
+    found = _batch_query(
         connection,
         msisdns,
         _NUMBER_COLUMNS,
-        postgres="SELECT msisdn, id, status, iccid FROM numbers"
+        postgres="SELECT msisdn, id, status, iccid, left_registry FROM numbers"
         " WHERE msisdn = ANY(CAST(%s AS TEXT[])) AND subscriber_id = %s",
         sqlite=SQLITE_NUMBERS_OF,
         more=(subscriber_id,),
+    )
+    return (
+        found.sort("left_registry", "number_id")
+        .unique("msisdn", keep="first", maintain_order=True)
+        .drop("left_registry")
     )
 
 

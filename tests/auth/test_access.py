@@ -235,3 +235,68 @@ class TestBadCredentials:
         a, b = two_companies
         response = client.get(f"/api/v1/companies/{b['company']['id']}/numbers", headers=a["admin"])
         _assert_problem(response, 404)
+
+
+class TestTokensForWhatTheRegistryDoesNotHold:
+    """A token of the identity provider can name any company or operator; one the registry
+    does not hold is refused, not answered as an empty company."""
+
+    def _token(self, settings: Settings, **claims: Any) -> dict[str, str]:
+        token = jwt.encode(
+            TestBadCredentials()._claims(settings, **claims), settings.jwt_secret, "HS256"
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def test_an_admin_of_a_company_that_does_not_exist(
+        self, client: TestClient, settings: Settings
+    ) -> None:
+        headers = self._token(settings, role="company_admin", sub="admin@ghost", company_id=999)
+
+        for path in ("/api/v1/companies/999/numbers", "/api/v1/companies/999/uploads"):
+            body = _assert_problem(client.get(path, headers=headers), 401)
+            assert "company 999" in body["detail"]
+
+    def test_an_operator_system_of_an_operator_that_does_not_exist(
+        self, client: TestClient, settings: Settings
+    ) -> None:
+        headers = self._token(settings, role="operator_system", sub="op:x", operator_id=999)
+
+        body = _assert_problem(client.get("/api/v1/operator/numbers", headers=headers), 401)
+        assert "operator 999" in body["detail"]
+
+    def test_an_admin_of_a_company_that_exists_is_let_in(
+        self, client: TestClient, settings: Settings, two_companies: tuple[Any, Any]
+    ) -> None:
+        company_id = two_companies[0]["company"]["id"]
+        headers = self._token(settings, role="company_admin", company_id=company_id)
+
+        for _ in range(2):  # the second time from what this process remembers
+            response = client.get(f"/api/v1/companies/{company_id}/numbers", headers=headers)
+            assert response.status_code == 200, response.text
+
+
+class TestOversizedHeaders:
+    def test_a_bearer_token_of_a_megabyte_is_refused_unread(self, client: TestClient) -> None:
+        response = client.get(
+            "/api/v1/companies", headers={"Authorization": "Bearer " + "a" * 1_300_000}
+        )
+
+        body = _assert_problem(response, 431)
+        assert body["errors"][0]["field"] == "header.authorization"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+    def test_an_api_key_longer_than_any_key(self, client: TestClient) -> None:
+        response = client.get("/api/v1/operator/numbers", headers={"X-API-Key": "k" * 9000})
+        body = _assert_problem(response, 431)
+        assert body["errors"][0]["field"] == "header.x-api-key"
+
+    def test_headers_too_large_in_all(self, client: TestClient) -> None:
+        many = {f"X-Filler-{n}": "f" * 1000 for n in range(20)}
+        body = _assert_problem(client.get("/healthz", headers=many), 431)
+        assert body["errors"][0]["field"] == "headers"
+
+    def test_a_token_of_ordinary_size_passes(self, client: TestClient) -> None:
+        response = client.get(
+            "/api/v1/companies", headers={**staff_headers(client), "X-Filler": "f" * 4000}
+        )
+        assert response.status_code == 200, response.text

@@ -1,9 +1,11 @@
-"""Guard rails: a person's /me requests and failed sign-ins from one address are rate limited,
-each refusal a 429 problem+json with Retry-After; other callers are not held back."""
+"""Guard rails: a person's /me requests, and failed sign-ins from one address or with one
+credential, are rate limited, each refusal a 429 problem+json with Retry-After; other callers,
+and valid credentials, are not held back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi import FastAPI
@@ -12,7 +14,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.core.rate_limit import RateLimiter
 from app.main import create_app
-from tests.builders import make_person, staff_headers, token_headers
+from tests.builders import make_operator, make_person, staff_headers, token_headers
 
 
 class Ticks:
@@ -77,8 +79,10 @@ class TestTokenBucket:
             RateLimiter(per_minute=per_minute, burst=burst)
 
 
-@pytest.fixture
-def limited(settings: Settings) -> Iterator[TestClient]:
+@contextmanager
+def _limited_client(
+    settings: Settings, *, client: tuple[str, int] = ("testclient", 50000), **changes: object
+) -> Iterator[TestClient]:
     application: FastAPI = create_app(
         settings.model_copy(
             update={
@@ -86,14 +90,21 @@ def limited(settings: Settings) -> Iterator[TestClient]:
                 "person_requests_burst": 3,
                 "failed_logins_per_minute": 6,
                 "failed_logins_burst": 4,
+                **changes,
             }
         )
     )
     try:
-        with TestClient(application) as client:
-            yield client
+        with TestClient(application, client=client) as test_client:
+            yield test_client
     finally:
         application.state.runtime.engine.dispose()
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[TestClient]:
+    with _limited_client(settings) as client:
+        yield client
 
 
 def _assert_429(response: object) -> None:
@@ -136,21 +147,85 @@ class TestPersonEndpoints:
 
 
 class TestFailedSignIns:
-    def test_an_address_that_keeps_failing_is_refused_even_with_a_valid_token(
+    def test_an_address_that_keeps_failing_gets_429_for_its_bad_credentials(
         self, limited: TestClient
     ) -> None:
-        staff = staff_headers(limited)
-        bad = {"Authorization": "Bearer not-a-token"}
-        wrong_key = {"X-API-Key": "sk_guessed"}
         failures = [
-            limited.get("/api/v1/jobs", headers=bad if i % 2 else wrong_key).status_code
+            limited.get("/api/v1/jobs", headers={"X-API-Key": f"sk_guess_{i}"}).status_code
             for i in range(4)
         ]
         assert failures == [401, 401, 401, 401]
 
-        _assert_429(limited.get("/api/v1/jobs", headers=bad))
-        # While the address is held back, a valid token from it waits too: it may be a guess.
-        _assert_429(limited.get("/api/v1/jobs", headers=staff))
+        _assert_429(limited.get("/api/v1/jobs", headers={"Authorization": "Bearer not-a-token"}))
+        _assert_429(limited.get("/api/v1/jobs", headers={"X-API-Key": "sk_guess_5"}))
+
+    def test_a_valid_token_is_let_through_from_an_address_held_back(
+        self, limited: TestClient
+    ) -> None:
+        staff = staff_headers(limited)
+        for i in range(5):
+            limited.get("/api/v1/jobs", headers={"X-API-Key": f"sk_guess_{i}"})
+        _assert_429(limited.get("/api/v1/jobs", headers={"X-API-Key": "sk_guess_6"}))
+
+        # Someone else failing from the same address (a NAT, an office) holds nobody back.
+        assert limited.get("/api/v1/jobs", headers=staff).status_code == 200
+
+    def test_a_valid_api_key_is_let_through_from_an_address_held_back(
+        self, limited: TestClient
+    ) -> None:
+        key = make_operator(limited)["api_key"]
+        for i in range(5):
+            limited.get("/api/v1/jobs", headers={"X-API-Key": f"sk_guess_{i}"})
+
+        response = limited.get("/api/v1/operator/numbers", headers={"X-API-Key": key})
+        assert response.status_code == 200, response.text
+
+    def test_one_credential_tried_from_many_addresses_is_held_back(
+        self, settings: Settings
+    ) -> None:
+        proxy = "10.0.0.2"
+        with _limited_client(settings, trusted_proxies=[proxy], client=(proxy, 443)) as client:
+            codes = [
+                client.get(
+                    "/api/v1/jobs",
+                    headers={"X-API-Key": "sk_leaked", "X-Forwarded-For": f"203.0.113.{i}"},
+                ).status_code
+                for i in range(4)
+            ]
+            assert codes == [401, 401, 401, 401]
+            _assert_429(
+                client.get(
+                    "/api/v1/jobs",
+                    headers={"X-API-Key": "sk_leaked", "X-Forwarded-For": "203.0.113.99"},
+                )
+            )
+
+    def test_behind_a_trusted_proxy_each_client_is_counted_apart(self, settings: Settings) -> None:
+        proxy = "10.0.0.2"
+        with _limited_client(settings, trusted_proxies=[proxy], client=(proxy, 443)) as client:
+
+            def attempt(client_address: str, n: int) -> int:
+                return client.get(
+                    "/api/v1/jobs",
+                    headers={"X-API-Key": f"sk_{n}", "X-Forwarded-For": client_address},
+                ).status_code
+
+            assert [attempt("203.0.113.7", n) for n in range(4)] == [401] * 4
+            assert attempt("203.0.113.7", 5) == 429
+            # Another client behind the same proxy is not the one who failed.
+            assert attempt("198.51.100.3", 6) == 401
+
+    def test_x_forwarded_for_is_ignored_from_a_proxy_that_is_not_trusted(
+        self, limited: TestClient
+    ) -> None:
+        codes = [
+            limited.get(
+                "/api/v1/jobs",
+                headers={"X-API-Key": f"sk_{n}", "X-Forwarded-For": f"203.0.113.{n}"},
+            ).status_code
+            for n in range(6)
+        ]
+        assert codes == [401, 401, 401, 401, 429, 429]
 
     def test_requests_without_credentials_are_not_sign_in_attempts(
         self, limited: TestClient

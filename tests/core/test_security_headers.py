@@ -53,6 +53,29 @@ class TestSecurityHeaders:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Cache-Control"] == "no-store"
 
+    def test_on_an_unexpected_error_too(self, settings: Settings, clock: FixedClock) -> None:
+        app = create_app(settings, clock=clock)
+
+        @app.get("/api/v1/broken")
+        def broken() -> None:
+            raise RuntimeError("a secret value 4512 345678")
+
+        try:
+            with TestClient(app, raise_server_exceptions=False) as test_client:
+                response = test_client.get("/api/v1/broken")
+        finally:
+            app.state.runtime.engine.dispose()
+
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/internal-error")
+        assert "4512" not in response.text
+        assert "Traceback" not in response.text
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "X-Request-ID" in response.headers
+
     def test_not_on_the_docs(self, client: TestClient) -> None:
         response = client.get("/docs")
         assert response.status_code == 200

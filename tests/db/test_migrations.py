@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from alembic import command
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection, create_engine, inspect, text
 
 from app.db.migrations import alembic_config, current_revision, schema_drift, upgrade_to_head
+from tests.builders import make_company_with_numbers
 
 
 class TestMigrations:
@@ -54,7 +56,44 @@ class TestMigrations:
         assert sorted(tuple(row) for row in indexed) == [
             ("ix_numbers_subscriber_id", ["subscriber_id", "id"], None, False),
             ("pk_numbers", ["id"], ["fillfactor=50"], False),
+            ("uq_numbers_msisdn_in_registry", ["msisdn"], ["fillfactor=50"], True),
             ("uq_numbers_msisdn_operator_id", ["msisdn", "operator_id"], ["fillfactor=50"], False),
         ]
         table = connection.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'numbers'"))
         assert table == ["fillfactor=50"]
+
+
+class TestOneOperatorPerMsisdnMigration:
+    """0020 builds the unique index of msisdns in the registry; a registry where two operators
+    hold one msisdn is refused, naming it, and upgrades once one of the numbers has left."""
+
+    def test_a_msisdn_held_twice_is_named_and_the_upgrade_waits_for_it(
+        self, database_url: str, client: TestClient
+    ) -> None:
+        first = make_company_with_numbers(client, count=1)["numbers"][0]
+        second = make_company_with_numbers(client, count=1)["numbers"][0]
+        config = alembic_config(database_url)
+        command.downgrade(config, "0017")
+        engine = create_engine(database_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    text("UPDATE numbers SET msisdn = :m WHERE id = :id"),
+                    {"m": first["msisdn"], "id": second["id"]},
+                )
+            with pytest.raises(RuntimeError, match=r"1 msisdn\(s\) are held by two operators"):
+                upgrade_to_head(database_url)
+            assert current_revision(database_url) == "0017"
+
+            with engine.begin() as conn:
+                conn.execute(
+                    text("UPDATE numbers SET status = 'terminated' WHERE id = :id"),
+                    {"id": second["id"]},
+                )
+            upgrade_to_head(database_url)
+            with engine.connect() as conn:
+                left = dict(conn.execute(text("SELECT id, left_registry FROM numbers")).all())
+        finally:
+            engine.dispose()
+        assert schema_drift(database_url) == []
+        assert left == {first["id"]: False, second["id"]: True}

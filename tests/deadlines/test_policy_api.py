@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.builders import make_company, make_person, staff_headers, token_headers
+from tests.builders import (
+    make_company,
+    make_company_with_numbers,
+    make_person,
+    staff_headers,
+    token_headers,
+)
 
 RULES = "/api/v1/deadline-policy/rules"
 
@@ -73,6 +79,35 @@ class TestReading:
             422,
         )
         assert "year" in str(problem["errors"])
+
+
+class TestCompanyCampaigns:
+    """A re-verification campaign of one company is that company's business: other companies'
+    admins and operators that do not serve it see neither the rule nor that it exists."""
+
+    def test_only_the_company_its_operators_and_staff_see_it(self, client: TestClient) -> None:
+        world = make_company_with_numbers(client, count=1)
+        other = make_company_with_numbers(client, count=1)
+        created = client.post(
+            RULES,
+            json=_campaign(subscriber_id=world["company"]["id"], title="Перепроверка Ромашки"),
+            headers=staff_headers(client),
+        )
+        assert created.status_code == 201, created.text
+        rule_id = created.json()["rule"]["id"]
+        own_operator = {"X-API-Key": world["operator"]["api_key"]}
+        other_operator = {"X-API-Key": other["operator"]["api_key"]}
+
+        for headers in (world["admin"], own_operator, staff_headers(client)):
+            assert rule_id in [r["id"] for r in client.get(RULES, headers=headers).json()]
+            assert client.get(f"{RULES}/{rule_id}", headers=headers).status_code == 200
+        for headers in (other["admin"], other_operator):
+            listed = client.get(RULES, headers=headers)
+            assert rule_id not in [r["id"] for r in listed.json()]
+            assert "Ромашки" not in listed.text
+            _problem(client.get(f"{RULES}/{rule_id}", headers=headers), 404)
+        # Rules of every company are everyone's.
+        assert len(client.get(RULES, headers=other["admin"]).json()) == 5
 
 
 class TestWriting:

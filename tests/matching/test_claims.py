@@ -367,10 +367,18 @@ class TestRejectedClaims:
         assert result["status"] == "rejected"
         assert "liquidated" in result["reason"]
 
-    def test_with_several_operators_the_claimed_companys_number_is_taken(
+    def test_a_number_that_left_one_operator_is_claimed_where_it_is_now(
         self, client: TestClient
     ) -> None:
+        # One operator holds an msisdn at a time: the first number left (ported) before the
+        # second operator added it for another company.
         first = world(client, name='ООО "Первая"', count=1)
+        moved = client.post(
+            f"/api/v1/numbers/{first['numbers'][0]['id']}/status",
+            json={"status": "terminated", "reason": "ported to another operator"},
+            headers=staff_headers(client),
+        )
+        assert moved.status_code == 200, moved.text
         second_operator = make_operator(client)
         second_company = make_company(client, name='ООО "Вторая"')
         contract = make_contract(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import Settings
 from tests.builders import make_company_with_numbers
 from tests.notifications.builders import SECRET
 from tests.notifications.receivers import SmtpReceiver, WebhookReceiver, self_signed_certificate
@@ -51,3 +52,9 @@ def server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(certificate[0]), str(certificate[1]))
     return context
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receivers of these tests listen on this machine: loopback is allowed (development)."""
+    return settings.model_copy(update={"webhook_allow_loopback": True})

@@ -54,12 +54,13 @@ class Delivery:
 class WebhookReceiver:
     """An HTTP endpoint in a thread. It refuses (401) a delivery whose X-Simreg-Signature does
     not match the HMAC-SHA256 of timestamp + "." + body under `secret`, and otherwise answers
-    `status` (after `delay` seconds)."""
+    `status` with `answer` as its body (after `delay` seconds)."""
 
     secret: str
     port: int = field(default_factory=free_port)
     status: int = 200
     delay: float = 0.0
+    answer: bytes = b""
     deliveries: list[Delivery] = field(default_factory=list)
     requests: int = 0
     bad_signatures: int = 0
@@ -100,8 +101,9 @@ class WebhookReceiver:
                             Delivery(self.path, dict(self.headers.items()), json.loads(raw))
                         )
                 self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(receiver.answer)))
                 self.end_headers()
+                self.wfile.write(receiver.answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

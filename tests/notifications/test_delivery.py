@@ -80,7 +80,7 @@ class TestBackoff:
         assert report.as_dict() == {"picked": 1, "sent": 0, "retried": 0, "dead": 1}
         [row] = load(runtime, [nid])
         assert (row.status, row.attempts) == (NotificationStatus.DEAD, 4)
-        assert row.last_error == "webhook unreachable: ConnectError"
+        assert row.last_error == "webhook unreachable"
         clock.advance(dt.timedelta(days=30))
         assert deliver_due(runtime).picked == 0
         assert load(runtime, [nid])[0].status is NotificationStatus.DEAD
@@ -148,7 +148,7 @@ class TestReceiverDownForAnHour:
         assert seen_attempts == sorted(seen_attempts)
         assert {row.last_error for row in waiting} <= {
             "smtp unreachable: ConnectionRefusedError",
-            "webhook unreachable: ConnectError",
+            "webhook unreachable",
         }
         assert receiver.ids() == [before]
 

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.clock import FixedClock
-from app.numbers.models import PhoneNumber, Registration, StatusEvent
+from app.numbers.models import NumberStatus, PhoneNumber, Registration, StatusEvent
 from tests.builders import (
     device,
     employee,
@@ -21,6 +22,15 @@ from tests.builders import (
     make_operator,
     staff_headers,
 )
+from tests.uploads.builders import (
+    EMPLOYEE_HEADER,
+    csv_bytes,
+    employee_row,
+    upload,
+    upload_result,
+)
+
+MSISDN = "+79123456789"
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:
@@ -137,8 +147,8 @@ class TestAddingNumbers:
         assert _problem(response, 409)["duplicates"] == ["+79123456789"]
         assert _count(session, PhoneNumber) == 0
 
-    def test_same_msisdn_at_another_operator_is_fine(
-        self, client: TestClient, contract: dict[str, Any]
+    def test_a_number_another_operator_holds_is_a_conflict_naming_it(
+        self, client: TestClient, contract: dict[str, Any], session: Session
     ) -> None:
         other = make_contract(
             client, company_id=contract["subscriber_id"], operator_id=make_operator(client)["id"]
@@ -146,7 +156,21 @@ class TestAddingNumbers:
         assert (
             _post_numbers(client, contract["id"], [{"msisdn": "+79123456789"}]).status_code == 201
         )
-        assert _post_numbers(client, other["id"], [{"msisdn": "+79123456789"}]).status_code == 201
+
+        response = _post_numbers(
+            client, other["id"], [{"msisdn": "+79123456700"}, {"msisdn": "8 912 345-67-89"}]
+        )
+
+        body = _problem(response, 409)
+        assert body["held_elsewhere"] == ["+79123456789"]
+        assert body["errors"] == [
+            {
+                "field": "msisdn",
+                "code": "msisdn.held_by_another_operator",
+                "message": "+79123456789 is held by another operator",
+            }
+        ]
+        assert _count(session, PhoneNumber) == 1
 
     def test_malformed_json(self, client: TestClient, contract: dict[str, Any]) -> None:
         response = client.post(
@@ -457,3 +481,118 @@ class TestStatusByHand:
         assert (last["from_status"], last["to_status"]) == ("unregistered", "transferred")
         assert last["actor_kind"] == "operator_system"
         assert last["reason"] == "re-registered to the person"
+
+
+class TestOneOperatorPerNumber:
+    """A number in the registry belongs to one operator, and so one company, at a time."""
+
+    @pytest.fixture
+    def held(self, client: TestClient) -> dict[str, Any]:
+        """Operator A holds +79123456789 for a company; operator B serves the same company."""
+        world = make_company_with_numbers(client, count=1)
+        company_id = world["company"]["id"]
+        [number] = _post_numbers(client, world["contract"]["id"], [{"msisdn": MSISDN}]).json()[
+            "numbers"
+        ]
+        other = make_operator(client)
+        other_contract = make_contract(client, company_id=company_id, operator_id=other["id"])
+        return {**world, "number": number, "other": other, "other_contract": other_contract}
+
+    def test_another_operator_system_cannot_attach_it_to_the_company(
+        self, client: TestClient, held: dict[str, Any]
+    ) -> None:
+        response = client.post(
+            f"/api/v1/contracts/{held['other_contract']['id']}/numbers",
+            json={"numbers": [{"msisdn": MSISDN}]},
+            headers={"X-API-Key": held["other"]["api_key"]},
+        )
+
+        body = _problem(response, 409)
+        assert body["errors"][0]["code"] == "msisdn.held_by_another_operator"
+        # The company's lists still name the number once: a one-row file is one row.
+        content = csv_bytes(EMPLOYEE_HEADER, [employee_row(MSISDN)])
+        company_id = held["company"]["id"]
+        sent = upload(client, company_id, held["admin"], content).json()
+        result = upload_result(client, company_id, held["admin"], sent["id"])
+        assert (result["status"], result["counts"]["accepted"]) == ("done", 1), result
+
+    def test_nor_attach_it_to_another_company(
+        self, client: TestClient, held: dict[str, Any]
+    ) -> None:
+        elsewhere = make_contract(
+            client, company_id=make_company(client)["id"], operator_id=held["other"]["id"]
+        )
+        response = client.post(
+            f"/api/v1/contracts/{elsewhere['id']}/numbers",
+            json={"numbers": [{"msisdn": MSISDN}]},
+            headers={"X-API-Key": held["other"]["api_key"]},
+        )
+        assert _problem(response, 409)["held_elsewhere"] == [MSISDN]
+
+    def test_an_operator_adds_numbers_only_under_its_own_contracts(
+        self, client: TestClient, held: dict[str, Any]
+    ) -> None:
+        response = client.post(
+            f"/api/v1/contracts/{held['contract']['id']}/numbers",
+            json={"numbers": [{"msisdn": "+79123450000"}]},
+            headers={"X-API-Key": held["other"]["api_key"]},
+        )
+        _problem(response, 404)
+
+    @pytest.mark.parametrize("leaves_as", ["terminated", "transferred"])
+    def test_once_the_number_has_left_the_registry_another_operator_may_add_it(
+        self, client: TestClient, held: dict[str, Any], leaves_as: str
+    ) -> None:
+        moved = client.post(
+            f"/api/v1/numbers/{held['number']['id']}/status",
+            json={"status": leaves_as, "reason": "ported to another operator"},
+            headers=staff_headers(client),
+        )
+        assert moved.status_code == 200, moved.text
+
+        response = client.post(
+            f"/api/v1/contracts/{held['other_contract']['id']}/numbers",
+            json={"numbers": [{"msisdn": MSISDN}]},
+            headers={"X-API-Key": held["other"]["api_key"]},
+        )
+        assert response.status_code == 201, response.text
+
+    def test_the_database_refuses_a_second_holder(
+        self, held: dict[str, Any], session: Session, clock: FixedClock
+    ) -> None:
+        other_contract = held["other_contract"]
+        session.add(
+            PhoneNumber(
+                operator_id=held["other"]["id"],
+                subscriber_id=other_contract["subscriber_id"],
+                contract_id=other_contract["id"],
+                msisdn=MSISDN,
+                status=NumberStatus.UNREGISTERED,
+                status_changed_at=clock.now(),
+                created_at=clock.now(),
+            )
+        )
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+
+    def test_a_number_back_at_its_company_through_another_operator_is_one_number(
+        self, client: TestClient, held: dict[str, Any]
+    ) -> None:
+        client.post(
+            f"/api/v1/numbers/{held['number']['id']}/status",
+            json={"status": "terminated", "reason": "ported to another operator"},
+            headers=staff_headers(client),
+        )
+        again = client.post(
+            f"/api/v1/contracts/{held['other_contract']['id']}/numbers",
+            json={"numbers": [{"msisdn": MSISDN}]},
+            headers={"X-API-Key": held["other"]["api_key"]},
+        )
+        assert again.status_code == 201, again.text
+
+        content = csv_bytes(EMPLOYEE_HEADER, [employee_row(MSISDN)])
+        company_id = held["company"]["id"]
+        sent = upload(client, company_id, held["admin"], content).json()
+        result = upload_result(client, company_id, held["admin"], sent["id"])
+        assert (result["status"], result["counts"]["accepted"]) == ("done", 1), result

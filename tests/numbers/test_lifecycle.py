@@ -231,6 +231,65 @@ class TestSetBasedTransition:
         assert total == len(world["numbers"]) * 2
 
 
+class TestLeavingTheRegistry:
+    """Every way the status machine moves numbers marks those that leave (terminated,
+    transferred), and only those: the mark frees the msisdn for another operator."""
+
+    def _left(self, session: Session, ids: list[int]) -> dict[int, bool]:
+        session.expire_all()
+        rows = session.execute(
+            select(PhoneNumber.id, PhoneNumber.left_registry).where(PhoneNumber.id.in_(ids))
+        )
+        return dict(rows.all())
+
+    @pytest.mark.parametrize("target", [S.TERMINATED, S.TRANSFERRED, S.SUSPENDED])
+    def test_one_number(self, client: TestClient, session: Session, target: NumberStatus) -> None:
+        [number] = make_company_with_numbers(client, count=1)["numbers"]
+        row = session.get_one(PhoneNumber, number["id"])
+        lifecycle.transition(session, row, target, actor=ACTOR, reason="test", at=AT)
+        session.commit()
+        assert self._left(session, [number["id"]]) == {number["id"]: target in lifecycle.LEAVING}
+
+    @pytest.mark.parametrize("target", [S.TERMINATED, S.SUSPENDED])
+    def test_a_list_of_numbers(
+        self, client: TestClient, session: Session, target: NumberStatus
+    ) -> None:
+        ids = [n["id"] for n in make_company_with_numbers(client, count=2)["numbers"]]
+        lifecycle.transition_many(session, ids, target, actor=ACTOR, reason="test", at=AT)
+        session.commit()
+        assert set(self._left(session, ids).values()) == {target is S.TERMINATED}
+
+    @pytest.mark.parametrize("target", [S.TRANSFERRED, S.SUSPENDED])
+    def test_a_selection_of_numbers(
+        self, client: TestClient, session: Session, target: NumberStatus
+    ) -> None:
+        world = make_company_with_numbers(client, count=2)
+        ids = [n["id"] for n in world["numbers"]]
+        lifecycle.transition_selected(
+            session,
+            select(PhoneNumber.id).where(PhoneNumber.subscriber_id == world["company"]["id"]),
+            target,
+            actor=ACTOR,
+            reason="test",
+            at=AT,
+        )
+        session.commit()
+        assert set(self._left(session, ids).values()) == {target is S.TRANSFERRED}
+
+    @pytest.mark.postgres_only
+    def test_numbers_whose_statuses_were_read(self, client: TestClient, session: Session) -> None:
+        ids = [n["id"] for n in make_company_with_numbers(client, count=2)["numbers"]]
+        _number_in(session, ids[1], S.TERMINATED)
+        lifecycle.transition_read(
+            session, ids, [S.UNREGISTERED.value, S.TERMINATED.value], S.TRANSFERRED,
+            actor=ACTOR, reason="test", at=AT, only_from=[S.UNREGISTERED],
+        )  # fmt: skip
+        session.commit()
+        # The first moved and left; the second had not left by this move (the test set its
+        # status by hand, without the mark) and keeps what it had.
+        assert self._left(session, ids) == {ids[0]: True, ids[1]: False}
+
+
 @pytest.mark.postgres_only
 class TestTransitionOfStatusesRead:
     def test_moves_the_numbers_in_a_source_status_and_sets_the_values_of_all(
