@@ -18,7 +18,7 @@ msisdn refuses the upgrade and lists the msisdns: operator staff decide which nu
 (deploy/README.md).
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-04 12:00:00
 """
 
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0020'
-down_revision: str | None = '0017'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
