@@ -4,7 +4,8 @@ The dispatcher reads each operator's queued requests oldest first; the (operator
 index over the queued ones alone serves that read from its head, and counts a request's
 place in the queue. Every dispatcher takes its share of the portal's rate from one row per
 operator (`portal_send_allowances`), locked while it takes it. The sandbox portal finds a
-request sent again by the registry's own id (unique: delivered once).
+request sent again by the registry's own id (unique: delivered once). A person sees every
+request that named them, so PostgreSQL indexes them all by document (not only live ones).
 
 Deadlines are worked out in one pass over the numbers (a statement that reads each rule's
 deadline per number and writes the latest): the batch table `deadline_scratch` goes.
@@ -39,6 +40,11 @@ def upgrade() -> None:
         sqlite_where=sa.text(_QUEUED),
         postgresql_where=sa.text(_QUEUED),
     )
+    if op.get_bind().dialect.name == 'postgresql':
+        op.drop_index('ix_confirmation_requests_doc_hash', table_name='confirmation_requests')
+        op.create_index(
+            'ix_confirmation_requests_doc_hash', 'confirmation_requests', ['doc_hash']
+        )
     op.create_index(
         'uq_sandbox_portal_deliveries_request_id',
         'sandbox_portal_deliveries',
@@ -83,6 +89,14 @@ def downgrade() -> None:
     op.drop_index(
         'uq_sandbox_portal_deliveries_request_id', table_name='sandbox_portal_deliveries'
     )
+    if op.get_bind().dialect.name == 'postgresql':
+        op.drop_index('ix_confirmation_requests_doc_hash', table_name='confirmation_requests')
+        op.create_index(
+            'ix_confirmation_requests_doc_hash',
+            'confirmation_requests',
+            ['doc_hash'],
+            postgresql_where=sa.text("status IN ('queued', 'sent', 'answered')"),
+        )
     op.drop_index('ix_confirmation_requests_queue', table_name='confirmation_requests')
     op.create_index(
         'ix_confirmation_requests_status_next',

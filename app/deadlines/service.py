@@ -28,13 +28,14 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     func,
     literal,
     or_,
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.companies.models import CorporateSubscriber
 from app.core.runtime import Runtime
@@ -50,12 +51,12 @@ from app.deadlines.models import (
     RecomputeStatus,
 )
 from app.deadlines.recompute import USER_OR_START_CHANGED, enabled_rules, recompute_batch
-from app.matching.models import WorkKind
+from app.matching.models import ConfirmationRequest, PortalAnswer, RequestStatus, WorkKind
 from app.notifications.models import Audience, Notification, NotificationStatus
 from app.notifications.outbox import digest_row, enqueue_many
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, SimKind
+from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
 from app.numbers.service import number_id_ranges, over_number_batches
 
 N = PhoneNumber
@@ -360,7 +361,7 @@ def _move_and_tell(
                 rows,
                 kind=kind,
                 threshold=literal(0),
-                tell_person=rows.c.sim_kind == SimKind.EMPLOYEE.value,
+                tell_person=person_was_asked(rows.c.id),
                 run_id=run_id,
                 now=now,
             ),
@@ -459,7 +460,10 @@ def flag_numbers_at_risk(
             flagged,
             kind=NoticeKind.FLAG,
             threshold=flagged.c.flag_days,
-            tell_person=flagged.c.status == S.PENDING_CONFIRMATION.value,
+            tell_person=and_(
+                flagged.c.status == S.PENDING_CONFIRMATION.value,
+                request_waits_for_person(flagged.c.id),
+            ),
             run_id=run_id,
             now=now,
         )
@@ -491,6 +495,44 @@ def flag_numbers_at_risk(
     return int(result.rowcount or 0), 0  # type: ignore[attr-defined]
 
 
+def _latest_request(number_id: Any) -> Any:
+    """The latest confirmation request of the number's current registration (its id)."""
+    # Aliased: the callers' EXISTS reads confirmation_requests too, and would otherwise take
+    # this subquery's rows for its own (correlation).
+    request, current = aliased(ConfirmationRequest), aliased(Registration)
+    return (
+        select(func.max(request.id))
+        .select_from(request)
+        .join(current, current.id == request.registration_id)
+        .where(request.number_id == number_id, current.ended_at.is_(None))
+        .correlate_except(request, current)
+        .scalar_subquery()
+    )
+
+
+def request_waits_for_person(number_id: Any) -> ColumnElement[bool]:
+    """The person has the number's request in hand (sent, not answered): a warning tells them
+    to confirm it. Before it is sent there is nothing they can do, and no warning."""
+    return exists().where(
+        ConfirmationRequest.id == _latest_request(number_id),
+        ConfirmationRequest.status == RequestStatus.SENT,
+    )
+
+
+def person_was_asked(number_id: Any) -> ColumnElement[bool]:
+    """The person the current registration names was asked, and did not say the number is not
+    theirs: only they are told of its suspension. Someone who declined, or whose registration
+    ended, is not; the company's digest covers every number."""
+    return exists().where(
+        ConfirmationRequest.id == _latest_request(number_id),
+        ConfirmationRequest.sent_at.is_not(None),
+        or_(
+            ConfirmationRequest.answer.is_(None),
+            ConfirmationRequest.answer != PortalAnswer.DECLINED,
+        ),
+    )
+
+
 def queue_person_messages(
     session: Session, low: int, high: int, *, run_id: str, now: dt.datetime
 ) -> int:
@@ -498,8 +540,12 @@ def queue_person_messages(
     goes to a person asked to confirm; a suspension or termination to an employee user."""
     notice = DeadlineNotice
     for_person = or_(
-        and_(notice.kind == NoticeKind.FLAG, N.status == S.PENDING_CONFIRMATION),
-        and_(notice.kind != NoticeKind.FLAG, N.sim_kind == SimKind.EMPLOYEE),
+        and_(
+            notice.kind == NoticeKind.FLAG,
+            N.status == S.PENDING_CONFIRMATION,
+            request_waits_for_person(N.id),
+        ),
+        and_(notice.kind != NoticeKind.FLAG, person_was_asked(N.id)),
     )
     table = DeadlineNotice.__table__
     rows = (

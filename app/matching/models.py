@@ -66,12 +66,8 @@ class ConfirmationRequest(Base):
         # Also a registration's requests: they are among its number's (no index of their own,
         # which every decided request would write again).
         Index("ix_confirmation_requests_number", "number_id"),
-        # A person lists their live requests only (PostgreSQL indexes just those).
-        Index(
-            "ix_confirmation_requests_doc_hash",
-            "doc_hash",
-            postgresql_where=text("status IN ('queued', 'sent', 'answered')"),
-        ),
+        # A person lists every request that named them, whatever became of it.
+        Index("ix_confirmation_requests_doc_hash", "doc_hash"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

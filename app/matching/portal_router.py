@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import PersonCaller, require
@@ -22,11 +22,12 @@ from app.companies.schemas import StrictModel
 from app.core.deps import RuntimeDep, SessionDep
 from app.core.errors import BadRequest, Conflict, DomainError, NotFound
 from app.core.integers import RowId
+from app.core.messages import DEFAULT, Language, LanguageDep
 from app.core.runtime import Runtime
 from app.matching.answers import collect_answers, record_answer
+from app.matching.backlog import queued_ahead, send_eta
 from app.matching.http_portal import count_rejected, signing_secret, verify_signed_answer
 from app.matching.models import (
-    LIVE_REQUEST_STATUSES,
     ConfirmationRequest,
     PortalAnswer,
     RequestStatus,
@@ -35,6 +36,7 @@ from app.matching.portal import AnswerKind, InvalidPortalMessage, PortalConfigEr
 from app.matching.sandbox_portal import BEHAVIOUR, SandboxPortal
 from app.numbers.models import PhoneNumber
 from app.people.service import find_person
+from app.people.words import RequestState, request_words
 
 log = structlog.get_logger("simreg.portal")
 
@@ -72,6 +74,18 @@ class ConfirmationRequestView(BaseModel):
     sent_at: dt.datetime | None
     answered_at: dt.datetime | None
     answer: PortalAnswer | None
+    outcome: str | None = Field(
+        description="What came of it: active, mismatch, declined or expired (None: not yet)"
+    )
+    mismatch_fields: list[str] = Field(
+        default_factory=list,
+        description="Which of your data differed from what the company sent: full_name, "
+        "birth_date, document (see outcome_text for them in words)",
+    )
+    expected_send_at: dt.datetime | None = Field(
+        default=None, description="For a request not sent yet: when it is expected to go out"
+    )
+    outcome_text: str = Field(description="What became of the request, in plain words")
 
 
 class SandboxBehaviourIn(StrictModel):
@@ -98,7 +112,9 @@ class WebhookResult(BaseModel):
     status: str
 
 
-def _views(session: Session, *conditions: Any) -> list[ConfirmationRequestView]:
+def _views(
+    runtime: Runtime, session: Session, *conditions: Any, language: Language = DEFAULT
+) -> list[ConfirmationRequestView]:
     rows = session.execute(
         select(ConfirmationRequest, PhoneNumber.msisdn, CorporateSubscriber)
         .join(PhoneNumber, PhoneNumber.id == ConfirmationRequest.number_id)
@@ -106,34 +122,56 @@ def _views(session: Session, *conditions: Any) -> list[ConfirmationRequestView]:
         .where(*conditions)
         .order_by(ConfirmationRequest.id)
     ).all()
-    return [
-        ConfirmationRequestView(
-            id=request.id,
-            msisdn=msisdn,
-            company_name=company.name,
-            company_inn=company.inn,
-            status=request.status,
-            expires_at=request.expires_at,
-            sent_at=request.sent_at,
-            answered_at=request.answered_at,
-            answer=request.answer,
+    now = runtime.clock.now()
+    rate = runtime.settings.portal_rate_per_operator
+    views = []
+    for request, msisdn, company in rows:
+        eta = None
+        if request.status is RequestStatus.QUEUED:
+            eta = send_eta(queued_ahead(session, request), rate=rate, now=now)
+        state = RequestState(request.status.value, request.outcome, request.mismatch_fields)
+        views.append(
+            ConfirmationRequestView(
+                id=request.id,
+                msisdn=msisdn,
+                company_name=company.name,
+                company_inn=company.inn,
+                status=request.status,
+                expires_at=request.expires_at,
+                sent_at=request.sent_at,
+                answered_at=request.answered_at,
+                answer=request.answer,
+                outcome=request.outcome,
+                mismatch_fields=(request.mismatch_fields or "").split(",")
+                if request.mismatch_fields
+                else [],
+                expected_send_at=eta,
+                outcome_text=request_words(
+                    state, expires_at=request.expires_at, eta=eta, language=language
+                ),
+            )
         )
-        for request, msisdn, company in rows
-    ]
+    return views
 
 
 @router.get("/me/confirmation-requests", response_model=list[ConfirmationRequestView])
 def my_confirmation_requests(
-    session: SessionDep, caller: PersonCaller
+    runtime: RuntimeDep, session: SessionDep, caller: PersonCaller, language: LanguageDep
 ) -> list[ConfirmationRequestView]:
-    """Live requests (queued, sent, answered) that name the caller's document."""
+    """Every confirmation request that names the caller's document, with what came of it (a
+    request withdrawn before it was sent never reached the caller and is left out)."""
     person = find_person(session, portal_subject=caller.subject)
     if person is None:
         return []
     return _views(
+        runtime,
         session,
         ConfirmationRequest.doc_hash == person.doc_hash,
-        ConfirmationRequest.status.in_(LIVE_REQUEST_STATUSES),
+        or_(
+            ConfirmationRequest.status != RequestStatus.CANCELLED,
+            ConfirmationRequest.sent_at.is_not(None),
+        ),
+        language=language,
     )
 
 
@@ -155,7 +193,7 @@ def _answer(
             )
         if request.status in (RequestStatus.ANSWERED, RequestStatus.MATCHED):
             if request.answer == answer:
-                return _views(session, ConfirmationRequest.id == request_id)[0]
+                return _views(runtime, session, ConfirmationRequest.id == request_id)[0]
             raise Conflict(
                 f"You already answered '{request.answer}'; an answer cannot change.",
                 code="already_answered",
@@ -179,7 +217,7 @@ def _answer(
     # The real portal would push the answer at once; collecting now gives the same effect.
     collect_answers(runtime, portal)
     with runtime.sessions() as session:
-        return _views(session, ConfirmationRequest.id == request_id)[0]
+        return _views(runtime, session, ConfirmationRequest.id == request_id)[0]
 
 
 @router.post(

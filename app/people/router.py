@@ -11,11 +11,13 @@ from app.auth.service import Principal, Role
 from app.core.clock import moscow_today
 from app.core.deps import ClockDep, SessionDep, VaultDep
 from app.core.errors import NotFound
-from app.numbers.schemas import STATUS_IN_PLAIN_WORDS, MyNumber, MyNumberStatus
+from app.core.messages import LanguageDep, language_of
+from app.numbers.schemas import MyNumber, MyNumberStatus
 from app.numbers.service import registration_view
 from app.people import service
 from app.people.schemas import PersonOut, SandboxPersonCreate
 from app.people.status_reads import StatusReader
+from app.people.words import person_words
 
 router = APIRouter(prefix="/api/v1", tags=["me"])
 sandbox_router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
@@ -37,18 +39,27 @@ async def my_numbers_status(request: Request, person: PersonCaller) -> Response:
     """The status of each of the caller's numbers in plain words, the next step and the deadline:
     the quick check, without the registration data `/me/numbers` shows."""
     reader: StatusReader = request.app.state.status_reader
-    return Response(await reader.read(person.subject), media_type="application/json")
+    body = await reader.read(person.subject, language_of(request.headers.get("accept-language")))
+    return Response(body, media_type="application/json", headers={"Vary": "Accept-Language"})
 
 
 @router.get("/me/numbers", response_model=list[MyNumber])
-def my_numbers(session: SessionDep, vault: VaultDep, person: PersonCaller) -> list[MyNumber]:
-    """Numbers registered to the caller, with the status in plain words and the next step."""
+def my_numbers(
+    session: SessionDep, vault: VaultDep, person: PersonCaller, language: LanguageDep
+) -> list[MyNumber]:
+    """Numbers registered to the caller, what their state means for them and the next step."""
     found = service.find_person(session, portal_subject=person.subject)
     if found is None:
         return []
     result = []
-    for number, registration, company in service.numbers_of_person(session, person=found):
-        text, step = STATUS_IN_PLAIN_WORDS[number.status]
+    for number, registration, company, request in service.numbers_of_person(session, person=found):
+        text, step = person_words(
+            number.status,
+            request,
+            company=company.name,
+            deadline_at=number.deadline_at,
+            language=language,
+        )
         result.append(
             MyNumber(
                 id=number.id,

@@ -18,11 +18,13 @@ from app.core.identifiers import (
 )
 from app.core.names import normalize_full_name
 from app.core.personal_data import PersonalDataVault, mask_birth_date, mask_passport, mask_snils
+from app.matching.models import ConfirmationRequest
 from app.numbers.models import PhoneNumber, Registration
 from app.numbers.registration_rules import birth_date_hash, document_hash
 from app.numbers.schemas import DocumentType
 from app.people.models import Person, PersonalDataRead
 from app.people.schemas import PersonOut
+from app.people.words import RequestState
 
 
 def create_person(
@@ -113,20 +115,28 @@ def find_person(session: Session, *, portal_subject: str) -> Person | None:
 
 def numbers_of_person(
     session: Session, *, person: Person
-) -> list[tuple[PhoneNumber, Registration, CorporateSubscriber]]:
-    """Numbers whose current registration names this person's document and birth date."""
+) -> list[tuple[PhoneNumber, Registration, CorporateSubscriber, RequestState]]:
+    """Numbers whose current registration names this person's document (a birth date the
+    company mistyped does not hide them), each with its latest confirmation request."""
     rows = session.execute(
         select(PhoneNumber, Registration, CorporateSubscriber)
         .join(Registration, Registration.number_id == PhoneNumber.id)
         .join(CorporateSubscriber, CorporateSubscriber.id == PhoneNumber.subscriber_id)
-        .where(
-            Registration.ended_at.is_(None),
-            Registration.doc_hash == person.doc_hash,
-            Registration.birth_date_hash == person.birth_date_hash,
-        )
+        .where(Registration.ended_at.is_(None), Registration.doc_hash == person.doc_hash)
         .order_by(PhoneNumber.id)
     ).all()
-    return [(n, r, c) for n, r, c in rows]
+    latest: dict[int, RequestState] = {}
+    if rows:
+        # A registration's requests are found among its number's (indexed by number).
+        for request in session.scalars(
+            select(ConfirmationRequest)
+            .where(ConfirmationRequest.number_id.in_([n.id for n, _, _ in rows]))
+            .order_by(ConfirmationRequest.id)
+        ):
+            latest[request.registration_id] = RequestState(
+                request.status.value, request.outcome, request.mismatch_fields
+            )
+    return [(n, r, c, latest.get(r.id, RequestState())) for n, r, c in rows]
 
 
 def log_personal_data_read(

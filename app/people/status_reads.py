@@ -16,15 +16,39 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, bindparam, make_url, select
+from sqlalchemy import Engine, bindparam, func, make_url, select
 
 from app.companies.models import CorporateSubscriber
 from app.core.errors import DatabaseUnavailable
+from app.core.messages import DEFAULT, Language
+from app.matching.models import ConfirmationRequest
 from app.numbers.models import NumberStatus, PhoneNumber, Registration
-from app.numbers.schemas import STATUS_IN_PLAIN_WORDS
 from app.people.models import Person
+from app.people.words import RequestState, person_words
 
-# One indexed query; the subject is its only parameter.
+# The latest confirmation request of the current registration, as 'status|outcome|fields':
+# what the person is told depends on whether it was sent, answered, or did not match.
+_LATEST_REQUEST = (
+    select(
+        ConfirmationRequest.status
+        + "|"
+        + func.coalesce(ConfirmationRequest.outcome, "")
+        + "|"
+        + func.coalesce(ConfirmationRequest.mismatch_fields, "")
+    )
+    .where(
+        ConfirmationRequest.number_id == PhoneNumber.id,
+        ConfirmationRequest.registration_id == Registration.id,
+    )
+    .order_by(ConfirmationRequest.id.desc())
+    .limit(1)
+    .correlate(PhoneNumber, Registration)
+    .scalar_subquery()
+)
+
+# One indexed query; the subject is its only parameter. A person's numbers are those whose
+# current registration names their document: a birth date the company mistyped must not hide
+# the number from the person it belongs to (they are told what to have corrected).
 _STATEMENT = (
     select(
         PhoneNumber.id,
@@ -32,13 +56,12 @@ _STATEMENT = (
         PhoneNumber.status,
         PhoneNumber.deadline_at,
         CorporateSubscriber.name,
+        _LATEST_REQUEST.label("request"),
     )
     .select_from(Person)
     .join(
         Registration,
-        (Registration.doc_hash == Person.doc_hash)
-        & (Registration.birth_date_hash == Person.birth_date_hash)
-        & Registration.ended_at.is_(None),
+        (Registration.doc_hash == Person.doc_hash) & Registration.ended_at.is_(None),
     )
     .join(PhoneNumber, PhoneNumber.id == Registration.number_id)
     .join(CorporateSubscriber, CorporateSubscriber.id == PhoneNumber.subscriber_id)
@@ -55,32 +78,40 @@ _UNAVAILABLE = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
 )
-_WORDS = {status.value: words for status, words in STATUS_IN_PLAIN_WORDS.items()}
+
+Row = tuple[int, str, str, dt.datetime | None, str, str | None]
 
 
-def render(rows: list[tuple[int, str, str, dt.datetime | None, str]]) -> bytes:
-    """The JSON body: each number, its status in plain words, the next step and the deadline."""
-    return orjson.dumps(
-        [
+def render(rows: list[Row], language: Language = DEFAULT) -> bytes:
+    """The JSON body: each number, what its state means for the person, their next step and
+    the deadline."""
+    body = []
+    for number_id, msisdn, status, deadline_at, company, request in rows:
+        text, step = person_words(
+            NumberStatus(status),
+            RequestState.packed(request),
+            company=company,
+            deadline_at=deadline_at,
+            language=language,
+        )
+        body.append(
             {
                 "id": number_id,
                 "msisdn": msisdn,
                 "status": status,
-                "status_text": _WORDS[status][0],
-                "next_step": _WORDS[status][1],
+                "status_text": text,
+                "next_step": step,
                 "deadline_at": deadline_at,
                 "company_name": company,
             }
-            for number_id, msisdn, status, deadline_at, company in rows
-        ],
-        option=orjson.OPT_UTC_Z,
-    )
+        )
+    return orjson.dumps(body, option=orjson.OPT_UTC_Z)
 
 
 class StatusReader(Protocol):
     """Reads one person's numbers and statuses."""
 
-    async def read(self, portal_subject: str) -> bytes: ...
+    async def read(self, portal_subject: str, language: Language = DEFAULT) -> bytes: ...
 
     async def close(self) -> None: ...
 
@@ -91,17 +122,17 @@ class SessionStatusReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def _rows(self, portal_subject: str) -> list[Any]:
+    def _rows(self, portal_subject: str) -> list[Row]:
         with self._engine.connect() as conn:
             result = conn.execute(_STATEMENT, {"subject": portal_subject})
             return [
-                (r.id, r.msisdn, NumberStatus(r.status).value, r.deadline_at, r.name)
+                (r.id, r.msisdn, NumberStatus(r.status).value, r.deadline_at, r.name, r.request)
                 for r in result
             ]
 
-    async def read(self, portal_subject: str) -> bytes:
+    async def read(self, portal_subject: str, language: Language = DEFAULT) -> bytes:
         """The body for `portal_subject`."""
-        return render(await run_in_threadpool(self._rows, portal_subject))
+        return render(await run_in_threadpool(self._rows, portal_subject), language)
 
     async def close(self) -> None:
         """Nothing of its own to close: the engine belongs to the runtime."""
@@ -133,14 +164,14 @@ class PostgresStatusReader:
                 )
             return self._pool
 
-    async def read(self, portal_subject: str) -> bytes:
+    async def read(self, portal_subject: str, language: Language = DEFAULT) -> bytes:
         """The body for `portal_subject`; DatabaseUnavailable (503) when PostgreSQL is away."""
         try:
             pool = self._pool or await self._open()
             rows = await pool.fetch(_POSTGRES_SQL, portal_subject, timeout=self._timeout)
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
-        return render([(r[0], r[1], r[2], r[3], r[4]) for r in rows])
+        return render([(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows], language)
 
     async def close(self) -> None:
         """Close the pool, if it was opened."""

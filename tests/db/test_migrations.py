@@ -73,7 +73,7 @@ class TestOneOperatorPerMsisdnMigration:
         first = make_company_with_numbers(client, count=1)["numbers"][0]
         second = make_company_with_numbers(client, count=1)["numbers"][0]
         config = alembic_config(database_url)
-        command.downgrade(config, "0017")
+        command.downgrade(config, "0018")
         engine = create_engine(database_url)
         try:
             with engine.begin() as conn:
@@ -83,7 +83,7 @@ class TestOneOperatorPerMsisdnMigration:
                 )
             with pytest.raises(RuntimeError, match=r"1 msisdn\(s\) are held by two operators"):
                 upgrade_to_head(database_url)
-            assert current_revision(database_url) == "0017"
+            assert current_revision(database_url) == "0018"
 
             with engine.begin() as conn:
                 conn.execute(

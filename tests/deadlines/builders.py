@@ -103,3 +103,10 @@ def status_events(runtime: Runtime, number_id: int, to_status: str) -> int:
             )
             or 0
         )
+
+
+def ask(runtime: Runtime) -> None:
+    """The matching step asks the named employees: their requests are created and sent."""
+    from app.matching.jobs import matching_cycle
+
+    matching_cycle(runtime)

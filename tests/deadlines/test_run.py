@@ -22,6 +22,7 @@ from tests.builders import employee, make_person, token_headers
 from tests.conftest import START
 from tests.deadlines.builders import (
     LEGACY_SIGNED,
+    ask,
     name_user,
     number_row,
     numbers,
@@ -64,7 +65,8 @@ class TestFlagging:
         w = world(client)
         ids = [_with_deadline_in(client, w, days) for days in (0, 1, 5, 12, 25, 30)]
         for number_id in ids[:3]:
-            name_user(client, w, number_id, employee())  # asked to confirm: a person to tell
+            name_user(client, w, number_id, employee())
+        ask(runtime)  # asked to confirm: a person to tell
         report = run_at(runtime, clock, START)
         assert [number_row(runtime, i).flag_days for i in ids] == [1, 3, 7, 14, 30, None]
         assert report.flagged == 5
@@ -86,6 +88,7 @@ class TestFlagging:
         w = world(client)
         ids = [_with_deadline_in(client, w, days) for days in (2, 12)]
         name_user(client, w, ids[0], employee())
+        ask(runtime)
         run_at(runtime, clock, START)
         for minutes in (1, 2, 3):
             again = run_at(runtime, clock, START + dt.timedelta(minutes=minutes))
@@ -99,6 +102,7 @@ class TestFlagging:
         w = world(client)
         number_id = _with_deadline_in(client, w, 12)
         name_user(client, w, number_id, employee())
+        ask(runtime)
         run_at(runtime, clock, START)
         later = run_at(runtime, clock, START + dt.timedelta(days=6))
         assert later.flagged == 1
@@ -146,6 +150,7 @@ class TestSuspension:
         employee_number = _with_deadline_in(client, w, 3)
         bare_number = _with_deadline_in(client, w, 3)
         name_user(client, w, employee_number, employee())
+        ask(runtime)
         deadline = number_row(runtime, bare_number).deadline_at
         run_at(runtime, clock, START)  # deadlines computed, flags at 7 days
         deadline = number_row(runtime, bare_number).deadline_at
@@ -259,6 +264,7 @@ class TestARunThatDies:
         ids = [_with_deadline_in(client, w, 0) for _ in range(6)]
         for number_id in ids:
             name_user(client, w, number_id, employee())
+        ask(runtime)
         run_at(runtime, clock, START)
         runtime.settings.deadline_batch_ids = 2  # three batches of two numbers, in turn
         runtime.settings.bulk_workers = 1

@@ -68,7 +68,7 @@ def act(client: TestClient, headers: dict[str, str], request_id: int, verb: str)
 
 
 class TestMyRequests:
-    def test_a_person_sees_exactly_the_live_requests_naming_their_document(
+    def test_a_person_sees_every_request_naming_their_document_with_what_came_of_it(
         self, client: TestClient, runtime: Runtime
     ) -> None:
         me = person_headers(client, make_person(client))
@@ -83,14 +83,29 @@ class TestMyRequests:
 
         assert response.status_code == 200, response.text
         items = response.json()
-        assert [item["id"] for item in items] == [sent, waiting]
-        assert [item["status"] for item in items] == ["sent", "queued"]
+        assert [item["id"] for item in items] == [sent, closed, waiting]
+        assert [item["status"] for item in items] == ["sent", "expired", "queued"]
         first = items[0]
         assert first["msisdn"] == world["numbers"][0]["msisdn"]
         assert first["company_name"] == world["company"]["name"]
         assert first["company_inn"] == world["company"]["inn"]
         assert first["answer"] is None
         assert first["expires_at"].startswith("2026-12-23")
+        assert first["outcome_text"] == "Запрос ждёт вашего ответа на Госуслугах до 23.12.2026."
+        assert "не ответили вовремя" in items[1]["outcome_text"]
+        # Not sent yet: when it will go, at the portal's rate (the first in the queue: now).
+        assert items[2]["expected_send_at"] is not None
+        assert "ещё не отправлен" in items[2]["outcome_text"]
+
+    def test_english_on_request(self, client: TestClient, runtime: Runtime) -> None:
+        me = person_headers(client, make_person(client))
+        world_with_request(client, runtime)
+
+        response = client.get(
+            "/api/v1/me/confirmation-requests", headers={**me, "Accept-Language": "en-GB,en"}
+        )
+
+        assert response.json()[0]["outcome_text"].startswith("The request is waiting")
 
     def test_other_roles_are_refused(self, client: TestClient) -> None:
         response = client.get("/api/v1/me/confirmation-requests", headers=staff_headers(client))

@@ -53,11 +53,12 @@ class TestMyNumbers:
             1,
             employee(last_name="Петров", first_name="Пётр", doc_number="4600 112233"),
         )
-        register(client, company_b, 1, employee(birth_date="1990-01-01"))
+        # Their document with a birth date the company mistyped: still theirs to see.
+        mistyped = register(client, company_b, 1, employee(birth_date="1990-01-01"))
 
         numbers = my_numbers(client, person_headers(client, person))
 
-        assert [n["id"] for n in numbers] == sorted([mine_a, mine_b])
+        assert [n["id"] for n in numbers] == sorted([mine_a, mine_b, mistyped])
         by_id = {n["id"]: n for n in numbers}
         assert by_id[mine_a]["company_name"] == company_a["company"]["name"]
         assert by_id[mine_b]["company_inn"] == company_b["company"]["inn"]

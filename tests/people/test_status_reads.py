@@ -52,7 +52,10 @@ class TestStatusRead:
                 "company_name",
             }  # fmt: skip
         assert body[0]["status"] == "pending_confirmation"
-        assert "confirms" in body[0]["next_step"]
+        # Spoken to the employee: the request has not been sent yet; when it comes, confirm
+        # it on the portal by the deadline.
+        assert body[0]["next_step"].startswith("Когда запрос придёт, подтвердите его на Госуслугах")
+        assert "Компания «" in body[0]["status_text"]
         assert body[0]["company_name"] == world["company"]["name"]
 
     def test_a_person_without_numbers_gets_an_empty_list(self, client: TestClient) -> None:
