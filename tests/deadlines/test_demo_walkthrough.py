@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.core.runtime import Runtime
 from app.demo import _employee, load_demo
@@ -89,7 +89,9 @@ def test_after_the_deadline_the_demo_shows_suspensions_and_a_confirmation_undoes
     # Each employee who was asked to confirm and was cut off is told once; one whose request
     # never reached them has nothing to act on (the company's digest covers those numbers),
     # and devices have nobody to tell.
-    assert cut_off and told and told == cut_off & asked
+    assert cut_off
+    assert told
+    assert told == cut_off & asked
     # The employee of the first suspended number signs in to the portal and confirms.
     number_id = pending[0]["id"]
     k = int(pending[0]["msisdn"][-7:]) - 1000  # the demo's employee k uses +7916{1000 + k}
