@@ -182,33 +182,41 @@ def _find_number(
     return best[0], best[1]
 
 
+_LEFT_WORDS = {NumberStatus.TERMINATED: "отключён", NumberStatus.TRANSFERRED: "переоформлен"}
+
+
 def _rejection(
     msisdn: str,
     inn: str,
     name: str,
+    company: CorporateSubscriber | None,
     found: tuple[PhoneNumber, CorporateSubscriber] | None,
 ) -> str | None:
-    """Why the claim cannot stand, or None. The wording never shows the holder's details."""
-    if found is None:
-        return (
-            f"The number does not match: {msisdn} is not a corporate number in the registry. "
-            "Check the number."
-        )
-    number, company = found
-    if company.inn != inn:
-        return (
-            f"The INN does not match: number {msisdn} is not held by the company with "
-            f"INN {inn}. Check the number and the INN of the company that gave you the SIM card."
-        )
+    """Why the claim cannot stand, or None; in Russian, for the person. The company with the
+    INN claimed is checked first (name, liquidation: the state register is public), then the
+    number: one that is not in the registry and one another company holds get the same
+    answer, so a claim cannot probe which numbers the registry holds, or for whom."""
+    not_found = (
+        f"Номер {msisdn} не найден среди корпоративных номеров компании с ИНН {inn}. "
+        "Проверьте номер и ИНН компании, которая выдала вам SIM-карту."
+    )
+    if company is None:
+        return not_found
     if normalize_company_name(company.name) != normalize_company_name(name):
         return (
-            f"The company name does not match the company with INN {inn}. Write the name as "
-            "it stands in the state register (ЕГРЮЛ or ЕГРИП)."
+            f"Название не совпадает с названием компании с ИНН {inn}. Напишите его так, "
+            "как оно указано в ЕГРЮЛ или ЕГРИП."
         )
     if company.status is SubscriberStatus.LIQUIDATED:
-        return "The company is liquidated: its numbers have left the corporate registry."
+        return "Компания ликвидирована: её номера выбыли из реестра корпоративных номеров."
+    if found is None or found[1].id != company.id:
+        return not_found
+    number = found[0]
     if number.status in _LEFT_REGISTRY:
-        return f"The number has left the corporate registry (it is '{number.status.value}')."
+        return (
+            f"Номер {msisdn} выбыл из реестра корпоративных номеров "
+            f"({_LEFT_WORDS.get(number.status, number.status.value)})."
+        )
     return None
 
 
@@ -304,7 +312,10 @@ def submit_claim(
         # Only a claim on the claimed company's own number is linked to it: a claim naming
         # the wrong company must not show up in the holder's list of claims.
         claim.number_id, claim.subscriber_id = found[0].id, found[1].id
-    reason = _rejection(clean_msisdn, clean_inn, name, found)
+    company = session.scalars(
+        select(CorporateSubscriber).where(CorporateSubscriber.inn == clean_inn).limit(1)
+    ).one_or_none()
+    reason = _rejection(clean_msisdn, clean_inn, name, company, found)
     if reason is not None or found is None:
         claim.status, claim.reason, claim.decided_at = ClaimStatus.REJECTED, reason, now
         session.add(claim)
@@ -332,12 +343,12 @@ def submit_claim(
             _activate_in_network(session, number_id=number.id, now=now)
         _settle_requests(session, registration_id=current.id, person=person, now=now)
         claim.status = ClaimStatus.CONFIRMED
-        claim.reason = "The company had already named you as the user; the number is active."
+        claim.reason = "Компания уже указала вас пользователем этого номера: номер активен."
         claim.registration_id = current.id
         claim.decided_at, claim.decided_by = now, actor.id
     else:
         claim.status = ClaimStatus.PENDING
-        claim.reason = "Waiting for the company's administrator to approve or reject it."
+        claim.reason = "Заявка ждёт решения администратора компании."
     session.add(claim)
     session.flush()
     return ClaimOutcome(claim, created=True)
@@ -504,7 +515,7 @@ def approve_claim(
         )
         _activate_in_network(session, number_id=number.id, now=now)
     claim.status = ClaimStatus.APPROVED
-    claim.reason = "Approved by the company; the number is registered to you and active."
+    claim.reason = "Компания одобрила заявку: номер зарегистрирован на вас и активен."
     claim.registration_id = registration.id
     claim.decided_at, claim.decided_by = now, actor.id
     session.flush()
@@ -525,7 +536,7 @@ def reject_claim(
     """The admin rejects the claim; the number and its registration stay as they are."""
     claim = _pending_claim(session, subscriber_id=subscriber_id, claim_id=claim_id)
     claim.status = ClaimStatus.DECLINED
-    claim.reason = reason or "Rejected by the company."
+    claim.reason = reason or "Компания отклонила заявку."
     claim.decided_at, claim.decided_by = now, actor.id
     session.flush()
     return claim

@@ -269,7 +269,7 @@ class TestRejectedClaims:
         person = make_person(client)
         result = claim(client, person_headers(client, person), w, msisdn="+7 999 000 11 22")
         assert result["status"] == "rejected"
-        assert result["reason"].startswith("The number does not match")
+        assert result["reason"].startswith("Номер +79990001122 не найден")
         assert result["number_id"] is None
 
     def test_the_wrong_company_for_the_number_is_rejected_without_revealing_the_holder(
@@ -288,7 +288,7 @@ class TestRejectedClaims:
         )
 
         assert result["status"] == "rejected"
-        assert result["reason"].startswith("The INN does not match")
+        assert "не найден среди корпоративных номеров компании" in result["reason"]
         assert holder["company"]["inn"] not in result["reason"]
         assert "Тайный" not in result["reason"]
         assert result["number_id"] is None
@@ -308,7 +308,27 @@ class TestRejectedClaims:
             client, person_headers(client, person), w, company_inn=valid_inn10(9_999_991)
         )
         assert result["status"] == "rejected"
-        assert result["reason"].startswith("The INN does not match")
+        assert "не найден среди корпоративных номеров компании" in result["reason"]
+
+    def test_a_number_not_in_the_registry_and_another_companys_get_the_same_answer(
+        self, client: TestClient
+    ) -> None:
+        mine = world(client, name='ООО "Своя"')
+        theirs = world(client, name='ООО "Чужая"')
+        person = person_headers(client, make_person(client))
+        as_mine = {"company_inn": mine["company"]["inn"], "company_name": mine["company"]["name"]}
+
+        unknown = claim(client, person, mine, msisdn="+7 999 000 11 22", **as_mine)
+        foreign = claim(client, person, mine, msisdn=theirs["numbers"][0]["msisdn"], **as_mine)
+
+        def without_number(reason: str, msisdn: str) -> str:
+            return reason.replace(msisdn, "N")
+
+        assert (unknown["status"], foreign["status"]) == ("rejected", "rejected")
+        assert without_number(unknown["reason"], "+79990001122") == without_number(
+            foreign["reason"], theirs["numbers"][0]["msisdn"]
+        )
+        assert unknown["number_id"] is foreign["number_id"] is None
 
     def test_a_name_that_differs_is_rejected_without_revealing_the_registered_name(
         self, client: TestClient
@@ -319,7 +339,7 @@ class TestRejectedClaims:
         result = claim(client, person_headers(client, person), w, company_name='ООО "Лютик"')
 
         assert result["status"] == "rejected"
-        assert result["reason"].startswith("The company name does not match")
+        assert result["reason"].startswith("Название не совпадает")
         assert "Ромашка" not in result["reason"]
         assert result["company_name"] == 'ООО "Лютик"'
         # The company does see an attempt on its own number.
@@ -350,7 +370,7 @@ class TestRejectedClaims:
         result = claim(client, person_headers(client, person), w)
 
         assert result["status"] == "rejected"
-        assert "the number has left the corporate registry" in result["reason"].lower()
+        assert "выбыл из реестра корпоративных номеров" in result["reason"]
 
     def test_a_liquidated_company_is_rejected(self, client: TestClient) -> None:
         w = world(client)
@@ -365,7 +385,7 @@ class TestRejectedClaims:
         result = claim(client, person_headers(client, person), w)
 
         assert result["status"] == "rejected"
-        assert "liquidated" in result["reason"]
+        assert "ликвидирована" in result["reason"]
 
     def test_a_number_that_left_one_operator_is_claimed_where_it_is_now(
         self, client: TestClient
