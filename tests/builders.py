@@ -122,12 +122,18 @@ def make_contract(
 
 
 def add_numbers(
-    client: httpx.Client, *, contract_id: int, msisdns: list[str]
+    client: httpx.Client,
+    *,
+    contract_id: int,
+    msisdns: list[str],
+    starts_on: dt.date | None = None,
 ) -> list[dict[str, Any]]:
-    """Add numbers under a contract as operator staff."""
+    """Add numbers under a contract as operator staff (service starting on `starts_on`, by
+    default the day they are added)."""
+    start = {"service_start_on": starts_on.isoformat()} if starts_on else {}
     response = client.post(
         f"/api/v1/contracts/{contract_id}/numbers",
-        json={"numbers": [{"msisdn": m} for m in msisdns]},
+        json={"numbers": [{"msisdn": m, **start} for m in msisdns]},
         headers=staff_headers(client),
     )
     assert response.status_code == 201, response.text
@@ -135,14 +141,20 @@ def add_numbers(
     return numbers
 
 
-def make_company_with_numbers(client: httpx.Client, *, count: int = 3) -> dict[str, Any]:
-    """A company, its operator, a contract and `count` unregistered numbers."""
+def make_company_with_numbers(
+    client: httpx.Client, *, count: int = 3, starts_on: dt.date | None = None
+) -> dict[str, Any]:
+    """A company, its operator, a contract and `count` unregistered numbers (service starting
+    on `starts_on`, by default today: their deadline is then already behind them)."""
     operator = make_operator(client)
     company = make_company(client)
     contract = make_contract(client, company_id=company["id"], operator_id=operator["id"])
     base = next(_seq) * 1000
     numbers = add_numbers(
-        client, contract_id=contract["id"], msisdns=[mobile(base + i) for i in range(count)]
+        client,
+        contract_id=contract["id"],
+        msisdns=[mobile(base + i) for i in range(count)],
+        starts_on=starts_on,
     )
     admin = token_headers(client, role="company_admin", company_id=company["id"])
     return {

@@ -43,17 +43,21 @@ class TestCountsByStatus:
         assert report["company_id"] == company["company"]["id"]
         assert report["company_name"] == company["company"]["name"]
 
-    def test_new_numbers_without_a_deadline_are_not_at_risk_yet(
+    def test_new_numbers_whose_deadline_is_far_are_not_at_risk_yet(
         self, client: TestClient, clock: FixedClock
     ) -> None:
-        company = make_company_with_numbers(client, count=3)
+        starts = clock.now().date() + 60 * DAY
+        company = make_company_with_numbers(client, count=3, starts_on=starts)
 
         report = company_report(client, company["company"]["id"], company["admin"])
 
         assert report["by_status"]["unregistered"] == 3
-        assert report["at_risk"]["total"] == 0
-        assert set(report["at_risk"]["by_bucket"].values()) == {0}
-        assert report["next_deadline_at"] is None
+        # At risk (nobody confirmed), but beyond the farthest threshold.
+        assert report["at_risk"]["total"] == 3
+        assert report["at_risk"]["by_bucket"]["later"] == 3
+        assert {k for k, v in report["at_risk"]["by_bucket"].items() if v} == {"later"}
+        # Known from the moment they were added: registered before use, the day before.
+        assert report["next_deadline_at"].startswith((starts - DAY).isoformat())
         assert report["generated_at"] == clock.now().isoformat().replace("+00:00", "Z")
 
 

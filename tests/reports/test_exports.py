@@ -179,8 +179,13 @@ class TestCsv:
             f'attachment; filename="simreg-at-risk-{registry["company"]["inn"]}-2026-11-23.csv"'
         )
 
-    def test_a_company_with_nothing_at_risk_gets_the_header_only(self, client: TestClient) -> None:
+    def test_a_company_with_nothing_at_risk_gets_the_header_only(
+        self, client: TestClient, runtime: Runtime
+    ) -> None:
         company = make_company_with_numbers(client, count=2)
+        # Every number carries a deadline from the start; confirmed ones are not at risk.
+        ids = [n["id"] for n in company["numbers"]]
+        put_numbers_in_state(runtime, ids, status="active", deadline_at=None)
 
         assert _csv(client, company) == [AT_RISK_HEADERS]
 
