@@ -5,7 +5,8 @@ index over the queued ones alone serves that read from its head, and counts a re
 place in the queue. Every dispatcher takes its share of the portal's rate from one row per
 operator (`portal_send_allowances`), locked while it takes it. The sandbox portal finds a
 request sent again by the registry's own id (unique: delivered once). A person sees every
-request that named them, so PostgreSQL indexes them all by document (not only live ones).
+request that named them, so PostgreSQL indexes them all by document (not only live ones); a
+company admin's report counts the company's requests on their way by status.
 
 Deadlines are worked out in one pass over the numbers (a statement that reads each rule's
 deadline per number and writes the latest): the batch table `deadline_scratch` goes.
@@ -28,6 +29,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _QUEUED = "status = 'queued'"
+_LIVE = "status IN ('queued', 'sent', 'answered')"
 
 
 def upgrade() -> None:
@@ -45,6 +47,13 @@ def upgrade() -> None:
         op.create_index(
             'ix_confirmation_requests_doc_hash', 'confirmation_requests', ['doc_hash']
         )
+    op.create_index(
+        'ix_confirmation_requests_company_live',
+        'confirmation_requests',
+        ['subscriber_id', 'status'],
+        sqlite_where=sa.text(_LIVE),
+        postgresql_where=sa.text(_LIVE),
+    )
     op.create_index(
         'uq_sandbox_portal_deliveries_request_id',
         'sandbox_portal_deliveries',
@@ -97,6 +106,7 @@ def downgrade() -> None:
             ['doc_hash'],
             postgresql_where=sa.text("status IN ('queued', 'sent', 'answered')"),
         )
+    op.drop_index('ix_confirmation_requests_company_live', table_name='confirmation_requests')
     op.drop_index('ix_confirmation_requests_queue', table_name='confirmation_requests')
     op.create_index(
         'ix_confirmation_requests_status_next',

@@ -131,14 +131,14 @@ def operator_backlogs(session: Session, *, rate: float, now: dt.datetime) -> lis
     return result
 
 
-def queued_ahead(session: Session, request: ConfirmationRequest) -> int:
-    """Requests before this queued one in its operator's queue."""
+def queued_ahead(session: Session, *, operator_id: int, request_id: int) -> int:
+    """Requests before this one in its operator's queue (an index-only count)."""
     return int(
         session.scalar(
             select(func.count()).where(
-                Q.operator_id == request.operator_id,
+                Q.operator_id == operator_id,
                 Q.status == RequestStatus.QUEUED,
-                Q.id < request.id,
+                Q.id < request_id,
             )
         )
         or 0
@@ -156,7 +156,9 @@ def company_queue_eta(
     ).all()
     etas = [
         send_eta(
-            queued_ahead(session, Q(operator_id=operator_id, id=request_id)), rate=rate, now=now
+            queued_ahead(session, operator_id=operator_id, request_id=request_id),
+            rate=rate,
+            now=now,
         )
         for operator_id, request_id in last
     ]
@@ -180,3 +182,86 @@ def refresh_backlog_gauges(runtime: Runtime) -> dict[str, Any]:
         "confirmation_queue": sum(b.queued for b in backlogs),
         "confirmation_queue_late": sum(b.late_numbers for b in backlogs),
     }
+
+
+@dataclass
+class CompanyConfirmations:
+    """A company's confirmation requests on their way, for its admin."""
+
+    queued: int  # waiting to be sent to the portal
+    sent: int  # waiting for the person's answer
+    answered: int  # answered; the next matching run decides
+    all_sent_by: dt.datetime | None  # when the last queued one will have gone, at the rate
+
+
+def company_confirmations(
+    session: Session, *, subscriber_id: int, rate: float, now: dt.datetime
+) -> CompanyConfirmations:
+    """The company's live requests by status, and when its queue will have been sent."""
+    counts = dict(
+        session.execute(
+            select(Q.status, func.count())
+            .where(
+                Q.subscriber_id == subscriber_id,
+                Q.status.in_([RequestStatus.QUEUED, RequestStatus.SENT, RequestStatus.ANSWERED]),
+            )
+            .group_by(Q.status)
+        ).all()
+    )
+    return CompanyConfirmations(
+        queued=int(counts.get(RequestStatus.QUEUED, 0)),
+        sent=int(counts.get(RequestStatus.SENT, 0)),
+        answered=int(counts.get(RequestStatus.ANSWERED, 0)),
+        all_sent_by=company_queue_eta(session, subscriber_id=subscriber_id, rate=rate, now=now)
+        if counts.get(RequestStatus.QUEUED)
+        else None,
+    )
+
+
+@dataclass
+class NumberConfirmation:
+    """The latest confirmation request of a number's current registration, for its admin."""
+
+    request_id: int
+    status: RequestStatus
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    answered_at: dt.datetime | None
+    expires_at: dt.datetime
+    outcome: str | None
+    queued_ahead: int | None  # requests before it in its operator's queue (queued only)
+    expected_send_at: dt.datetime | None
+    last_error: str | None
+
+
+def number_confirmation(
+    session: Session, *, number_id: int, registration_id: int, rate: float, now: dt.datetime
+) -> NumberConfirmation | None:
+    """Where the request to confirm the number's current user is: queued (and when it will
+    go), sent, answered, or decided."""
+    request = session.scalars(
+        select(Q)
+        .where(Q.number_id == number_id, Q.registration_id == registration_id)
+        .order_by(Q.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if request is None:
+        return None
+    ahead = eta = None
+    if request.status is RequestStatus.QUEUED:
+        ahead = queued_ahead(session, operator_id=request.operator_id, request_id=request.id)
+        eta = send_eta(ahead, rate=rate, now=now)
+        if request.next_attempt_at is not None and request.next_attempt_at > eta:
+            eta = request.next_attempt_at
+    return NumberConfirmation(
+        request_id=request.id,
+        status=request.status,
+        created_at=request.created_at,
+        sent_at=request.sent_at,
+        answered_at=request.answered_at,
+        expires_at=request.expires_at,
+        outcome=request.outcome,
+        queued_ahead=ahead,
+        expected_send_at=eta,
+        last_error=request.last_error,
+    )

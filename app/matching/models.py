@@ -63,6 +63,14 @@ class ConfirmationRequest(Base):
             "expires_at",
             postgresql_where=text("status IN ('queued', 'sent')"),
         ),
+        # A company's requests on their way (the admin's report counts them by status).
+        Index(
+            "ix_confirmation_requests_company_live",
+            "subscriber_id",
+            "status",
+            sqlite_where=text("status IN ('queued', 'sent', 'answered')"),
+            postgresql_where=text("status IN ('queued', 'sent', 'answered')"),
+        ),
         # Also a registration's requests: they are among its number's (no index of their own,
         # which every decided request would write again).
         Index("ix_confirmation_requests_number", "number_id"),

@@ -128,7 +128,8 @@ def _views(
     for request, msisdn, company in rows:
         eta = None
         if request.status is RequestStatus.QUEUED:
-            eta = send_eta(queued_ahead(session, request), rate=rate, now=now)
+            ahead = queued_ahead(session, operator_id=request.operator_id, request_id=request.id)
+            eta = send_eta(ahead, rate=rate, now=now)
         state = RequestState(request.status.value, request.outcome, request.mismatch_fields)
         views.append(
             ConfirmationRequestView(

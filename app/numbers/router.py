@@ -20,6 +20,7 @@ from app.core.personal_data import PersonalDataVault
 from app.deadlines.models import DeadlineRule
 from app.deadlines.policy import deadline_history
 from app.deadlines.recompute import settle_stale_deadlines
+from app.matching.backlog import number_confirmation
 from app.numbers import lifecycle, service
 from app.numbers.models import NumberStatus, PhoneNumber, SimKind
 from app.numbers.schemas import (
@@ -27,6 +28,7 @@ from app.numbers.schemas import (
     DeadlineMoveOut,
     EventOut,
     NumberBrief,
+    NumberConfirmationOut,
     NumberDetail,
     NumberOut,
     NumberPage,
@@ -192,6 +194,7 @@ def _detail(
     principal: Principal,
     route: str,
     now: dt.datetime,
+    rate: float,
 ) -> NumberDetail:
     registrations = service.registrations_of(session, number_id=number.id)
     if principal.role is Role.OPERATOR_STAFF and any(r.pd_sealed for r in registrations):
@@ -204,10 +207,19 @@ def _detail(
             now=now,
         )
     text, step = STATUS_IN_PLAIN_WORDS[number.status]
+    current = next((r for r in registrations if r.ended_at is None), None)
+    confirmation = (
+        number_confirmation(
+            session, number_id=number.id, registration_id=current.id, rate=rate, now=now
+        )
+        if current is not None
+        else None
+    )
     return NumberDetail(
         **NumberOut.model_validate(number).model_dump(),
         status_text=text,
         next_step=step,
+        confirmation=NumberConfirmationOut(**vars(confirmation)) if confirmation else None,
         registrations=[service.registration_view(r, vault, reveal=False) for r in registrations],
         events=[
             EventOut.model_validate(e) for e in service.events_of(session, number_id=number.id)
@@ -232,13 +244,21 @@ def get_company_number(
     session: SessionDep,
     vault: VaultDep,
     clock: ClockDep,
+    runtime: RuntimeDep,
     principal: PrincipalDep,
 ) -> NumberDetail:
-    """One number with every registration (personal data masked) and its full history."""
+    """One number with every registration (personal data masked), its full history, and where
+    the request to confirm its current employee is."""
     ensure_company_visible(principal, company_id)
     number = service.get_number(session, number_id=number_id, subscriber_id=company_id)
     return _detail(
-        session, vault, number, principal=principal, route=request.url.path, now=clock.now()
+        session,
+        vault,
+        number,
+        principal=principal,
+        route=request.url.path,
+        now=clock.now(),
+        rate=runtime.settings.portal_rate_per_operator,
     )
 
 
@@ -249,12 +269,19 @@ def get_operator_number(
     session: SessionDep,
     vault: VaultDep,
     clock: ClockDep,
+    runtime: RuntimeDep,
     caller: OperatorSystem,
 ) -> NumberDetail:
     """One of the calling operator's numbers, with history."""
     number = service.get_number(session, number_id=number_id, operator_id=caller.operator_id)
     return _detail(
-        session, vault, number, principal=caller, route=request.url.path, now=clock.now()
+        session,
+        vault,
+        number,
+        principal=caller,
+        route=request.url.path,
+        now=clock.now(),
+        rate=runtime.settings.portal_rate_per_operator,
     )
 
 

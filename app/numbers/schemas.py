@@ -202,9 +202,34 @@ class DeadlineMoveOut(BaseModel):
     reason: str
 
 
+class NumberConfirmationOut(BaseModel):
+    """Where the request to confirm the current user is."""
+
+    request_id: int
+    status: str = Field(
+        description="queued (waiting to be sent to the portal), sent (waiting for the "
+        "person), answered (the next matching run decides), matched, expired or cancelled"
+    )
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    answered_at: dt.datetime | None
+    expires_at: dt.datetime
+    outcome: str | None
+    queued_ahead: int | None = Field(
+        description="Requests ahead of it in its operator's queue (queued only)"
+    )
+    expected_send_at: dt.datetime | None = Field(
+        description="When it is expected to be sent at the portal's rate (queued only)"
+    )
+    last_error: str | None = Field(description="Why the last try to send it failed, if it did")
+
+
 class NumberDetail(NumberOut):
     status_text: str
     next_step: str
+    confirmation: NumberConfirmationOut | None = Field(
+        default=None, description="The request to confirm the current employee user"
+    )
     deadline_rule: str | None = Field(description="Code of the rule that set the deadline")
     registrations: list[RegistrationOut]
     events: list[EventOut]

@@ -17,8 +17,14 @@ from app.auth.service import Principal, Role
 from app.core.clock import MOSCOW
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep
 from app.core.integers import RowId
+from app.matching.backlog import operator_backlogs
 from app.reports import service
-from app.reports.schemas import CompanyReport, CompanyRiskPage
+from app.reports.schemas import (
+    CompanyReport,
+    CompanyRiskPage,
+    ConfirmationBacklog,
+    OperatorBacklog,
+)
 from app.reports.spreadsheets import at_risk_csv, at_risk_xlsx
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -43,6 +49,7 @@ def company_report(
         company_id=company_id,
         now=clock.now(),
         thresholds=runtime.settings.deadline_flag_days,
+        rate=runtime.settings.portal_rate_per_operator,
     )
 
 
@@ -78,6 +85,30 @@ def download_at_risk(
         raise
     return FileResponse(
         path, media_type=XLSX, headers=headers, background=BackgroundTask(path.unlink)
+    )
+
+
+@router.get("/reports/confirmation-backlog", response_model=ConfirmationBacklog)
+def confirmation_backlog(
+    session: SessionDep, runtime: RuntimeDep, clock: ClockDep, staff: Staff
+) -> ConfirmationBacklog:
+    """Each operator's queue of requests to the identity portal: how many wait, the oldest,
+    when the queue will have been sent at the portal's rate, and how many numbers would reach
+    their deadline before their request goes out."""
+    now = clock.now()
+    rate = runtime.settings.portal_rate_per_operator
+    return ConfirmationBacklog(
+        generated_at=now,
+        rate_per_operator=rate,
+        operators=[
+            OperatorBacklog(
+                **vars(b),
+                oldest_queued_age_seconds=(now - b.oldest_queued_at).total_seconds()
+                if b.oldest_queued_at
+                else None,
+            )
+            for b in operator_backlogs(session, rate=rate, now=now)
+        ],
     )
 
 

@@ -18,6 +18,47 @@ class AtRisk(BaseModel):
     by_bucket: dict[str, int] = Field(description=_BUCKETS)
 
 
+class Confirmations(BaseModel):
+    """The company's requests to confirm employees, on their way."""
+
+    queued: int = Field(description="Waiting to be sent to the identity portal")
+    sent: int = Field(description="Waiting for the person's answer")
+    answered: int = Field(description="Answered; the next matching run decides")
+    all_sent_by: dt.datetime | None = Field(
+        description="When the last waiting request will have been sent at the portal's rate"
+    )
+
+
+class OperatorBacklog(BaseModel):
+    """One operator's queue of requests to the identity portal."""
+
+    operator_id: int
+    operator_code: str
+    queued: int = Field(description="Requests waiting to be sent (retries included)")
+    waiting_to_retry: int = Field(description="Of those, held back after an error")
+    oldest_queued_at: dt.datetime | None
+    oldest_queued_age_seconds: float | None
+    sent_awaiting_answer: int
+    drain_seconds: float | None = Field(
+        description="Time to send the whole queue at the portal's rate (None: no limit)"
+    )
+    last_sent_eta: dt.datetime | None = Field(
+        description="When the last waiting request is expected to be sent"
+    )
+    late_numbers: int = Field(
+        description="Numbers whose deadline falls before their request can be sent at the rate"
+    )
+    paused_until: dt.datetime | None = Field(
+        description="The portal was found down: sending for the operator resumes then"
+    )
+
+
+class ConfirmationBacklog(BaseModel):
+    generated_at: dt.datetime
+    rate_per_operator: float = Field(description="Requests per second (0: no limit)")
+    operators: list[OperatorBacklog]
+
+
 class CompanyReport(BaseModel):
     company_id: int
     company_name: str
@@ -29,6 +70,7 @@ class CompanyReport(BaseModel):
     next_deadline_at: dt.datetime | None = Field(
         description="The earliest deadline still ahead of an at-risk number"
     )
+    confirmations: Confirmations
 
 
 class CompanyRisk(BaseModel):

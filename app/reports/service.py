@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.companies.models import CorporateSubscriber
 from app.core.errors import NotFound
+from app.matching.backlog import company_confirmations
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
-from app.reports.schemas import AtRisk, CompanyReport, CompanyRisk
+from app.reports.schemas import AtRisk, CompanyReport, CompanyRisk, Confirmations
 
 # Not confirmed yet: each of these is suspended when its deadline passes.
 AT_RISK_STATUSES: tuple[NumberStatus, ...] = (
@@ -104,12 +105,18 @@ def get_company(session: Session, *, company_id: int) -> CorporateSubscriber:
 
 
 def company_report(
-    session: Session, *, company_id: int, now: dt.datetime, thresholds: Sequence[int]
+    session: Session,
+    *,
+    company_id: int,
+    now: dt.datetime,
+    thresholds: Sequence[int],
+    rate: float,
 ) -> CompanyReport:
-    """One company's numbers by status, its at-risk numbers by days left, and the next deadline.
+    """One company's numbers by status, its at-risk numbers by days left, the next deadline,
+    and its confirmation requests on their way.
 
     Two statements over the company's numbers, found by its index: counts by status, and the
-    at-risk aggregates.
+    at-risk aggregates; one over its live requests.
     """
     company = get_company(session, company_id=company_id)
     by_status = {status.value: 0 for status in NumberStatus}
@@ -134,6 +141,9 @@ def company_report(
         at_risk=_at_risk_view(risk, thresholds),
         suspended=by_status[NumberStatus.SUSPENDED.value],
         next_deadline_at=risk.next_deadline_at,
+        confirmations=Confirmations(
+            **vars(company_confirmations(session, subscriber_id=company_id, rate=rate, now=now))
+        ),
     )
 
 

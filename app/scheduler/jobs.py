@@ -48,8 +48,9 @@ def _uploads(runtime: Runtime) -> dict[str, Any]:
 
 def _metrics(runtime: Runtime) -> dict[str, Any]:
     from app.core.metrics import refresh_gauges
+    from app.matching.backlog import refresh_backlog_gauges
 
-    return refresh_gauges(runtime)
+    return {**refresh_gauges(runtime), **refresh_backlog_gauges(runtime)}
 
 
 def _housekeeping(runtime: Runtime) -> dict[str, Any]:
@@ -116,7 +117,8 @@ JOBS: dict[str, Job] = {
         ),
         Job(
             "metrics",
-            "Recount numbers by status and the notification backlog for GET /metrics.",
+            "Recount numbers by status, the notification backlog and each operator's queue of "
+            "confirmation requests for GET /metrics.",
             lambda s: s.metrics_interval_seconds,
             _metrics,
             # Prometheus gauges belong to the process that sets them: each scheduler keeps its own
