@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, bindparam, func, make_url, select
+from sqlalchemy import Engine, bindparam, func, literal_column, make_url, select
+from sqlalchemy.orm import aliased
 
 from app.companies.models import CorporateSubscriber
 from app.core.errors import DatabaseUnavailable
@@ -26,22 +27,29 @@ from app.numbers.models import NumberStatus, PhoneNumber, Registration
 from app.people.models import Person
 from app.people.words import RequestState, person_words
 
+# Constants written into the SQL: the asyncpg statement takes the subject as its only parameter.
+_BAR, _EMPTY = literal_column("'|'"), literal_column("''")
 # The latest confirmation request of the current registration, as 'status|outcome|fields':
 # what the person is told depends on whether it was sent, answered, or did not match.
+_EARLIER = aliased(ConfirmationRequest)
 _LATEST_REQUEST = (
     select(
         ConfirmationRequest.status
-        + "|"
-        + func.coalesce(ConfirmationRequest.outcome, "")
-        + "|"
-        + func.coalesce(ConfirmationRequest.mismatch_fields, "")
+        + _BAR
+        + func.coalesce(ConfirmationRequest.outcome, _EMPTY)
+        + _BAR
+        + func.coalesce(ConfirmationRequest.mismatch_fields, _EMPTY)
     )
     .where(
-        ConfirmationRequest.number_id == PhoneNumber.id,
-        ConfirmationRequest.registration_id == Registration.id,
+        ConfirmationRequest.id
+        == select(func.max(_EARLIER.id))
+        .where(
+            _EARLIER.number_id == PhoneNumber.id,
+            _EARLIER.registration_id == Registration.id,
+        )
+        .correlate(PhoneNumber, Registration)
+        .scalar_subquery()
     )
-    .order_by(ConfirmationRequest.id.desc())
-    .limit(1)
     .correlate(PhoneNumber, Registration)
     .scalar_subquery()
 )
