@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, bindparam, func, literal_column, make_url, select
+from sqlalchemy import ColumnElement, Engine, bindparam, func, literal_column, make_url, select
 from sqlalchemy.orm import aliased
 
 from app.companies.models import CorporateSubscriber
@@ -28,7 +28,8 @@ from app.people.models import Person
 from app.people.words import RequestState, person_words
 
 # Constants written into the SQL: the asyncpg statement takes the subject as its only parameter.
-_BAR, _EMPTY = literal_column("'|'"), literal_column("''")
+_BAR: ColumnElement[str] = literal_column("'|'")
+_EMPTY: ColumnElement[str] = literal_column("''")
 # The latest confirmation request of the current registration, as 'status|outcome|fields':
 # what the person is told depends on whether it was sent, answered, or did not match.
 _EARLIER = aliased(ConfirmationRequest)
