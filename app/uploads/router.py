@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.auth.dependencies import ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.core.deps import CursorDep, RuntimeDep, SessionDep
+from app.core.downloads import attachment
 from app.core.errors import FieldProblem, InvalidInput
 from app.core.runtime import Runtime
 from app.uploads import service
@@ -189,9 +190,7 @@ def download_errors(
     header = upload.header or []
     rows = list(service.rejected_rows(session, upload_id=upload.id))
     stem = Path(upload.filename).stem or "upload"
-    disposition = (
-        f"attachment; filename=\"errors-{upload.id}.{fmt}\"; filename*=UTF-8''errors-{stem}.{fmt}"
-    )
+    disposition = attachment(f"errors-{stem}.{fmt}", fallback=f"errors-{upload.id}.{fmt}")
     if fmt == "csv":
         return StreamingResponse(
             error_report_csv(header, rows, delimiter=upload.delimiter or ";"),
@@ -210,7 +209,7 @@ def download_template(
     kind: Literal["employees", "devices"], fmt: Literal["csv", "xlsx"]
 ) -> Response:
     """An empty list with the headers simreg reads (CSV for Russian Excel: UTF-8 BOM, ';')."""
-    disposition = f'attachment; filename="simreg-{kind}.{fmt}"'
+    disposition = attachment(f"simreg-{kind}.{fmt}")
     if fmt == "csv":
         return Response(
             template_csv(kind),

@@ -80,6 +80,38 @@ def upload(
     )
 
 
+def upload_raw_name(
+    client: httpx.Client,
+    company_id: int,
+    headers: dict[str, str],
+    content: bytes,
+    *,
+    filename: str,
+    mode: str = "apply",
+) -> Any:
+    """POST a file with `filename` written into the multipart header as is, a quote escaped
+    by a backslash as a browser or curl may send it (httpx would percent-encode it)."""
+    boundary = "simreg-test-boundary"
+    quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="mode"\r\n\r\n'
+            f"{mode}\r\n"
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return client.post(
+        f"/api/v1/companies/{company_id}/uploads",
+        content=body,
+        headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+
 def upload_result(
     client: httpx.Client, company_id: int, headers: dict[str, str], upload_id: int
 ) -> Any:
