@@ -107,19 +107,21 @@ def import_file(
         size=path.stat().st_size,
         sha256=service.file_sha256(path),
     )
-    with unit_of_work(runtime.sessions) as session:
-        upload, created = service.receive_upload(
-            session,
-            subscriber_id=company,
-            received=received,
-            mode=UploadMode(mode),
-            idempotency_key=idempotency_key,
-            actor=Actor(ActorKind.COMPANY_ADMIN, "cli"),
-            upload_dir=upload_dir,
-            now=runtime.clock.now(),
-        )
-        upload_id = upload.id
-    Path(copy.name).unlink(missing_ok=True)
+    try:
+        with unit_of_work(runtime.sessions) as session:
+            upload, created = service.receive_upload(
+                session,
+                subscriber_id=company,
+                received=received,
+                mode=UploadMode(mode),
+                idempotency_key=idempotency_key,
+                actor=Actor(ActorKind.COMPANY_ADMIN, "cli"),
+                upload_dir=upload_dir,
+                now=runtime.clock.now(),
+            )
+            upload_id = upload.id
+    finally:
+        received.path.unlink(missing_ok=True)  # moved in for a new upload, else still here
     if not created:
         typer.echo(f"the same file (or key) was uploaded before: upload {upload_id}")
     with Progress() as bar:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Header, Query, UploadFile, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -78,10 +78,14 @@ async def _spool(file: UploadFile, directory: Path) -> service.ReceivedFile:
     digest = hashlib.sha256()
     size = 0
     with tempfile.NamedTemporaryFile(dir=directory, prefix="incoming-", delete=False) as out:
-        while chunk := await file.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
+        try:
+            while chunk := await file.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)  # a disconnect, a full disk
+            raise
     return service.ReceivedFile(
         path=Path(out.name),
         filename=file.filename or "upload",
@@ -115,12 +119,35 @@ async def create_upload(
     ensure_company_visible(admin, company_id)
     upload_dir = Path(runtime.settings.upload_dir)
     received = await _spool(file, upload_dir / "incoming")
-    if received.size == 0:
+    try:
+        upload, created, body = _record(runtime, admin, company_id, received, mode, idempotency_key)
+    finally:
+        # Every answer but a new upload leaves the spooled file behind: a replay, a refusal
+        # (409, 404, 422), an error. A new upload has moved it already.
         received.path.unlink(missing_ok=True)
+    headers = {"Location": f"/api/v1/companies/{company_id}/uploads/{upload.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(body, status_code=200, headers=headers)
+    background.add_task(_run_in_background, runtime, upload.id)
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+def _record(
+    runtime: Runtime,
+    admin: Principal,
+    company_id: int,
+    received: service.ReceivedFile,
+    mode: UploadMode,
+    idempotency_key: str | None,
+) -> tuple[Upload, bool, dict[str, Any]]:
+    """Record the upload (or find the earlier one); the upload, whether it is new, its view."""
+    if received.size == 0:
         raise InvalidInput(
             "The file is empty; export the list from Excel again.",
             errors=[FieldProblem("file", "file.empty", "the file has no bytes")],
         )
+    upload_dir = Path(runtime.settings.upload_dir)
     with runtime.sessions() as session:
         upload, created = service.receive_upload(
             session,
@@ -132,15 +159,13 @@ async def create_upload(
             upload_dir=upload_dir,
             now=runtime.clock.now(),
         )
-        session.commit()
-        body = upload_view(session, upload).model_dump(mode="json")
-    received.path.unlink(missing_ok=True)
-    headers = {"Location": f"/api/v1/companies/{company_id}/uploads/{upload.id}"}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-        return JSONResponse(body, status_code=200, headers=headers)
-    background.add_task(_run_in_background, runtime, upload.id)
-    return JSONResponse(body, status_code=202, headers=headers)
+        try:
+            session.commit()
+        except BaseException:
+            if created:  # its file was moved in for it alone
+                Path(upload.stored_path).unlink(missing_ok=True)
+            raise
+        return upload, created, upload_view(session, upload).model_dump(mode="json")
 
 
 @router.get("/companies/{company_id}/uploads/{upload_id}", response_model=UploadOut)

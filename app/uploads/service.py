@@ -171,7 +171,8 @@ def receive_upload(
 ) -> tuple[Upload, bool]:
     """Record an upload, or return the earlier one for the same key or the same file.
 
-    Returns (upload, created). The file is moved into `upload_dir` only for a new upload."""
+    Returns (upload, created). The file is moved into `upload_dir` only for a new upload;
+    otherwise (a replay or a refusal) the caller still has it to delete."""
     company = session.get(CorporateSubscriber, subscriber_id)
     if company is None:
         raise NotFound(f"Company {subscriber_id} was not found.")
@@ -208,9 +209,10 @@ def receive_upload(
             "take no new users."
         )
     upload_dir.mkdir(parents=True, exist_ok=True)
-    stored = upload_dir / f"{subscriber_id}-{received.sha256}"
-    if not stored.exists():
-        shutil.move(str(received.path), stored)
+    # A file of its own for each upload: it is deleted when its upload ends, whatever other
+    # uploads of the same content are doing.
+    stored = upload_dir / f"{subscriber_id}-{received.sha256[:16]}-{secrets.token_hex(8)}"
+    shutil.move(str(received.path), stored)
     upload = Upload(
         subscriber_id=subscriber_id,
         mode=mode,
