@@ -109,6 +109,19 @@ class Settings(BaseSettings):
     xlsx_max_unpacked_bytes: int = Field(
         default=1024 * 1024 * 1024, ge=1, description="Largest XLSX content once unzipped."
     )
+    xlsx_max_cells: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="Largest XLSX sheet, in cells: the box from its first to its last cell "
+        "(and the size it declares), its cells, its shared strings. The reader holds 32 bytes "
+        "per cell of the box: 20 million is about 640 MB, a million rows of 20 columns.",
+    )
+    xlsx_max_columns: int = Field(
+        default=256,
+        ge=1,
+        le=16_384,
+        description="Most columns an XLSX sheet may span from its first to its last cell.",
+    )
     upload_resume_on_start: bool = Field(
         default=True, description="Resume uploads left unfinished when the process starts."
     )

@@ -75,6 +75,7 @@ from app.uploads.columns import (
 from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
 from app.uploads.readers import RowBatch, Table, UploadRejected, open_table
 from app.uploads.validation import RowProblem, validate_batch
+from app.uploads.xlsx_bounds import XlsxLimits
 
 log = structlog.get_logger("simreg.uploads")
 
@@ -479,10 +480,15 @@ class _UploadWorker:
     def validate(self, session: Session, upload: Upload, stream: _Stream | None = None) -> None:
         """Check every row. A dry run keeps nothing but the refused rows; an apply stages the
         accepted rows batch by batch, or with `stream` applies them batch by batch."""
+        settings = self.runtime.settings
         table = open_table(
             Path(upload.stored_path),
             filename=upload.filename,
-            max_xlsx_uncompressed_bytes=self.runtime.settings.xlsx_max_unpacked_bytes,
+            xlsx_limits=XlsxLimits(
+                max_unpacked_bytes=settings.xlsx_max_unpacked_bytes,
+                max_cells=settings.xlsx_max_cells,
+                max_columns=settings.xlsx_max_columns,
+            ),
         )
         _check_header(table)
         if upload.status is UploadStatus.RECEIVED:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -130,3 +132,64 @@ def problem_codes(session: Session, upload_id: int) -> dict[int, list[str]]:
             select(UploadRejection).where(UploadRejection.upload_id == upload_id)
         )
     }
+
+
+_WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    '<sheets><sheet name="Лист1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    f'<Relationship Id="rId1" Type="{_RELATIONSHIPS}/officeDocument" Target="xl/workbook.xml"/>'
+    "</Relationships>"
+)
+_WORKBOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    f'<Relationship Id="rId1" Type="{_RELATIONSHIPS}/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId2" Type="{_RELATIONSHIPS}/sharedStrings" Target="sharedStrings.xml"/>'
+    "</Relationships>"
+)
+
+
+def xlsx_by_hand(
+    sheet_data: str, *, dimension: str | None = None, shared: list[str] | None = None
+) -> bytes:
+    """A workbook whose sheet XML is written here, cell by cell, as no spreadsheet program
+    would write it: the rows of <sheetData>, a declared dimension, shared strings."""
+    declared = f'<dimension ref="{dimension}"/>' if dimension else ""
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"{declared}<sheetData>{sheet_data}</sheetData></worksheet>"
+    )
+    strings = "".join(f"<si><t>{s}</t></si>" for s in shared or [])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("_rels/.rels", _PACKAGE_RELS)
+        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        archive.writestr("xl/worksheets/sheet1.xml", sheet)
+        archive.writestr(
+            "xl/sharedStrings.xml",
+            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            f"{strings}</sst>",
+        )
+    return buffer.getvalue()
+
+
+def sparse_sheet(path: Path, *, last_row: int, last_col: int) -> Path:
+    """The sheet of the security review: a header cell at A1 and one more cell at the far
+    corner (XFD1048576 at the most), as Excel itself would save them."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet()
+    sheet.write_string(0, 0, "Номер телефона")
+    sheet.write_string(last_row - 1, last_col - 1, "x")
+    workbook.close()
+    return path
