@@ -153,6 +153,7 @@ def resume_uploads() -> None:
     """Finish uploads left unfinished by a worker that died."""
     from app.core.runtime import Runtime
     from app.uploads import service
+    from app.uploads.worker import run_upload
 
     runtime = Runtime.build(get_settings())
     settled = service.settle_prepared(runtime.engine)
@@ -161,7 +162,7 @@ def resume_uploads() -> None:
     with runtime.sessions() as session:
         pending = service.stale_uploads(session, now=runtime.clock.now())
     for upload_id in pending:
-        result = service.process_upload(runtime, upload_id)
+        result = run_upload(runtime, upload_id)  # one file that kills its worker stops no other
         typer.echo(f"upload {upload_id}: {result.status.value if result else 'held elsewhere'}")
 
 

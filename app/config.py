@@ -132,6 +132,19 @@ class Settings(BaseSettings):
         "memory grows with it.",
     )
     upload_lease_seconds: int = Field(default=120, ge=5)
+    upload_worker_timeout_seconds: float = Field(
+        default=900,
+        gt=0,
+        description="Each upload is read and checked in a worker process of its own; one that "
+        "runs longer than this is stopped. An upload whose worker dies or is stopped twice "
+        "fails with the reason.",
+    )
+    upload_worker_memory_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="Address space an upload's worker process may take, in MB (0: no limit); "
+        "past it the worker stops instead of the machine running out of memory.",
+    )
     max_numbers_per_person: int = Field(
         default=20, ge=1, description="Numbers one person may use across all companies."
     )

@@ -26,6 +26,7 @@ from app.uploads.spreadsheets import (
     template_csv,
     template_xlsx,
 )
+from app.uploads.worker import run_upload
 
 router = APIRouter(prefix="/api/v1", tags=["uploads"])
 
@@ -95,7 +96,7 @@ async def _spool(file: UploadFile, directory: Path) -> service.ReceivedFile:
 
 
 def _run_in_background(runtime: Runtime, upload_id: int) -> None:
-    service.process_upload(runtime, upload_id)
+    run_upload(runtime, upload_id)  # in a worker process: a file cannot take the API down
 
 
 @router.post(

@@ -64,6 +64,7 @@ from app.db.session import is_postgres
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
+from app.uploads import attempts
 from app.uploads.columns import (
     DEVICE_MARKERS,
     DEVICE_REQUIRED,
@@ -80,7 +81,6 @@ from app.uploads.xlsx_bounds import XlsxLimits
 log = structlog.get_logger("simreg.uploads")
 
 FIRST_ERRORS = 50
-MAX_ATTEMPTS = 3
 _FINAL = (NumberStatus.TERMINATED.value, NumberStatus.TRANSFERRED.value)
 _IN_CHUNK = 5_000
 _COPY_SLICE = 4_000
@@ -301,22 +301,6 @@ def rejected_rows(session: Session, *, upload_id: int) -> Iterable[tuple[int, li
 # Processing
 
 
-def claim(session: Session, *, upload_id: int, now: dt.datetime, lease: dt.timedelta) -> bool:
-    """Take an upload for this worker unless another live worker holds it."""
-    result = session.execute(
-        update(Upload)
-        .where(
-            Upload.id == upload_id,
-            Upload.status.not_in([UploadStatus.DONE, UploadStatus.FAILED]),
-            or_(Upload.lease_until.is_(None), Upload.lease_until < now),
-        )
-        .values(lease_until=now + lease, attempts=Upload.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 def stale_uploads(session: Session, *, now: dt.datetime) -> list[int]:
     """Uploads that are unfinished and held by nobody (their worker died, or never started)."""
     return list(
@@ -404,12 +388,24 @@ checkpoints = _Checkpoint
 def process_upload(
     runtime: Runtime, upload_id: int, *, progress: ProgressCallback | None = None
 ) -> Upload | None:
-    """Run (or resume) one upload to `done` or `failed`. None when another worker holds it."""
-    lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
+    """Run (or resume) one upload to `done` or `failed`, in this process (the API runs each in
+    a worker process: app/uploads/worker.py). None when another worker holds it."""
     settle_prepared(runtime.engine)  # an earlier attempt that died mid-commit
+    taken = attempts.begin(runtime, upload_id)
+    if taken == "held":
+        return None
+    if taken == "run":
+        run_claimed(runtime, upload_id, progress=progress)
     with runtime.sessions() as session:
-        if not claim(session, upload_id=upload_id, now=runtime.clock.now(), lease=lease):
-            return None
+        return session.get(Upload, upload_id)
+
+
+def run_claimed(
+    runtime: Runtime, upload_id: int, *, progress: ProgressCallback | None = None
+) -> None:
+    """One attempt, already claimed and counted: the upload ends `done` or `failed`, or is
+    left to the next attempt."""
+    checkpoints.reach("attempt.started")
     worker = _UploadWorker(runtime, upload_id, progress=progress)
     try:
         worker.run()
@@ -420,17 +416,15 @@ def process_upload(
         # unless this upload keeps failing, which a retry will not cure.
         log.exception("upload processing stopped", upload_id=upload_id)
         with runtime.sessions() as session:
-            attempts = session.get_one(Upload, upload_id).attempts
+            tried = session.get_one(Upload, upload_id).attempts
             session.execute(update(Upload).where(Upload.id == upload_id).values(lease_until=None))
             session.commit()
-        if attempts >= MAX_ATTEMPTS:
+        if tried >= attempts.MAX_ATTEMPTS:
             worker.fail(
                 "upload.internal_error",
                 "Processing stopped on an internal error and nothing was applied; "
                 "upload the file again, or contact support if it happens again.",
             )
-    with runtime.sessions() as session:
-        return session.get(Upload, upload_id)
 
 
 class _UploadWorker:
@@ -459,21 +453,7 @@ class _UploadWorker:
                     self.apply(session, upload)
 
     def fail(self, code: str, message: str) -> None:
-        with self.runtime.sessions() as session:
-            session.execute(delete(StagedRow).where(StagedRow.upload_id == self.upload_id))
-            session.execute(
-                update(Upload)
-                .where(Upload.id == self.upload_id)
-                .values(
-                    status=UploadStatus.FAILED,
-                    failure_code=code,
-                    failure_message=message,
-                    finished_at=self.now(),
-                    lease_until=None,
-                )
-            )
-            session.commit()
-        log.info("upload failed", upload_id=self.upload_id, code=code)
+        attempts.fail(self.runtime, self.upload_id, code=code, message=message)
 
     # -- validation -----------------------------------------------------------------------
 
@@ -573,7 +553,7 @@ class _UploadWorker:
             upload.status = UploadStatus.APPLYING
         session.commit()
         if upload.status is UploadStatus.DONE:
-            _count_rows(upload)
+            count_rows(upload)
 
     def _write_batch(
         self,
@@ -863,7 +843,7 @@ class _UploadWorker:
         upload.lease_until = None
         checkpoints.reach("apply.before_commit")
         session.commit()
-        _count_rows(upload)
+        count_rows(upload)
         log.info(
             "upload applied",
             upload_id=upload.id,
@@ -1764,7 +1744,7 @@ def _clear_staging(session: Session, upload_id: int, *, postgres: bool) -> None:
     session.execute(delete(StagedRow).where(StagedRow.upload_id == upload_id))
 
 
-def _count_rows(upload: Upload) -> None:
+def count_rows(upload: Upload) -> None:
     """Add a finished upload's rows to the metrics (once: only after its final commit)."""
     UPLOAD_ROWS_PROCESSED.labels(mode=upload.mode.value).inc(upload.rows_read)
     UPLOAD_ROWS_REJECTED.labels(mode=upload.mode.value).inc(upload.rejected)
