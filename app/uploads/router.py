@@ -7,7 +7,17 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Header, Query, UploadFile, status
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    File,
+    Form,
+    Header,
+    Query,
+    Request,
+    UploadFile,
+    status,
+)
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -17,6 +27,7 @@ from app.core.deps import CursorDep, RuntimeDep, SessionDep
 from app.core.downloads import attachment
 from app.core.errors import FieldProblem, InvalidInput
 from app.core.runtime import Runtime
+from app.people.service import log_personal_data_read
 from app.uploads import service
 from app.uploads.models import Upload, UploadMode
 from app.uploads.schemas import Counts, Progress, RowError, UploadOut, UploadPage
@@ -207,14 +218,26 @@ def download_errors(
     company_id: int,
     upload_id: int,
     fmt: Literal["csv", "xlsx"],
+    request: Request,
     session: SessionDep,
+    runtime: RuntimeDep,
     reader: Reader,
 ) -> Response:
-    """The refused rows as written, with an error column: fix them in Excel and upload again."""
+    """The refused rows as written, with an error column: fix them in Excel and upload again.
+    Their cells may hold personal data: a read by operator staff is logged."""
     ensure_company_visible(reader, company_id)
     upload = service.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
     header = upload.header or []
-    rows = list(service.rejected_rows(session, upload_id=upload.id))
+    rows = list(service.rejected_rows(session, vault=runtime.vault, upload_id=upload.id))
+    if reader.role is Role.OPERATOR_STAFF and rows:
+        log_personal_data_read(
+            session,
+            staff=reader.subject,
+            resource="upload_errors",
+            resource_id=upload.id,
+            route=request.url.path,
+            now=runtime.clock.now(),
+        )
     stem = Path(upload.filename).stem or "upload"
     disposition = attachment(f"errors-{stem}.{fmt}", fallback=f"errors-{upload.id}.{fmt}")
     if fmt == "csv":

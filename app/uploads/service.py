@@ -284,17 +284,20 @@ def first_errors(
     return found
 
 
-def rejected_rows(session: Session, *, upload_id: int) -> Iterable[tuple[int, list[str], str]]:
-    """Refused rows as written, with their problems in words, in row order (streamed)."""
+def rejected_rows(
+    session: Session, *, vault: PersonalDataVault, upload_id: int
+) -> Iterable[tuple[int, list[str], str]]:
+    """Refused rows as written (their cells opened), with their problems in words, in row
+    order (streamed). For the error report only: the cells may hold personal data."""
     query = (
-        select(UploadRejection.row_no, UploadRejection.cells, UploadRejection.problems)
+        select(UploadRejection.row_no, UploadRejection.cells_sealed, UploadRejection.problems)
         .where(UploadRejection.upload_id == upload_id)
         .order_by(UploadRejection.row_no)
         .execution_options(yield_per=2_000)
     )
-    for row_no, cells, problems in session.execute(query):
+    for row_no, sealed, problems in session.execute(query):
         text = "; ".join(f"{p['column']}: {p['message']}" for p in problems)
-        yield row_no, cells, text
+        yield row_no, vault.open(sealed)["cells"], text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,7 +570,7 @@ class _UploadWorker:
         """Stage and refuse one batch's rows and commit it with the point to resume after."""
         if staged is not None:
             _bulk_write(session, staged)
-        _write_rejections(session, upload.id, rejections)
+        _write_rejections(session, self.vault, upload.id, rejections)
         upload.resume_after_row = batch.last_row_no
         upload.rows_read += batch.size
         upload.accepted += accepted
@@ -768,7 +771,7 @@ class _UploadWorker:
                         StagedRow.row_no.in_(wanted[start : start + _IN_CHUNK]),
                     )
                 )
-        _write_rejections(session, upload.id, found)
+        _write_rejections(session, self.vault, upload.id, found)
 
     # -- apply ----------------------------------------------------------------------------
 
@@ -896,6 +899,7 @@ class _Stream:
         self._upload_id = upload_id
         self._lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
         self._clock = runtime.clock
+        self._vault = runtime.vault
         self._callback = progress
         self._engine = runtime.engine
         self._progress = runtime.engine.connect()
@@ -1018,7 +1022,7 @@ class _Stream:
     ) -> None:
         """In the sending thread: apply a prepared batch, uncommitted (its moves too, unless
         the moves connection has them), then report progress once all of it is written."""
-        _write_rejections(session, progress.upload_id, rejections)
+        _write_rejections(session, self._vault, progress.upload_id, rejections)
         if prepared is not None:
             _apply_registrations(session, prepared)
             if moving is None:
@@ -1903,23 +1907,28 @@ def _batch_query(
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-_REJECTION_COLUMNS = "upload_id, row_no, cells, problems, msisdn_digits"
+_REJECTION_COLUMNS = "upload_id, row_no, cells_sealed, pd_key_id, problems, msisdn_digits"
 
 
-def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any]]) -> None:
-    """Refused rows with their cells and problems as JSON, written by the driver: through the
-    ORM, the JSON encoding of 20,000 rows held the GIL for a second the checks needed."""
+def _write_rejections(
+    session: Session, vault: PersonalDataVault, upload_id: int, rows: list[dict[str, Any]]
+) -> None:
+    """Refused rows with their cells sealed and their problems as JSON, written by the driver:
+    through the ORM, the JSON encoding of 20,000 rows held the GIL for a second the checks
+    needed."""
     if not rows:
         return
+    sealed = vault.seal_many([orjson.dumps({"cells": r["cells"]}) for r in rows])
     values = [
         (
             upload_id,
             r["row_no"],
-            orjson.dumps(r["cells"]).decode(),
+            cells,
+            vault.active_key_id,
             orjson.dumps(r["problems"]).decode(),
             r["msisdn_digits"],
         )
-        for r in rows
+        for r, cells in zip(rows, sealed, strict=True)
     ]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
@@ -1932,7 +1941,7 @@ def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any
     cursor = connection.connection.cursor()
     try:
         cursor.executemany(
-            f"INSERT INTO upload_rejections ({_REJECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT INTO upload_rejections ({_REJECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
             values,
         )
     finally:
