@@ -48,12 +48,17 @@ def _metrics(runtime: Runtime) -> dict[str, Any]:
 
 
 def _housekeeping(runtime: Runtime) -> dict[str, Any]:
+    from pathlib import Path
+
     from app.db.session import unit_of_work
     from app.scheduler.service import prune_claims
+    from app.uploads import files
 
     keep = dt.timedelta(days=runtime.settings.job_claims_keep_days)
     with unit_of_work(runtime.sessions) as session:
-        return {"claims_pruned": prune_claims(session, older_than=dt.datetime.now(dt.UTC) - keep)}
+        pruned = prune_claims(session, older_than=dt.datetime.now(dt.UTC) - keep)
+        swept = files.sweep(session, upload_dir=Path(runtime.settings.upload_dir))
+    return {"claims_pruned": pruned, "upload_files_deleted": swept}
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,8 @@ JOBS: dict[str, Job] = {
         ),
         Job(
             "housekeeping",
-            "Delete job claims older than SIMREG_JOB_CLAIMS_KEEP_DAYS (each job's latest stays).",
+            "Delete job claims older than SIMREG_JOB_CLAIMS_KEEP_DAYS (each job's latest stays) "
+            "and uploaded files no unfinished upload needs.",
             lambda s: 86_400,
             _housekeeping,
         ),

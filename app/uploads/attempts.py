@@ -13,6 +13,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.runtime import Runtime
+from app.uploads import files
 from app.uploads.models import StagedRow, Upload, UploadStatus
 
 log = structlog.get_logger("simreg.uploads")
@@ -101,8 +102,9 @@ def stopped(runtime: Runtime, upload_id: int, *, timed_out: bool) -> bool:
 
 
 def fail(runtime: Runtime, upload_id: int, *, code: str, message: str) -> None:
-    """Mark the upload failed with the reason; its staged rows go."""
+    """Mark the upload failed with the reason; its staged rows and its file go."""
     with runtime.sessions() as session:
+        stored = session.scalar(select(Upload.stored_path).where(Upload.id == upload_id))
         session.execute(delete(StagedRow).where(StagedRow.upload_id == upload_id))
         session.execute(
             update(Upload)
@@ -116,4 +118,6 @@ def fail(runtime: Runtime, upload_id: int, *, code: str, message: str) -> None:
             )
         )
         session.commit()
+    if stored is not None:
+        files.discard(stored)
     log.info("upload failed", upload_id=upload_id, code=code)

@@ -64,7 +64,7 @@ from app.db.session import is_postgres
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
-from app.uploads import attempts
+from app.uploads import attempts, files
 from app.uploads.columns import (
     DEVICE_MARKERS,
     DEVICE_REQUIRED,
@@ -428,6 +428,10 @@ def run_claimed(
                 "Processing stopped on an internal error and nothing was applied; "
                 "upload the file again, or contact support if it happens again.",
             )
+    with runtime.sessions() as session:
+        upload = session.get_one(Upload, upload_id)
+        if upload.status is UploadStatus.DONE:
+            files.discard(upload.stored_path)  # a failed one's went with the failure
 
 
 class _UploadWorker:
