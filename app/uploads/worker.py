@@ -126,8 +126,9 @@ def _work(settings: Settings, now: dt.datetime | None, upload_id: int) -> None:
     runtime = Runtime.build(settings, clock=FixedClock(now) if now is not None else None)
     try:
         service.run_claimed(runtime, upload_id)
-    except Exception:
-        log.exception("upload worker failed", upload_id=upload_id)
+    except Exception as exc:
+        # The type only: a message may quote what it failed on, personal data included.
+        log.error("upload worker failed", upload_id=upload_id, error=type(exc).__name__)
         raise SystemExit(1) from None
     finally:
         runtime.engine.dispose()
