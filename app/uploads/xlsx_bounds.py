@@ -16,12 +16,15 @@ stays at one chunk.
 from __future__ import annotations
 
 import copy
+import html
+import posixpath
 import re
 import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import polars as pl
 
@@ -36,7 +39,8 @@ EXCEL_COLUMNS = 16_384
 MAX_MERGED_RANGES = 100_000
 
 _CHUNK = 4 * 1024 * 1024
-# No tag Excel writes comes near this; a longer one is not carried from chunk to chunk.
+# No tag Excel writes comes near this: the end of a chunk after its last '<' is carried to the
+# next chunk only when shorter.
 _MAX_TAG = 1024 * 1024
 
 _PREFIX = r"(?:[A-Za-z_][\w.\-]*:)?"
@@ -56,6 +60,10 @@ _REST_OF_TAG = re.compile(rb"""((?:\s+[^\s=<>/"']+\s*=\s*(?:"[^"]*"|'[^']*'))*)\
 _ATTRIBUTE = re.compile(rb"""\s+([^\s=<>/"']+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dimension(?=[\s/>])")
 _REF = re.compile(rb"([A-Za-z]+)([0-9]+)")
+_TARGET = re.compile(rb"""\sTarget\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+# Parts no workbook reads as XML unless its relationships name them (see `_parts_read`).
+_NOT_READ = ("xl/media/", "xl/embeddings/", "xl/printerSettings/")
+_MAX_RELATIONSHIPS = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,15 +83,23 @@ def check_workbook(path: Path, *, name: str, limits: XlsxLimits) -> None:
     total = 0
     try:
         with zipfile.ZipFile(path) as archive:
+            read = _parts_read(archive, limits)
             for info in infos:
                 allowance = limits.max_unpacked_bytes - total
+                scan = info.filename in read
                 try:
-                    total += _measure(archive, info, name, limits, allowance, exact=False)
+                    total += _measure(archive, info, name, limits, allowance, scan=scan)
                 except _NotAsExcelWrites:
-                    total += _measure(archive, info, name, limits, allowance, exact=True)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError) as e:
-        raise corrupt(name) from e  # RuntimeError: an encrypted part
-    except (ValueError, zlib.error) as e:
+                    total += _measure(archive, info, name, limits, allowance, scan=scan, exact=True)
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        RuntimeError,  # an encrypted part
+        ValueError,
+        zlib.error,
+    ) as e:
         raise corrupt(name) from e
 
 
@@ -110,6 +126,29 @@ def _directory(path: Path, *, name: str, limits: XlsxLimits) -> list[zipfile.Zip
     return infos
 
 
+def _parts_read(archive: zipfile.ZipFile, limits: XlsxLimits) -> set[str]:
+    """The parts the reader may read as XML: every part under xl/, but for pictures and
+    other media, which only drawings point to (random bytes of a picture may look like the
+    start of a tag). Whatever part the workbook's relationships name is read, even one under
+    xl/media/: the reader opens the sheet the workbook names, wherever it is."""
+    names = set(archive.namelist())
+    named: set[str] = set()
+    if "xl/_rels/workbook.xml.rels" in names:
+        with archive.open("xl/_rels/workbook.xml.rels") as stream:
+            relationships = stream.read(min(limits.max_unpacked_bytes, _MAX_RELATIONSHIPS) + 1)
+        for found in _TARGET.finditer(relationships):
+            target = (found.group(1) or found.group(2) or b"").decode("utf-8", "replace")
+            # Every way a reader may take the target: escaped or not, from the package root
+            # or from xl/, as written or normalised.
+            for form in {target, html.unescape(target), unquote(html.unescape(target))}:
+                named.update((form.lstrip("/"), f"xl/{form}", posixpath.normpath(f"xl/{form}")))
+    return {
+        part
+        for part in names
+        if part in named or (part.startswith("xl/") and not part.startswith(_NOT_READ))
+    }
+
+
 def _measure(
     archive: zipfile.ZipFile,
     info: zipfile.ZipInfo,
@@ -117,18 +156,19 @@ def _measure(
     limits: XlsxLimits,
     allowance: int,
     *,
-    exact: bool,
+    scan: bool,
+    exact: bool = False,
 ) -> int:
     """Decompress one part as it really unpacks, refusing it past `allowance` bytes or the
-    ratio, and scan it; its real size. Raises `_NotAsExcelWrites` when `exact` is off and a
-    cell needs it.
+    ratio, and (with `scan`) scan it; its real size. Raises `_NotAsExcelWrites` when `exact`
+    is off and a cell needs it.
 
     zipfile stops reading a part at the size the zip declares; told no size, it reads on to
     the real end (this stops at the allowance), and the CRC at the end still checks every
     byte."""
     real = copy.copy(info)
     real.file_size = sys.maxsize
-    scan = _PartScan(name, limits, exact=exact)
+    scanner = _PartScan(name, limits, exact=exact) if scan else None
     size = 0
     with archive.open(real) as stream:
         while chunk := stream.read(_CHUNK):
@@ -139,8 +179,10 @@ def _measure(
                 )
             if size > limits.max_ratio * max(info.compress_size, 1):
                 raise _too_large_unpacked(name, _ratio(info, size))
-            scan.feed(chunk)
-    scan.close()
+            if scanner is not None:
+                scanner.feed(chunk)
+    if scanner is not None:
+        scanner.close()
     return size
 
 
@@ -166,11 +208,11 @@ class _PartScan:
     def feed(self, chunk: bytes) -> None:
         data = self._carry + chunk
         cut = data.rfind(b"<")
-        if cut == -1:
+        if cut == -1 or len(data) - cut > _MAX_TAG:
+            # No tag starts near the end (text, an image): nothing to carry. A tag longer
+            # than that, cut here, is no cell tag as Excel writes it, and is read as such.
             cut = len(data)
         self._carry = data[cut:]
-        if len(self._carry) > _MAX_TAG:
-            raise corrupt(self.name)
         self._scan(data[:cut])
 
     def close(self) -> None:
@@ -183,9 +225,10 @@ class _PartScan:
         if not data:
             return
         # As text without copying it (a chunk is cut before a '<', never inside a character);
-        # decoded with replacement only where it is no UTF-8.
-        text = pl.Series([data], dtype=pl.Binary).cast(pl.String, strict=False)
-        if text.null_count():
+        # decoded with replacement only where it is no UTF-8 (a picture).
+        try:
+            text = pl.Series([data], dtype=pl.Binary).cast(pl.String)
+        except pl.exceptions.PolarsError:
             text = pl.Series([data.decode("utf-8", "replace")])
 
         def holds(word: str) -> bool:

@@ -147,20 +147,29 @@ _PACKAGE_RELS = (
     f'<Relationship Id="rId1" Type="{_RELATIONSHIPS}/officeDocument" Target="xl/workbook.xml"/>'
     "</Relationships>"
 )
-_WORKBOOK_RELS = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    f'<Relationship Id="rId1" Type="{_RELATIONSHIPS}/worksheet" Target="worksheets/sheet1.xml"/>'
-    f'<Relationship Id="rId2" Type="{_RELATIONSHIPS}/sharedStrings" Target="sharedStrings.xml"/>'
-    "</Relationships>"
-)
+
+
+def _workbook_rels(target: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{_RELATIONSHIPS}/worksheet" Target="{target}"/>'
+        f'<Relationship Id="rId2" Type="{_RELATIONSHIPS}/sharedStrings" '
+        'Target="sharedStrings.xml"/></Relationships>'
+    )
 
 
 def xlsx_by_hand(
-    sheet_data: str, *, dimension: str | None = None, shared: list[str] | None = None
+    sheet_data: str,
+    *,
+    dimension: str | None = None,
+    shared: list[str] | None = None,
+    sheet_part: str = "xl/worksheets/sheet1.xml",
+    target: str = "worksheets/sheet1.xml",
 ) -> bytes:
     """A workbook whose sheet XML is written here, cell by cell, as no spreadsheet program
-    would write it: the rows of <sheetData>, a declared dimension, shared strings."""
+    would write it: the rows of <sheetData>, a declared dimension, shared strings, the part
+    the sheet is in and how the workbook names it."""
     declared = f'<dimension ref="{dimension}"/>' if dimension else ""
     sheet = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -172,8 +181,8 @@ def xlsx_by_hand(
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("_rels/.rels", _PACKAGE_RELS)
         archive.writestr("xl/workbook.xml", _WORKBOOK)
-        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
-        archive.writestr("xl/worksheets/sheet1.xml", sheet)
+        archive.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(target))
+        archive.writestr(sheet_part, sheet)
         archive.writestr(
             "xl/sharedStrings.xml",
             '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'

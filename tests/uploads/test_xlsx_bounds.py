@@ -231,3 +231,58 @@ class TestRealSizes:
         path = written(tmp_path, xlsx_by_hand(f'<row r="1"><c r="A1">{v()}</c></row>'))
         rewrite_header(path, "xl/worksheets/sheet1.xml", crc=0x1234_5678)
         assert refusal(path).code == "file.corrupt"
+
+
+class TestTheSheetWhereverTheWorkbookPutsIt:
+    @pytest.mark.parametrize(
+        ("sheet_part", "target"),
+        [
+            ("xl/media/image1.xml", "media/image1.xml"),
+            ("xl/media/image1.xml", "/xl/media/image1.xml"),
+            ("xl/../sheet.xml", "../sheet.xml"),
+            ("xl/media/a b.xml", "media/a b.xml"),
+        ],
+    )
+    def test_the_part_the_workbook_names_is_measured(
+        self, tmp_path: Path, sheet_part: str, target: str
+    ) -> None:
+        cells = f'<row r="1"><c r="A1">{v()}</c></row><row r="9000"><c r="CV9000">{v()}</c></row>'
+        path = written(tmp_path, xlsx_by_hand(cells, sheet_part=sheet_part, target=target))
+        limits = XlsxLimits(max_cells=100_000)
+        assert refusal(path, limits).code == "file.xlsx_too_large_sheet"
+
+
+class TestWorkbooksAsPeopleMakeThem:
+    def test_a_large_picture_beside_the_list(self, tmp_path: Path) -> None:
+        import random
+        import zlib as deflate
+
+        import xlsxwriter
+
+        # A PNG of noise: 3 MB that no compression shrinks, holding '<' bytes anywhere.
+        noise = random.Random(7)
+        width = height = 1000
+        raw = b"".join(
+            b"\x00" + noise.randbytes(width * 3) for _ in range(height)
+        )  # filter byte, then RGB
+
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            body = kind + data
+            return struct.pack(">I", len(data)) + body + struct.pack(">I", deflate.crc32(body))
+
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        png = tmp_path / "logo.png"
+        png.write_bytes(
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", deflate.compress(raw))
+            + chunk(b"IEND", b"")
+        )
+        path = tmp_path / "list.xlsx"
+        workbook = xlsxwriter.Workbook(str(path))
+        sheet = workbook.add_worksheet()
+        sheet.write_row(0, 0, ["Номер телефона", "Фамилия"])
+        sheet.write_row(1, 0, ["+79120000000", "Иванов"])
+        sheet.insert_image("D2", str(png))
+        workbook.close()
+        check_workbook(path, name="x", limits=XlsxLimits())
