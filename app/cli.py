@@ -112,19 +112,21 @@ def import_file(
         size=path.stat().st_size,
         sha256=service.file_sha256(path),
     )
-    with unit_of_work(runtime.sessions) as session:
-        upload, created = service.receive_upload(
-            session,
-            subscriber_id=company,
-            received=received,
-            mode=UploadMode(mode),
-            idempotency_key=idempotency_key,
-            actor=Actor(ActorKind.COMPANY_ADMIN, "cli"),
-            upload_dir=upload_dir,
-            now=runtime.clock.now(),
-        )
-        upload_id = upload.id
-    Path(copy.name).unlink(missing_ok=True)
+    try:
+        with unit_of_work(runtime.sessions) as session:
+            upload, created = service.receive_upload(
+                session,
+                subscriber_id=company,
+                received=received,
+                mode=UploadMode(mode),
+                idempotency_key=idempotency_key,
+                actor=Actor(ActorKind.COMPANY_ADMIN, "cli"),
+                upload_dir=upload_dir,
+                now=runtime.clock.now(),
+            )
+            upload_id = upload.id
+    finally:
+        received.path.unlink(missing_ok=True)  # moved in for a new upload, else still here
     if not created:
         typer.echo(f"the same file (or key) was uploaded before: upload {upload_id}")
     with Progress() as bar:
@@ -156,6 +158,7 @@ def resume_uploads() -> None:
     """Finish uploads left unfinished by a worker that died."""
     from app.core.runtime import Runtime
     from app.uploads import service
+    from app.uploads.worker import run_upload
 
     runtime = Runtime.build(get_settings())
     settled = service.settle_prepared(runtime.engine)
@@ -164,7 +167,7 @@ def resume_uploads() -> None:
     with runtime.sessions() as session:
         pending = service.stale_uploads(session, now=runtime.clock.now())
     for upload_id in pending:
-        result = service.process_upload(runtime, upload_id)
+        result = run_upload(runtime, upload_id)  # one file that kills its worker stops no other
         typer.echo(f"upload {upload_id}: {result.status.value if result else 'held elsewhere'}")
 
 

@@ -136,6 +136,19 @@ class Settings(BaseSettings):
     xlsx_max_unpacked_bytes: int = Field(
         default=1024 * 1024 * 1024, ge=1, description="Largest XLSX content once unzipped."
     )
+    xlsx_max_cells: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="Largest XLSX sheet, in cells: the box from its first to its last cell "
+        "(and the size it declares), its cells, its shared strings. The reader holds 32 bytes "
+        "per cell of the box: 20 million is about 640 MB, a million rows of 20 columns.",
+    )
+    xlsx_max_columns: int = Field(
+        default=256,
+        ge=1,
+        le=16_384,
+        description="Most columns an XLSX sheet may span from its first to its last cell.",
+    )
     upload_resume_on_start: bool = Field(
         default=True, description="Resume uploads left unfinished when the process starts."
     )
@@ -146,6 +159,19 @@ class Settings(BaseSettings):
         "memory grows with it.",
     )
     upload_lease_seconds: int = Field(default=120, ge=5)
+    upload_worker_timeout_seconds: float = Field(
+        default=900,
+        gt=0,
+        description="Each upload is read and checked in a worker process of its own; one that "
+        "runs longer than this is stopped. An upload whose worker dies or is stopped twice "
+        "fails with the reason.",
+    )
+    upload_worker_memory_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="Address space an upload's worker process may take, in MB (0: no limit); "
+        "past it the worker stops instead of the machine running out of memory.",
+    )
     max_numbers_per_person: int = Field(
         default=20, ge=1, description="Numbers one person may use across all companies."
     )

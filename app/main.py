@@ -45,6 +45,7 @@ from app.scheduler.router import sandbox_router as sandbox_clock_router
 from app.scheduler.runner import build_scheduler
 from app.uploads import service as uploads
 from app.uploads.router import router as uploads_router
+from app.uploads.worker import run_upload
 
 log = structlog.get_logger("simreg.app")
 
@@ -57,7 +58,7 @@ def _resume_uploads(runtime: Runtime) -> None:
             pending = uploads.stale_uploads(session, now=runtime.clock.now())
         for upload_id in pending:
             log.info("resuming upload", upload_id=upload_id)
-            uploads.process_upload(runtime, upload_id)
+            run_upload(runtime, upload_id)
     except Exception:
         # The next start, or `simreg resume-uploads`, tries again; serving goes on meanwhile.
         log.exception("resuming uploads stopped")

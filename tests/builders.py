@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import re
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -231,3 +233,30 @@ def logged_data(captured: str) -> str:
             line = json.dumps(record, ensure_ascii=False)
         lines.append(line)
     return "\n".join(lines)
+
+
+# RFC 6266 parameters: a token name, then a token or a quoted string (no escapes needed here).
+_PARAM = re.compile(r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("[^"\\]*"|[^\s;"]+)')
+
+
+def parse_disposition(value: str) -> tuple[str, dict[str, str]]:
+    """The disposition type and its parameters, refusing anything outside the grammar."""
+    kind, _, rest = value.partition(";")
+    rest = ";" + rest
+    params: dict[str, str] = {}
+    position = 0
+    for match in _PARAM.finditer(rest):
+        assert match.start() == position, f"stray text in {value!r}"
+        name, raw = match.groups()
+        assert name not in params, f"{name} twice in {value!r}"
+        params[name] = raw[1:-1] if raw.startswith('"') else raw
+        position = match.end()
+    assert position == len(rest), f"stray text in {value!r}"
+    return kind, params
+
+
+def disposition_name(params: dict[str, str]) -> str:
+    """The exact file name a Content-Disposition's filename* gives."""
+    charset, _, encoded = params["filename*"].partition("''")
+    assert charset == "UTF-8"
+    return unquote(encoded, encoding="utf-8", errors="strict")

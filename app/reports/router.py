@@ -16,6 +16,7 @@ from app.auth.dependencies import ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.core.clock import MOSCOW
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep
+from app.core.downloads import attachment
 from app.core.integers import RowId
 from app.matching.backlog import operator_backlogs
 from app.reports import service
@@ -69,7 +70,7 @@ def download_at_risk(
         inn = service.get_company(session, company_id=company_id).inn
     now = clock.now()
     filename = f"simreg-at-risk-{inn}-{now.astimezone(MOSCOW):%Y-%m-%d}.{fmt}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {"Content-Disposition": attachment(filename)}
     numbers = service.at_risk_numbers(runtime.sessions, company_id=company_id)
     if fmt == "csv":
         return StreamingResponse(

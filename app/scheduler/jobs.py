@@ -37,12 +37,13 @@ def _notifications(runtime: Runtime) -> dict[str, Any]:
 
 def _uploads(runtime: Runtime) -> dict[str, Any]:
     from app.uploads import service as uploads
+    from app.uploads.worker import run_upload
 
     settled = uploads.settle_prepared(runtime.engine)
     with runtime.sessions() as session:
         stale = uploads.stale_uploads(session, now=runtime.clock.now())
     for upload_id in stale:
-        uploads.process_upload(runtime, upload_id)
+        run_upload(runtime, upload_id)  # in a worker process: a file cannot stop the jobs
     return {"uploads_resumed": len(stale), "prepared_settled": settled}
 
 
@@ -54,12 +55,17 @@ def _metrics(runtime: Runtime) -> dict[str, Any]:
 
 
 def _housekeeping(runtime: Runtime) -> dict[str, Any]:
+    from pathlib import Path
+
     from app.db.session import unit_of_work
     from app.scheduler.service import prune_claims
+    from app.uploads import files
 
     keep = dt.timedelta(days=runtime.settings.job_claims_keep_days)
     with unit_of_work(runtime.sessions) as session:
-        return {"claims_pruned": prune_claims(session, older_than=dt.datetime.now(dt.UTC) - keep)}
+        pruned = prune_claims(session, older_than=dt.datetime.now(dt.UTC) - keep)
+        swept = files.sweep(session, upload_dir=Path(runtime.settings.upload_dir))
+    return {"claims_pruned": pruned, "upload_files_deleted": swept}
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,8 @@ JOBS: dict[str, Job] = {
         ),
         Job(
             "housekeeping",
-            "Delete job claims older than SIMREG_JOB_CLAIMS_KEEP_DAYS (each job's latest stays).",
+            "Delete job claims older than SIMREG_JOB_CLAIMS_KEEP_DAYS (each job's latest stays) "
+            "and uploaded files no unfinished upload needs.",
             lambda s: 86_400,
             _housekeeping,
         ),

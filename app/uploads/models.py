@@ -97,7 +97,12 @@ class UploadRejection(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
     row_no: Mapped[int] = mapped_column(Integer)
-    cells: Mapped[list[str]] = mapped_column(JSON)
+    # The cells as written, sealed like a registration's personal data ({"cells": [...]}):
+    # any cell of a refused row may hold a passport, a birth date or a SNILS. Opened only to
+    # write the error report.
+    cells_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    pd_key_id: Mapped[str] = mapped_column(String(32))
+    # Codes and messages, which never repeat a passport, birth date or SNILS.
     problems: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     # Last ten digits of the phone cell, so a repeated number is caught even in a bad row.
     msisdn_digits: Mapped[str | None] = mapped_column(String(10))

@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import io
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ import polars as pl
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 
 from app.uploads.columns import WHITESPACE, Column, column_for_header
+from app.uploads.refusals import SAVE_HINT, UploadRejected, corrupt, not_a_table
+from app.uploads.xlsx_bounds import XlsxLimits, check_workbook
 
 __all__ = ["RawRow", "Table", "UploadRejected", "open_table"]
 
@@ -44,7 +45,6 @@ _FRAME_ENCODINGS = ("utf-8", "utf-8-sig", "cp1251")
 # Preference on a tie: ";" is what Russian Excel writes, "\t" what "Unicode text" export writes.
 _DELIMITERS = (";", ",", "\t")
 
-_SAVE_HINT = 'save the list from Excel as .xlsx or as "CSV UTF-8"'
 # The save-as types as Russian Excel names them (its plain "CSV" writes cp1251 with ";").
 _ENCODING_HINT = (
     'save it from Excel as "CSV UTF-8 (разделитель - запятая)" or '
@@ -70,22 +70,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-
-
-class UploadRejected(Exception):
-    """The whole file is refused before any row is read."""
-
-    def __init__(
-        self, code: str, message: str, *, status: int = 422, column: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.column = column
-
-    def __repr__(self) -> str:
-        return f"UploadRejected({self.code!r}, {self.message!r}, status={self.status})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +220,7 @@ def open_table(
     path: Path,
     *,
     filename: str,
-    max_xlsx_uncompressed_bytes: int = 500_000_000,
-    max_xlsx_ratio: int = 200,
+    xlsx_limits: XlsxLimits | None = None,
 ) -> Table:
     """Open an uploaded CSV or XLSX file, or refuse it with `UploadRejected`.
 
@@ -253,12 +236,11 @@ def open_table(
         return _open_xlsx(
             path,
             name=name,
-            max_uncompressed=max_xlsx_uncompressed_bytes,
-            max_ratio=max_xlsx_ratio,
+            limits=xlsx_limits or XlsxLimits(),
         )
     for magic, what in _SIGNATURES:
         if head.startswith(magic):
-            raise _not_a_table(name, what)
+            raise not_a_table(name, what)
     if _is_blank_file(path, head):
         raise UploadRejected("file.empty", f"{name} is empty; there is no table in it")
     return _open_csv(path, head=head, name=name)
@@ -327,7 +309,7 @@ def _detect_encoding(path: Path, *, head: bytes, name: str) -> str:
                 f"{name} looks like UTF-16 text without a byte-order mark, "
                 f"which cannot be read reliably; {_ENCODING_HINT}",
             )
-        raise _not_a_table(name, "a binary file")
+        raise not_a_table(name, "a binary file")
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if _decodes_as_utf8(path):
@@ -581,14 +563,14 @@ def _csv_structure_error(detail: str, *, row_no: int, name: str) -> UploadReject
             "file.unclosed_quote",
             f"in {name} a quote opened in row {row_no} is never closed (or row {row_no} holds "
             "a cell far longer than Excel allows); close the quote, or put the value in "
-            f'double quotes with any quote inside doubled (""), or {_SAVE_HINT}',
+            f'double quotes with any quote inside doubled (""), or {SAVE_HINT}',
         )
     if "unexpected end of data" in detail:
         return UploadRejected(
             "file.unclosed_quote",
             f"in {name} a quote opened in row {row_no} is never closed, so everything after it "
             'would be read as one cell; close the quote, or double a quote inside a value (""), '
-            f"or {_SAVE_HINT}",
+            f"or {SAVE_HINT}",
         )
     return None
 
@@ -696,15 +678,16 @@ def _read_header(
 # --- XLSX ---------------------------------------------------------------------------------
 
 
-def _open_xlsx(path: Path, *, name: str, max_uncompressed: int, max_ratio: int) -> Table:
-    _check_zip(path, name=name, max_uncompressed=max_uncompressed, max_ratio=max_ratio)
+def _open_xlsx(path: Path, *, name: str, limits: XlsxLimits) -> Table:
+    # Everything calamine allocates follows from what this measured first.
+    check_workbook(path, name=name, limits=limits)
     try:
         # The sheet keeps its parsed cells after the workbook (and its file) is closed.
         with CalamineWorkbook.from_path(str(path)) as workbook:
             sheet = workbook.get_sheet_by_index(0)
         merges = sheet.merged_cell_ranges or []
     except (CalamineError, OSError, ValueError) as e:  # calamine raises all three on damage
-        raise _corrupt(name) from e
+        raise corrupt(name) from e
 
     start = sheet.start
     # Rows come from Excel's row 1 on, but cells from the sheet's first used column.
@@ -735,46 +718,6 @@ def _open_xlsx(path: Path, *, name: str, max_uncompressed: int, max_ratio: int) 
     )
 
 
-def _check_zip(path: Path, *, name: str, max_uncompressed: int, max_ratio: int) -> None:
-    """Refuse non-XLSX zips and zip bombs from the zip directory alone, decompressing nothing.
-
-    The sizes are the ones the zip declares; calamine then reads the members, so a zip that
-    understates them is not caught here.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            names = {info.filename for info in infos}
-            if "xl/workbook.xml" not in names:
-                raise _not_a_table(name, _what_zip(archive, names))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
-        raise _corrupt(name) from e
-    declared = sum(info.file_size for info in infos)
-    if declared > max_uncompressed:
-        raise _too_large_unpacked(name, f"it unpacks to {declared:,} bytes")
-    for info in infos:
-        if info.file_size > max_ratio * max(info.compress_size, 1):
-            raise _too_large_unpacked(
-                name,
-                f"its part {info.filename} unpacks {info.file_size // max(info.compress_size, 1)}"
-                " times larger than it is stored",
-            )
-
-
-def _what_zip(archive: zipfile.ZipFile, names: set[str]) -> str:
-    if "word/document.xml" in names:
-        return "a Word document (.docx)"
-    if "ppt/presentation.xml" in names:
-        return "a PowerPoint presentation (.pptx)"
-    if "mimetype" in names and archive.getinfo("mimetype").file_size < 200:
-        mimetype = archive.read("mimetype")
-        if b"opendocument.spreadsheet" in mimetype:
-            return "an OpenDocument spreadsheet (.ods)"
-        if b"opendocument" in mimetype:
-            return "an OpenDocument file"
-    return "a ZIP archive"
-
-
 class _Merges:
     """Merged ranges of the sheet, filling each with its top-left value as Excel shows it."""
 
@@ -800,9 +743,10 @@ class _Merges:
         if not self._open:
             return
         for _last_row, c0, c1, value in self._open:
-            for col in range(c0 - self._first_col, c1 - self._first_col + 1):
-                if 0 <= col < len(cells):
-                    cells[col] = value
+            # Only the row's own cells: a range may reach column XFD of a narrow sheet.
+            left = max(c0 - self._first_col, 0)
+            right = min(c1 - self._first_col + 1, len(cells))
+            cells[left:right] = [value] * max(right - left, 0)
         self._open = [m for m in self._open if m[0] > row]
 
 
@@ -884,12 +828,6 @@ def _rest_is_blank(f: IO[bytes]) -> bool:
     return True
 
 
-def _not_a_table(name: str, what: str) -> UploadRejected:
-    return UploadRejected(
-        "file.not_a_table", f"{name} is {what}, not a CSV or XLSX table; {_SAVE_HINT}"
-    )
-
-
 def _unknown_encoding(name: str) -> UploadRejected:
     return UploadRejected(
         "file.unknown_encoding",
@@ -902,21 +840,4 @@ def _no_rows(name: str) -> UploadRejected:
     return UploadRejected(
         "file.no_rows",
         f"{name}: the file has a header row but no data rows; add the rows below the header",
-    )
-
-
-def _corrupt(name: str) -> UploadRejected:
-    return UploadRejected(
-        "file.corrupt",
-        f"{name} is damaged and cannot be opened as an XLSX workbook; open it in Excel and save "
-        "it again as .xlsx",
-    )
-
-
-def _too_large_unpacked(name: str, why: str) -> UploadRejected:
-    return UploadRejected(
-        "file.xlsx_too_large_unpacked",
-        f"{name} is refused: {why}, more than a list of SIM users ever needs; save the list "
-        "again from Excel without images or other sheets, or as CSV",
-        status=413,
     )

@@ -5,18 +5,30 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Header, Query, UploadFile, status
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    File,
+    Form,
+    Header,
+    Query,
+    Request,
+    UploadFile,
+    status,
+)
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.core.deps import CursorDep, RuntimeDep, SessionDep
+from app.core.downloads import attachment
 from app.core.errors import FieldProblem, InvalidInput
 from app.core.integers import RowId
 from app.core.runtime import Runtime
+from app.people.service import log_personal_data_read
 from app.uploads import service
 from app.uploads.models import Upload, UploadMode
 from app.uploads.schemas import Counts, Progress, RowError, UploadOut, UploadPage
@@ -26,6 +38,7 @@ from app.uploads.spreadsheets import (
     template_csv,
     template_xlsx,
 )
+from app.uploads.worker import run_upload
 
 router = APIRouter(prefix="/api/v1", tags=["uploads"])
 
@@ -78,10 +91,14 @@ async def _spool(file: UploadFile, directory: Path) -> service.ReceivedFile:
     digest = hashlib.sha256()
     size = 0
     with tempfile.NamedTemporaryFile(dir=directory, prefix="incoming-", delete=False) as out:
-        while chunk := await file.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
+        try:
+            while chunk := await file.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)  # a disconnect, a full disk
+            raise
     return service.ReceivedFile(
         path=Path(out.name),
         filename=file.filename or "upload",
@@ -91,7 +108,7 @@ async def _spool(file: UploadFile, directory: Path) -> service.ReceivedFile:
 
 
 def _run_in_background(runtime: Runtime, upload_id: int) -> None:
-    service.process_upload(runtime, upload_id)
+    run_upload(runtime, upload_id)  # in a worker process: a file cannot take the API down
 
 
 @router.post(
@@ -115,12 +132,35 @@ async def create_upload(
     ensure_company_visible(admin, company_id)
     upload_dir = Path(runtime.settings.upload_dir)
     received = await _spool(file, upload_dir / "incoming")
-    if received.size == 0:
+    try:
+        upload, created, body = _record(runtime, admin, company_id, received, mode, idempotency_key)
+    finally:
+        # Every answer but a new upload leaves the spooled file behind: a replay, a refusal
+        # (409, 404, 422), an error. A new upload has moved it already.
         received.path.unlink(missing_ok=True)
+    headers = {"Location": f"/api/v1/companies/{company_id}/uploads/{upload.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(body, status_code=200, headers=headers)
+    background.add_task(_run_in_background, runtime, upload.id)
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+def _record(
+    runtime: Runtime,
+    admin: Principal,
+    company_id: int,
+    received: service.ReceivedFile,
+    mode: UploadMode,
+    idempotency_key: str | None,
+) -> tuple[Upload, bool, dict[str, Any]]:
+    """Record the upload (or find the earlier one); the upload, whether it is new, its view."""
+    if received.size == 0:
         raise InvalidInput(
             "The file is empty; export the list from Excel again.",
             errors=[FieldProblem("file", "file.empty", "the file has no bytes")],
         )
+    upload_dir = Path(runtime.settings.upload_dir)
     with runtime.sessions() as session:
         upload, created = service.receive_upload(
             session,
@@ -132,15 +172,13 @@ async def create_upload(
             upload_dir=upload_dir,
             now=runtime.clock.now(),
         )
-        session.commit()
-        body = upload_view(session, upload).model_dump(mode="json")
-    received.path.unlink(missing_ok=True)
-    headers = {"Location": f"/api/v1/companies/{company_id}/uploads/{upload.id}"}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-        return JSONResponse(body, status_code=200, headers=headers)
-    background.add_task(_run_in_background, runtime, upload.id)
-    return JSONResponse(body, status_code=202, headers=headers)
+        try:
+            session.commit()
+        except BaseException:
+            if created:  # its file was moved in for it alone
+                Path(upload.stored_path).unlink(missing_ok=True)
+            raise
+        return upload, created, upload_view(session, upload).model_dump(mode="json")
 
 
 @router.get("/companies/{company_id}/uploads/{upload_id}", response_model=UploadOut)
@@ -183,18 +221,28 @@ def download_errors(
     company_id: RowId,
     upload_id: RowId,
     fmt: Literal["csv", "xlsx"],
+    request: Request,
     session: SessionDep,
+    runtime: RuntimeDep,
     reader: Reader,
 ) -> Response:
-    """The refused rows as written, with an error column: fix them in Excel and upload again."""
+    """The refused rows as written, with an error column: fix them in Excel and upload again.
+    Their cells may hold personal data: a read by operator staff is logged."""
     ensure_company_visible(reader, company_id)
     upload = service.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
     header = upload.header or []
-    rows = list(service.rejected_rows(session, upload_id=upload.id))
+    rows = list(service.rejected_rows(session, vault=runtime.vault, upload_id=upload.id))
+    if reader.role is Role.OPERATOR_STAFF and rows:
+        log_personal_data_read(
+            session,
+            staff=reader.subject,
+            resource="upload_errors",
+            resource_id=upload.id,
+            route=request.url.path,
+            now=runtime.clock.now(),
+        )
     stem = Path(upload.filename).stem or "upload"
-    disposition = (
-        f"attachment; filename=\"errors-{upload.id}.{fmt}\"; filename*=UTF-8''errors-{stem}.{fmt}"
-    )
+    disposition = attachment(f"errors-{stem}.{fmt}", fallback=f"errors-{upload.id}.{fmt}")
     if fmt == "csv":
         return StreamingResponse(
             error_report_csv(header, rows, delimiter=upload.delimiter or ";"),
@@ -213,7 +261,7 @@ def download_template(
     kind: Literal["employees", "devices"], fmt: Literal["csv", "xlsx"]
 ) -> Response:
     """An empty list with the headers simreg reads (CSV for Russian Excel: UTF-8 BOM, ';')."""
-    disposition = f'attachment; filename="simreg-{kind}.{fmt}"'
+    disposition = attachment(f"simreg-{kind}.{fmt}")
     if fmt == "csv":
         return Response(
             template_csv(kind),

@@ -65,6 +65,7 @@ from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
+from app.uploads import attempts, files
 from app.uploads.columns import (
     DEVICE_MARKERS,
     DEVICE_REQUIRED,
@@ -76,11 +77,11 @@ from app.uploads.columns import (
 from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
 from app.uploads.readers import RowBatch, Table, UploadRejected, open_table
 from app.uploads.validation import RowProblem, validate_batch
+from app.uploads.xlsx_bounds import XlsxLimits
 
 log = structlog.get_logger("simreg.uploads")
 
 FIRST_ERRORS = 50
-MAX_ATTEMPTS = 3
 _FINAL = (NumberStatus.TERMINATED.value, NumberStatus.TRANSFERRED.value)
 _IN_CHUNK = 5_000
 _COPY_SLICE = 4_000
@@ -172,7 +173,8 @@ def receive_upload(
 ) -> tuple[Upload, bool]:
     """Record an upload, or return the earlier one for the same key or the same file.
 
-    Returns (upload, created). The file is moved into `upload_dir` only for a new upload."""
+    Returns (upload, created). The file is moved into `upload_dir` only for a new upload;
+    otherwise (a replay or a refusal) the caller still has it to delete."""
     company = session.get(CorporateSubscriber, subscriber_id)
     if company is None:
         raise NotFound(f"Company {subscriber_id} was not found.")
@@ -209,9 +211,10 @@ def receive_upload(
             "take no new users."
         )
     upload_dir.mkdir(parents=True, exist_ok=True)
-    stored = upload_dir / f"{subscriber_id}-{received.sha256}"
-    if not stored.exists():
-        shutil.move(str(received.path), stored)
+    # A file of its own for each upload: it is deleted when its upload ends, whatever other
+    # uploads of the same content are doing.
+    stored = upload_dir / f"{subscriber_id}-{received.sha256[:16]}-{secrets.token_hex(8)}"
+    shutil.move(str(received.path), stored)
     upload = Upload(
         subscriber_id=subscriber_id,
         mode=mode,
@@ -282,37 +285,24 @@ def first_errors(
     return found
 
 
-def rejected_rows(session: Session, *, upload_id: int) -> Iterable[tuple[int, list[str], str]]:
-    """Refused rows as written, with their problems in words, in row order (streamed)."""
+def rejected_rows(
+    session: Session, *, vault: PersonalDataVault, upload_id: int
+) -> Iterable[tuple[int, list[str], str]]:
+    """Refused rows as written (their cells opened), with their problems in words, in row
+    order (streamed). For the error report only: the cells may hold personal data."""
     query = (
-        select(UploadRejection.row_no, UploadRejection.cells, UploadRejection.problems)
+        select(UploadRejection.row_no, UploadRejection.cells_sealed, UploadRejection.problems)
         .where(UploadRejection.upload_id == upload_id)
         .order_by(UploadRejection.row_no)
         .execution_options(yield_per=2_000)
     )
-    for row_no, cells, problems in session.execute(query):
+    for row_no, sealed, problems in session.execute(query):
         text = "; ".join(f"{p['column']}: {p['message']}" for p in problems)
-        yield row_no, cells, text
+        yield row_no, vault.open(sealed)["cells"], text
 
 
 # ---------------------------------------------------------------------------------------------
 # Processing
-
-
-def claim(session: Session, *, upload_id: int, now: dt.datetime, lease: dt.timedelta) -> bool:
-    """Take an upload for this worker unless another live worker holds it."""
-    result = session.execute(
-        update(Upload)
-        .where(
-            Upload.id == upload_id,
-            Upload.status.not_in([UploadStatus.DONE, UploadStatus.FAILED]),
-            or_(Upload.lease_until.is_(None), Upload.lease_until < now),
-        )
-        .values(lease_until=now + lease, attempts=Upload.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def stale_uploads(session: Session, *, now: dt.datetime) -> list[int]:
@@ -402,12 +392,24 @@ checkpoints = _Checkpoint
 def process_upload(
     runtime: Runtime, upload_id: int, *, progress: ProgressCallback | None = None
 ) -> Upload | None:
-    """Run (or resume) one upload to `done` or `failed`. None when another worker holds it."""
-    lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
+    """Run (or resume) one upload to `done` or `failed`, in this process (the API runs each in
+    a worker process: app/uploads/worker.py). None when another worker holds it."""
     settle_prepared(runtime.engine)  # an earlier attempt that died mid-commit
+    taken = attempts.begin(runtime, upload_id)
+    if taken == "held":
+        return None
+    if taken == "run":
+        run_claimed(runtime, upload_id, progress=progress)
     with runtime.sessions() as session:
-        if not claim(session, upload_id=upload_id, now=runtime.clock.now(), lease=lease):
-            return None
+        return session.get(Upload, upload_id)
+
+
+def run_claimed(
+    runtime: Runtime, upload_id: int, *, progress: ProgressCallback | None = None
+) -> None:
+    """One attempt, already claimed and counted: the upload ends `done` or `failed`, or is
+    left to the next attempt."""
+    checkpoints.reach("attempt.started")
     worker = _UploadWorker(runtime, upload_id, progress=progress)
     try:
         worker.run()
@@ -418,17 +420,19 @@ def process_upload(
         # unless this upload keeps failing, which a retry will not cure.
         log.exception("upload processing stopped", upload_id=upload_id)
         with runtime.sessions() as session:
-            attempts = session.get_one(Upload, upload_id).attempts
+            tried = session.get_one(Upload, upload_id).attempts
             session.execute(update(Upload).where(Upload.id == upload_id).values(lease_until=None))
             session.commit()
-        if attempts >= MAX_ATTEMPTS:
+        if tried >= attempts.MAX_ATTEMPTS:
             worker.fail(
                 "upload.internal_error",
                 "Processing stopped on an internal error and nothing was applied; "
                 "upload the file again, or contact support if it happens again.",
             )
     with runtime.sessions() as session:
-        return session.get(Upload, upload_id)
+        upload = session.get_one(Upload, upload_id)
+        if upload.status is UploadStatus.DONE:
+            files.discard(upload.stored_path)  # a failed one's went with the failure
 
 
 class _UploadWorker:
@@ -457,31 +461,22 @@ class _UploadWorker:
                     self.apply(session, upload)
 
     def fail(self, code: str, message: str) -> None:
-        with self.runtime.sessions() as session:
-            session.execute(delete(StagedRow).where(StagedRow.upload_id == self.upload_id))
-            session.execute(
-                update(Upload)
-                .where(Upload.id == self.upload_id)
-                .values(
-                    status=UploadStatus.FAILED,
-                    failure_code=code,
-                    failure_message=message,
-                    finished_at=self.now(),
-                    lease_until=None,
-                )
-            )
-            session.commit()
-        log.info("upload failed", upload_id=self.upload_id, code=code)
+        attempts.fail(self.runtime, self.upload_id, code=code, message=message)
 
     # -- validation -----------------------------------------------------------------------
 
     def validate(self, session: Session, upload: Upload, stream: _Stream | None = None) -> None:
         """Check every row. A dry run keeps nothing but the refused rows; an apply stages the
         accepted rows batch by batch, or with `stream` applies them batch by batch."""
+        settings = self.runtime.settings
         table = open_table(
             Path(upload.stored_path),
             filename=upload.filename,
-            max_xlsx_uncompressed_bytes=self.runtime.settings.xlsx_max_unpacked_bytes,
+            xlsx_limits=XlsxLimits(
+                max_unpacked_bytes=settings.xlsx_max_unpacked_bytes,
+                max_cells=settings.xlsx_max_cells,
+                max_columns=settings.xlsx_max_columns,
+            ),
         )
         _check_header(table)
         if upload.status is UploadStatus.RECEIVED:
@@ -566,7 +561,7 @@ class _UploadWorker:
             upload.status = UploadStatus.APPLYING
         session.commit()
         if upload.status is UploadStatus.DONE:
-            _count_rows(upload)
+            count_rows(upload)
 
     def _write_batch(
         self,
@@ -580,7 +575,7 @@ class _UploadWorker:
         """Stage and refuse one batch's rows and commit it with the point to resume after."""
         if staged is not None:
             _bulk_write(session, staged)
-        _write_rejections(session, upload.id, rejections)
+        _write_rejections(session, self.vault, upload.id, rejections)
         upload.resume_after_row = batch.last_row_no
         upload.rows_read += batch.size
         upload.accepted += accepted
@@ -781,7 +776,7 @@ class _UploadWorker:
                         StagedRow.row_no.in_(wanted[start : start + _IN_CHUNK]),
                     )
                 )
-        _write_rejections(session, upload.id, found)
+        _write_rejections(session, self.vault, upload.id, found)
 
     # -- apply ----------------------------------------------------------------------------
 
@@ -858,7 +853,7 @@ class _UploadWorker:
         upload.lease_until = None
         checkpoints.reach("apply.before_commit")
         session.commit()
-        _count_rows(upload)
+        count_rows(upload)
         log.info(
             "upload applied",
             upload_id=upload.id,
@@ -911,6 +906,7 @@ class _Stream:
         self._upload_id = upload_id
         self._lease = dt.timedelta(seconds=runtime.settings.upload_lease_seconds)
         self._clock = runtime.clock
+        self._vault = runtime.vault
         self._callback = progress
         self._engine = runtime.engine
         self._progress = runtime.engine.connect()
@@ -1033,7 +1029,7 @@ class _Stream:
     ) -> None:
         """In the sending thread: apply a prepared batch, uncommitted (its moves too, unless
         the moves connection has them), then report progress once all of it is written."""
-        _write_rejections(session, progress.upload_id, rejections)
+        _write_rejections(session, self._vault, progress.upload_id, rejections)
         if prepared is not None:
             _apply_registrations(session, prepared)
             if moving is None:
@@ -1780,7 +1776,7 @@ def _clear_staging(session: Session, upload_id: int, *, postgres: bool) -> None:
     session.execute(delete(StagedRow).where(StagedRow.upload_id == upload_id))
 
 
-def _count_rows(upload: Upload) -> None:
+def count_rows(upload: Upload) -> None:
     """Add a finished upload's rows to the metrics (once: only after its final commit)."""
     UPLOAD_ROWS_PROCESSED.labels(mode=upload.mode.value).inc(upload.rows_read)
     UPLOAD_ROWS_REJECTED.labels(mode=upload.mode.value).inc(upload.rejected)
@@ -1947,23 +1943,28 @@ def _batch_query(
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-_REJECTION_COLUMNS = "upload_id, row_no, cells, problems, msisdn_digits"
+_REJECTION_COLUMNS = "upload_id, row_no, cells_sealed, pd_key_id, problems, msisdn_digits"
 
 
-def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any]]) -> None:
-    """Refused rows with their cells and problems as JSON, written by the driver: through the
-    ORM, the JSON encoding of 20,000 rows held the GIL for a second the checks needed."""
+def _write_rejections(
+    session: Session, vault: PersonalDataVault, upload_id: int, rows: list[dict[str, Any]]
+) -> None:
+    """Refused rows with their cells sealed and their problems as JSON, written by the driver:
+    through the ORM, the JSON encoding of 20,000 rows held the GIL for a second the checks
+    needed."""
     if not rows:
         return
+    sealed = vault.seal_many([orjson.dumps({"cells": r["cells"]}) for r in rows])
     values = [
         (
             upload_id,
             r["row_no"],
-            orjson.dumps(r["cells"]).decode(),
+            cells,
+            vault.active_key_id,
             orjson.dumps(r["problems"]).decode(),
             r["msisdn_digits"],
         )
-        for r in rows
+        for r, cells in zip(rows, sealed, strict=True)
     ]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
@@ -1976,7 +1977,7 @@ def _write_rejections(session: Session, upload_id: int, rows: list[dict[str, Any
     cursor = connection.connection.cursor()
     try:
         cursor.executemany(
-            f"INSERT INTO upload_rejections ({_REJECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT INTO upload_rejections ({_REJECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
             values,
         )
     finally:

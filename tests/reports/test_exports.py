@@ -175,8 +175,9 @@ class TestCsv:
             headers=registry["admin"],
         )
 
+        name = f"simreg-at-risk-{registry['company']['inn']}-2026-11-23.csv"
         assert response.headers["content-disposition"] == (
-            f'attachment; filename="simreg-at-risk-{registry["company"]["inn"]}-2026-11-23.csv"'
+            f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
         )
 
     def test_a_company_with_nothing_at_risk_gets_the_header_only(
@@ -217,8 +218,9 @@ class TestXlsx:
             headers=registry["admin"],
         )
 
+        name = f"simreg-at-risk-{registry['company']['inn']}-2026-11-23.xlsx"
         assert response.headers["content-disposition"] == (
-            f'attachment; filename="simreg-at-risk-{registry["company"]["inn"]}-2026-11-23.xlsx"'
+            f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
         )
 
     def test_the_temporary_file_is_gone_once_sent(

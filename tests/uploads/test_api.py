@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from app.core.runtime import Runtime
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
-from tests.builders import make_company_with_numbers, make_person, staff_headers, token_headers
+from tests.builders import (
+    disposition_name,
+    make_company_with_numbers,
+    make_person,
+    parse_disposition,
+    staff_headers,
+    token_headers,
+)
 from tests.uploads.builders import (
     DEVICE_HEADER,
     EMPLOYEE_HEADER,
@@ -20,6 +27,7 @@ from tests.uploads.builders import (
     device_row,
     employee_row,
     upload,
+    upload_raw_name,
     upload_result,
 )
 
@@ -426,6 +434,42 @@ class TestErrorReport:
         table = sheet.to_python()
         assert table[0][: len(EMPLOYEE_HEADER)] == EMPLOYEE_HEADER
         assert any(str(cell).startswith("'=HYPERLINK") for cell in table[1])
+
+
+class TestErrorReportNames:
+    @pytest.mark.parametrize(
+        ("filename", "fmt"),
+        [
+            ("Сотрудники.csv", "csv"),
+            ("Сотрудники.csv", "xlsx"),
+            ('evil";x=1.csv', "csv"),
+            ('evil";x=1.csv', "xlsx"),
+        ],
+    )
+    def test_any_file_name_downloads_under_its_own_name(
+        self, client: TestClient, world: dict[str, Any], filename: str, fmt: str
+    ) -> None:
+        row = employee_row(_msisdns(world)[0], n=0, passport="45 12 34567")
+        response = upload_raw_name(
+            client,
+            world["company"]["id"],
+            world["admin"],
+            csv_bytes(EMPLOYEE_HEADER, [row]),
+            filename=filename,
+        )
+        assert response.status_code == 202, response.text
+        assert response.json()["filename"] == filename
+        report = client.get(
+            f"/api/v1/companies/{world['company']['id']}/uploads/{response.json()['id']}"
+            f"/errors.{fmt}",
+            headers=world["admin"],
+        )
+        assert report.status_code == 200, report.text
+        kind, params = parse_disposition(report.headers["content-disposition"])
+        assert kind == "attachment"
+        assert set(params) == {"filename", "filename*"}
+        assert params["filename"] == f"errors-{response.json()['id']}.{fmt}"
+        assert disposition_name(params) == f"errors-{filename.removesuffix('.csv')}.{fmt}"
 
 
 class TestTemplates:

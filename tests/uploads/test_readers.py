@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from app.uploads import readers
 from app.uploads.columns import Column
 from app.uploads.readers import RawRow, Table, UploadRejected, open_table
+from app.uploads.xlsx_bounds import XlsxLimits
 
 HEADER = "Номер телефона;Фамилия;Имя;Дата рождения"
 COLUMNS = [Column.MSISDN, Column.LAST_NAME, Column.FIRST_NAME, Column.BIRTH_DATE]
@@ -471,7 +472,7 @@ class TestZipBomb:
         path = write_xlsx(tmp_path, fill_employees)
         assert open_table(path, filename="x.xlsx").total_rows == 5
         with pytest.raises(UploadRejected) as caught:
-            open_table(path, filename="x.xlsx", max_xlsx_uncompressed_bytes=1_000)
+            open_table(path, filename="x.xlsx", xlsx_limits=XlsxLimits(max_unpacked_bytes=1_000))
         assert caught.value.code == "file.xlsx_too_large_unpacked"
 
 
