@@ -11,6 +11,8 @@ from urllib.parse import unquote
 
 import httpx
 
+from app.core.identifiers import luhn_valid
+
 _seq = itertools.count(1)
 
 
@@ -42,6 +44,12 @@ def valid_ogrnip(seed: int) -> str:
     """A 15-digit OGRNIP with its check digit."""
     body = f"3047700{seed:07d}"[-14:]
     return body + str(int(body) % 13 % 10)
+
+
+def valid_imei(seed: int) -> str:
+    """A 15-digit IMEI with its Luhn check digit."""
+    body = f"35{seed:012d}"[-14:]
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
 
 
 def valid_snils(seed: int) -> str:

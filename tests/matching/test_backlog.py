@@ -5,38 +5,21 @@ and to Prometheus."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.matching.backlog import refresh_backlog_gauges
 from app.matching.dispatch import send_queued
-from app.matching.sandbox_portal import BEHAVIOUR, SandboxPortal
+from app.matching.sandbox_portal import SandboxPortal
 from app.numbers.models import PhoneNumber
 from tests.builders import staff_headers
 from tests.matching.test_dispatch import queued
-from tests.matching.test_portal import load_request, mount_portal_routes
+from tests.matching.test_portal import load_request
 
 RATE = 10
-
-
-@pytest.fixture(autouse=True)
-def well_behaved_portal() -> Iterator[None]:
-    BEHAVIOUR.reset()
-    yield
-    BEHAVIOUR.reset()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    mount_portal_routes(app)
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def company_of(runtime: Runtime, request_id: int) -> tuple[int, int]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -29,14 +28,13 @@ from app.matching.portal import (
     SendOutcome,
     VerifiedIdentity,
 )
-from app.matching.sandbox_portal import BEHAVIOUR, SandboxBehaviour, SandboxPortal
+from app.matching.sandbox_portal import SandboxBehaviour, SandboxPortal
 from app.numbers.registration_rules import document_hash
 from tests.builders import employee, make_company_with_numbers, make_person
 from tests.matching.test_portal import (
     load_person,
     load_registration,
     load_request,
-    mount_portal_routes,
     queue_request,
     register,
     set_status,
@@ -44,25 +42,6 @@ from tests.matching.test_portal import (
 
 BASE = 30.0  # portal_retry_base_seconds by default
 CAP = 3600.0  # portal_retry_max_seconds by default
-
-
-@pytest.fixture(autouse=True)
-def behaviour() -> Iterator[SandboxBehaviour]:
-    BEHAVIOUR.reset()
-    yield BEHAVIOUR
-    BEHAVIOUR.reset()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    mount_portal_routes(app)
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def portal(runtime: Runtime) -> SandboxPortal:
-    return SandboxPortal.from_runtime(runtime)
 
 
 def queued(client: TestClient, runtime: Runtime, count: int) -> list[int]:

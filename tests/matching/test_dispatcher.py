@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -19,33 +19,13 @@ from app.core.runtime import Runtime
 from app.matching.dispatch import dispatch, send_queued
 from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 from app.matching.portal import PortalRequest, SendOutcome
-from app.matching.sandbox_portal import BEHAVIOUR, SandboxBehaviour, SandboxPortal
+from app.matching.sandbox_portal import SandboxBehaviour, SandboxPortal
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, PhoneNumber
 from app.numbers.service import remove_registration
 from tests.matching.test_dispatch import queued, statuses
-from tests.matching.test_portal import mount_portal_routes
 
 RATE = 10
-
-
-@pytest.fixture(autouse=True)
-def behaviour() -> Iterator[SandboxBehaviour]:
-    BEHAVIOUR.reset()
-    yield BEHAVIOUR
-    BEHAVIOUR.reset()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    mount_portal_routes(app)
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def portal(runtime: Runtime) -> SandboxPortal:
-    return SandboxPortal.from_runtime(runtime)
 
 
 def sent_count(runtime: Runtime) -> int:

@@ -7,11 +7,8 @@ told of the suspension."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -21,7 +18,7 @@ from app.deadlines.service import run_deadlines
 from app.matching.dispatch import dispatch
 from app.matching.jobs import matching_cycle
 from app.matching.models import ConfirmationRequest, SandboxDelivery
-from app.matching.sandbox_portal import BEHAVIOUR, SandboxPortal
+from app.matching.sandbox_portal import SandboxPortal
 from app.notifications.models import Audience, Notification
 from app.numbers.models import NumberStatus, PhoneNumber
 from tests.builders import (
@@ -32,6 +29,7 @@ from tests.builders import (
     make_person,
     mobile,
     token_headers,
+    valid_imei,
 )
 from tests.uploads.builders import (
     DEVICE_HEADER,
@@ -45,19 +43,6 @@ from tests.uploads.builders import (
 
 EMPLOYEES, DEVICES = 2_000, 500
 STARTS_IN = dt.timedelta(days=15)  # service starts in 15 days: employees registered before use
-
-
-@pytest.fixture(autouse=True)
-def well_behaved_portal() -> Iterator[None]:
-    BEHAVIOUR.reset()
-    yield
-    BEHAVIOUR.reset()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def person_of(row: list[str], **changes: str) -> dict[str, Any]:
@@ -123,7 +108,7 @@ def test_every_employee_is_asked_well_before_the_first_deadline_and_told_the_rig
         )
     admin = token_headers(client, role="company_admin", company_id=company["id"])
     rows = [employee_row(m, n=k) for k, m in enumerate(msisdns[:EMPLOYEES])]
-    devices = [device_row(m, imei=_imei(k)) for k, m in enumerate(msisdns[EMPLOYEES:])]
+    devices = [device_row(m, imei=valid_imei(k)) for k, m in enumerate(msisdns[EMPLOYEES:])]
     for header, content, name in (
         (EMPLOYEE_HEADER, rows, "Сотрудники.csv"),
         (DEVICE_HEADER, devices, "Устройства.csv"),
@@ -217,17 +202,3 @@ def test_every_employee_is_asked_well_before_the_first_deadline_and_told_the_rig
     assert rows[2][0] in told  # asked, never answered
     assert rows[0][0] in told  # confirmed, but the company must correct the data
     assert len(told) == EMPLOYEES - 1
-
-
-def _imei(k: int) -> str:
-    """A valid IMEI (Luhn) for device k."""
-    body = f"35{k:012d}"
-    total = 0
-    for i, ch in enumerate(body):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body + str((10 - total % 10) % 10)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
@@ -28,26 +26,11 @@ from tests.builders import (
 from tests.matching.test_portal import (
     load_registration,
     load_request,
-    mount_portal_routes,
     person_headers,
     queue_request,
     register,
     set_status,
 )
-
-
-@pytest.fixture(autouse=True)
-def behaviour() -> Iterator[SandboxBehaviour]:
-    BEHAVIOUR.reset()
-    yield BEHAVIOUR
-    BEHAVIOUR.reset()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    mount_portal_routes(app)
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def world_with_request(

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from app.matching.portal import (
 )
 from app.matching.portal_router import router, sandbox_router
 from app.matching.sandbox_portal import (
-    BEHAVIOUR,
     PAYLOAD_FIELDS,
     DeliveryState,
     SandboxBehaviour,
@@ -135,26 +133,6 @@ def set_status(runtime: Runtime, request_id: int, status: RequestStatus) -> None
 
 
 # --- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def behaviour() -> Iterator[SandboxBehaviour]:
-    """The process-wide sandbox behaviour, well-behaved before and after each test."""
-    BEHAVIOUR.reset()
-    yield BEHAVIOUR
-    BEHAVIOUR.reset()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    mount_portal_routes(app)
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def portal(runtime: Runtime) -> SandboxPortal:
-    return SandboxPortal.from_runtime(runtime)
 
 
 def portal_request(**overrides: Any) -> PortalRequest:
