@@ -97,7 +97,12 @@ class TestJobs:
 
         outcome = run_tick(runtime, "metrics", slot="60s:1", claimed_by="a")
         assert (outcome.ran, outcome.outcome) == (True, "ok")
-        assert outcome.summary == {"numbers": 3, "notifications_backlog": 0}
+        assert outcome.summary == {
+            "numbers": 3,
+            "notifications_backlog": 0,
+            "confirmation_queue": 0,
+            "confirmation_queue_late": 0,
+        }
 
         samples = scrape(client)
         assert value(samples, "simreg_numbers", status="unregistered") == 3
