@@ -125,9 +125,26 @@ def seed_company(url: str, *, numbers: int, first_msisdn: int = 9_000_000_000) -
                     for i in range(start, min(numbers, start + 100_000))
                 ],
             )
+    settle_seeded_deadlines(engine)
     vacuum_analyze(engine)
     engine.dispose()
     return int(company_id)
+
+
+def settle_seeded_deadlines(engine: Engine) -> None:
+    """Numbers carry their deadline from the moment they are added (the API works it out in
+    the same request); seeded ones get theirs here, before anything is measured."""
+    from sqlalchemy.orm import Session
+
+    from app.deadlines.recompute import settle_stale_deadlines
+    from app.numbers.lifecycle import Actor
+    from app.numbers.models import ActorKind
+
+    with Session(engine) as session:
+        settle_stale_deadlines(
+            session, scope=[], actor=Actor(ActorKind.OPERATOR_JOB, "bench"), now=NOW
+        )
+        session.commit()
 
 
 def vacuum_analyze(engine: Engine) -> None:
