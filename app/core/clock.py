@@ -47,3 +47,13 @@ class FixedClock:
 def moscow_today(clock: Clock) -> dt.date:
     """Today's date in Moscow, the date the law counts deadlines in."""
     return clock.now().astimezone(MOSCOW).date()
+
+
+def moscow_day(moment: dt.datetime) -> str:
+    """A moment's day as people in Russia write it, in Moscow time: 19.12.2026."""
+    return moment.astimezone(MOSCOW).strftime("%d.%m.%Y")
+
+
+def moscow_moment(moment: dt.datetime) -> str:
+    """A moment as people in Russia write it, in Moscow time: 19.12.2026 14:30."""
+    return moment.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M")

@@ -8,7 +8,8 @@ portal's inbox).
 Webhook wire format (the registry's side of the contract with receivers):
 
 - ``POST`` of a JSON body ``{"id", "event", "audience", "company_id", "msisdn", "threshold",
-  "deadline_at", "payload", "created_at"}`` (times in UTC, ISO 8601);
+  "deadline_at", "payload", "created_at"}`` (times in UTC, ISO 8601); a person's message also
+  has ``"text"``, what they read, in Russian (what happened and what to do);
 - headers ``X-Simreg-Notification-Id`` (the stable id: a receiver drops an id it has seen,
   since delivery is at least once), ``X-Simreg-Timestamp`` (Unix seconds) and
   ``X-Simreg-Signature: sha256=<hex HMAC-SHA256 of timestamp + "." + body>`` keyed with the
@@ -36,7 +37,8 @@ import httpx
 import structlog
 
 from app.config import Settings
-from app.core.clock import MOSCOW, Clock
+from app.core.clock import MOSCOW, Clock, moscow_day, moscow_moment
+from app.core.messages import DEFAULT, Language, say
 from app.notifications import targets
 from app.notifications.models import Audience
 from app.notifications.targets import TargetRefused
@@ -147,7 +149,7 @@ class LogChannel:
 
 
 def _moscow(at: dt.datetime) -> str:
-    return at.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M") + " (МСК)"
+    return moscow_moment(at) + " (МСК)"
 
 
 def _moscow_en(at: dt.datetime) -> str:
@@ -367,6 +369,19 @@ class EmailChannel:
 # --- webhook --------------------------------------------------------------------------------
 
 
+def person_text(message: OutgoingMessage, language: Language = DEFAULT) -> str | None:
+    """What the person reads (an SMS, the portal's inbox): what happened to their number and
+    what to do; None for an event that has no words for a person."""
+    values = {"msisdn": message.msisdn or "", "company": message.company_name}
+    if message.event == "flag":
+        if message.deadline_at is None:
+            return say("notify.person.flag.nodate", language, **values)
+        return say("notify.person.flag", language, date=moscow_day(message.deadline_at), **values)
+    if message.event in ("suspend", "terminate"):
+        return say(f"notify.person.{message.event}", language, **values)
+    return None
+
+
 def webhook_body(message: OutgoingMessage) -> bytes:
     """The JSON body of a webhook delivery (see the module docstring)."""
     body = {
@@ -380,6 +395,8 @@ def webhook_body(message: OutgoingMessage) -> bytes:
         "payload": message.payload(),
         "created_at": message.created_at.isoformat(),
     }
+    if message.audience is Audience.PERSON:
+        body["text"] = person_text(message)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from app.core.clock import MOSCOW
+from app.core.clock import moscow_day, moscow_moment
 from app.core.messages import DEFAULT, Language, say
 from app.numbers.models import NumberStatus
 
@@ -31,16 +31,6 @@ class RequestState:
         return cls(status or None, outcome or None, fields or None)
 
 
-def day_of(moment: dt.datetime) -> str:
-    """A deadline as people write it: its day in Moscow, 19.12.2026."""
-    return moment.astimezone(MOSCOW).strftime("%d.%m.%Y")
-
-
-def moment_of(moment: dt.datetime) -> str:
-    """A moment as people write it, in Moscow time: 19.12.2026 14:30."""
-    return moment.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M")
-
-
 def field_names(fields: str | None, language: Language = DEFAULT) -> str:
     """'birth_date,full_name' → 'дата рождения, ФИО'."""
     names = [say(f"field.{name}", language) for name in (fields or "").split(",") if name]
@@ -48,7 +38,7 @@ def field_names(fields: str | None, language: Language = DEFAULT) -> str:
 
 
 def _by(deadline_at: dt.datetime | None, language: Language) -> str:
-    return say("me.deadline", language, date=day_of(deadline_at)) if deadline_at else ""
+    return say("me.deadline", language, date=moscow_day(deadline_at)) if deadline_at else ""
 
 
 def _pending(
@@ -115,9 +105,9 @@ def request_words(
     """What became of one confirmation request, for the person it named."""
     fields = field_names(request.mismatch_fields, language)
     if request.status == "queued":
-        return say("request.queued", language, eta=moment_of(eta) if eta else "—")
+        return say("request.queued", language, eta=moscow_moment(eta) if eta else "—")
     if request.status == "sent":
-        return say("request.sent", language, date=day_of(expires_at))
+        return say("request.sent", language, date=moscow_day(expires_at))
     if request.status == "answered":
         return say("request.answered", language)
     if request.status == "cancelled":

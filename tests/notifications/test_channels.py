@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.clock import FixedClock
+from app.core.clock import MOSCOW, FixedClock
 from app.core.runtime import Runtime
 from app.notifications.channels import ChannelRouter, sign_webhook
 from app.notifications.delivery import deliver_due
@@ -266,6 +266,12 @@ class TestWebhookChannel:
             "deadline_at": DEADLINE.isoformat(),
             "payload": None,
             "created_at": runtime.clock.now().isoformat(),
+            "text": (
+                f"Номер {number['msisdn']}: компания «{world['company']['name']}» указала вас "
+                "его пользователем. Подтвердите это на Госуслугах до "
+                f"{DEADLINE.astimezone(MOSCOW):%d.%m.%Y} — иначе обслуживание номера будет "
+                "приостановлено."
+            ),
         }
         headers = {k.lower(): v for k, v in delivery.headers.items()}
         assert headers["x-simreg-notification-id"] == str(nid)
