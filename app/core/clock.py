@@ -14,9 +14,17 @@ class Clock(Protocol):
 
     def now(self) -> dt.datetime: ...
 
+    @property
+    def fixed(self) -> bool:
+        """Whether the clock stands at a set moment (dev and test): its time passes only when
+        someone moves it, and a move stands for time that passed."""
+        ...
+
 
 class SystemClock:
     """Wall-clock time in UTC."""
+
+    fixed = False
 
     def now(self) -> dt.datetime:
         """Current UTC time."""
@@ -25,6 +33,8 @@ class SystemClock:
 
 class FixedClock:
     """A clock that stands still until moved; for tests and the demo."""
+
+    fixed = True
 
     def __init__(self, at: dt.datetime) -> None:
         if at.tzinfo is None:

@@ -5,11 +5,11 @@ saved while nobody sends. A dispatcher takes its share in a short transaction of
 row lock orders dispatchers in every process), sends, and gives back what it did not use. So
 two schedulers, or a scheduler and an API instance, together never exceed the rate.
 
-The bucket fills with the registry's clock. In dev and test that clock can be moved: a move of
-five minutes stands for five minutes in which a dispatcher running all along would have sent
-at the rate, so the jump is credited in full, beyond the one-second cap. Production runs on the
-wall clock, where the registry's clock and the wall move together and nothing is credited
-twice.
+The bucket fills with the registry's clock. In dev and test that clock can stand at a set
+moment and be moved: a move of five minutes stands for five minutes in which a dispatcher
+running all along would have sent at the rate, so it is credited in full, beyond the
+one-second cap. On the wall clock (production) time that passed with nobody sending fills the
+bucket only up to the cap.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ BURST_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Moment:
-    """Now, on the registry's clock and on the wall clock."""
+    """Now on the registry's clock, and whether that clock stands at a set moment (dev and
+    test), where every move of it counts as time the dispatcher ran."""
 
     clock: dt.datetime
-    wall: dt.datetime
+    simulated: bool = False
 
 
 def _locked(session: Session, operator_id: int, rate: float, at: Moment) -> PortalSendAllowance:
@@ -48,7 +49,6 @@ def _locked(session: Session, operator_id: int, rate: float, at: Moment) -> Port
             operator_id=operator_id,
             tokens=rate * BURST_SECONDS,
             refilled_at=at.clock,
-            refilled_wall_at=at.wall,
             failures=0,
         )
     )
@@ -61,18 +61,16 @@ def _locked(session: Session, operator_id: int, rate: float, at: Moment) -> Port
 
 def refill(row: PortalSendAllowance, *, rate: float, at: Moment) -> None:
     """Add the tokens earned since the last refill (see the module's docstring)."""
-    on_clock = (at.clock - row.refilled_at).total_seconds()
-    on_wall = max((at.wall - row.refilled_wall_at).total_seconds(), 0.0)
-    if on_clock > 0:
-        flowing = min(on_clock, on_wall)
-        jumped = on_clock - flowing
-        cap = rate * BURST_SECONDS
-        # Time that passed on both clocks fills up to the cap, and never takes away credit
-        # a jump gave; a jump of the registry's clock is credited whole.
-        row.tokens = max(row.tokens, min(cap, row.tokens + rate * flowing)) + rate * jumped
+    elapsed = (at.clock - row.refilled_at).total_seconds()
+    if elapsed > 0:
+        earned = rate * elapsed
+        if at.simulated:
+            row.tokens += earned
+        else:
+            # Never takes away credit a move of a dev clock gave before it was let go.
+            row.tokens = max(row.tokens, min(rate * BURST_SECONDS, row.tokens + earned))
     # A clock moved back (a dev clock reset to the wall) starts counting again from there.
     row.refilled_at = at.clock
-    row.refilled_wall_at = max(at.wall, row.refilled_wall_at)
 
 
 def reserve(session: Session, *, operator_id: int, wanted: int, rate: float, at: Moment) -> int:
@@ -85,12 +83,11 @@ def reserve(session: Session, *, operator_id: int, wanted: int, rate: float, at:
         # Nothing is earned while the portal is down: it comes back to the rate, not a burst.
         row.tokens = 0.0
         row.refilled_at = at.clock
-        row.refilled_wall_at = max(at.wall, row.refilled_wall_at)
         return 0
     if rate <= 0:
         return wanted
     refill(row, rate=rate, at=at)
-    # Whole requests; the sum of the two refills may fall a hair short of a whole one.
+    # Whole requests; a sum of refills may fall a hair short of a whole one.
     granted = min(wanted, int(row.tokens + 1e-6))
     row.tokens -= granted
     return granted

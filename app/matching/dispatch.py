@@ -97,7 +97,7 @@ class SendReport:
 
 
 def _moment(runtime: Runtime) -> Moment:
-    return Moment(clock=runtime.clock.now(), wall=dt.datetime.now(dt.UTC))
+    return Moment(clock=runtime.clock.now(), simulated=runtime.clock.fixed)
 
 
 def _due(now: dt.datetime) -> list[ColumnElement[bool]]:
@@ -343,10 +343,8 @@ def dispatch(
             break
         if report.more:
             continue
-        if not report.waiting_for_rate:
+        # A dev clock standing at a set moment refills nothing until someone moves it.
+        if not report.waiting_for_rate or runtime.clock.fixed:
             break
-        before = runtime.clock.now()
         time.sleep(min(allowance.BURST_SECONDS, remaining))
-        if runtime.clock.now() == before:
-            break  # a dev clock pinned to one moment: no time passes to refill the rate
     return total

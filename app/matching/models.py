@@ -229,9 +229,6 @@ class PortalSendAllowance(Base):
 
     operator_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("operators.id"), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
-    # When the bucket was last refilled, on the registry's clock and on the wall clock: the two
-    # differ only when a dev clock was moved, and that jump counts as time the sending ran.
-    refilled_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    refilled_wall_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    refilled_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)  # on the registry's clock
     paused_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0)  # portal down, in a row

@@ -72,9 +72,7 @@ class ClockOut(BaseModel):
 @sandbox_router.get("/clock", response_model=ClockOut)
 def get_clock(runtime: RuntimeDep) -> ClockOut:
     """The clock this process runs on (dev and test only)."""
-    clock = runtime.clock
-    fixed = clock.fixed if isinstance(clock, SharedClock) else isinstance(clock, FixedClock)
-    return ClockOut(now=clock.now(), fixed=fixed)
+    return ClockOut(now=runtime.clock.now(), fixed=runtime.clock.fixed)
 
 
 @sandbox_router.put("/clock", response_model=ClockOut)
