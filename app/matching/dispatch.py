@@ -12,6 +12,12 @@ under the same request ids, which the portal delivers once. A request whose regi
 while it waited is cancelled, never sent. A portal that is down pauses the operator's sending
 (exponential backoff) and the queue keeps its order; a portal that refuses one request makes
 only that request wait.
+
+Within one run a dispatcher walks each operator's queue forward from where its last batch
+ended: each batch reads only the rows it sends, whatever the planner believes of the table (a
+backlog drained in one run would otherwise make every batch step over all the rows sent before
+it until statistics catch up). Requests that fall due again behind that point, after a passing
+error, go in the next run.
 """
 
 from __future__ import annotations
@@ -112,21 +118,27 @@ def _due(now: dt.datetime) -> list[ColumnElement[bool]]:
     ]
 
 
-def _anything_due(session: Session, operator_id: int, now: dt.datetime) -> bool:
+def _anything_due(session: Session, operator_id: int, now: dt.datetime, after: int) -> bool:
     return (
         session.scalar(
             select(ConfirmationRequest.id)
-            .where(ConfirmationRequest.operator_id == operator_id, *_due(now))
+            .where(
+                ConfirmationRequest.operator_id == operator_id,
+                ConfirmationRequest.id > after,
+                *_due(now),
+            )
             .limit(1)
         )
         is not None
     )
 
 
-def _pick(session: Session, *, operator_id: int, count: int, now: dt.datetime) -> list[Row[Any]]:
-    """The operator's oldest due requests with what the portal needs, locked for this sender.
-    SKIP LOCKED: two dispatchers on PostgreSQL take disjoint rows. SQLite has no row locks (it
-    renders no FOR UPDATE) and one writer at a time."""
+def _pick(
+    session: Session, *, operator_id: int, count: int, now: dt.datetime, after: int
+) -> list[Row[Any]]:
+    """The operator's oldest due requests after id `after` with what the portal needs, locked
+    for this sender. SKIP LOCKED: two dispatchers on PostgreSQL take disjoint rows. SQLite has
+    no row locks (it renders no FOR UPDATE) and one writer at a time."""
     return list(
         session.execute(
             select(
@@ -144,7 +156,11 @@ def _pick(session: Session, *, operator_id: int, count: int, now: dt.datetime) -
             .join(Registration, Registration.id == ConfirmationRequest.registration_id)
             .join(PhoneNumber, PhoneNumber.id == ConfirmationRequest.number_id)
             .join(CorporateSubscriber, CorporateSubscriber.id == ConfirmationRequest.subscriber_id)
-            .where(ConfirmationRequest.operator_id == operator_id, *_due(now))
+            .where(
+                ConfirmationRequest.operator_id == operator_id,
+                ConfirmationRequest.id > after,
+                *_due(now),
+            )
             .order_by(ConfirmationRequest.id)
             .limit(count)
             .with_for_update(skip_locked=True, of=ConfirmationRequest)
@@ -230,9 +246,16 @@ def _pause_operator(runtime: Runtime, operator_id: int, at: Moment, error: str) 
 
 
 def _send_operator(
-    runtime: Runtime, portal: IdentityPortal, operator_id: int, wanted: int, report: SendReport
+    runtime: Runtime,
+    portal: IdentityPortal,
+    operator_id: int,
+    wanted: int,
+    report: SendReport,
+    walked: dict[int, int],
 ) -> None:
-    """One batch of one operator's queue: take the allowance, send, record, give back the rest."""
+    """One batch of one operator's queue: take the allowance, send, record, give back the rest.
+    `walked` holds, per operator, the last request id this run has picked."""
+    after = walked.get(operator_id, 0)
     settings = runtime.settings
     rate = settings.portal_rate_per_operator
     at = _moment(runtime)
@@ -242,13 +265,13 @@ def _send_operator(
             session, operator_id=operator_id, wanted=wanted, rate=rate, at=at
         )
         if granted == 0:
-            report.waiting_for_rate |= _anything_due(session, operator_id, now)
+            report.waiting_for_rate |= _anything_due(session, operator_id, now, after)
             return
     with (
         one_at_a_time_on_sqlite(runtime.engine, _SQLITE_SENDER_KEY),
         runtime.sessions() as session,
     ):
-        rows = _pick(session, operator_id=operator_id, count=granted, now=now)
+        rows = _pick(session, operator_id=operator_id, count=granted, now=now, after=after)
         report.picked += len(rows)
         report.more |= len(rows) == granted
         ended = [row.id for row in rows if row.ended_at is not None or row.pd_sealed is None]
@@ -287,6 +310,8 @@ def _send_operator(
         if live:
             allowance.resume(session, operator_id=operator_id)
         session.commit()
+    if rows:
+        walked[operator_id] = rows[-1].id
     _give_back(runtime, operator_id, granted - len(rows), rate)
 
 
@@ -297,10 +322,16 @@ def _give_back(runtime: Runtime, operator_id: int, count: int, rate: float) -> N
 
 
 def send_queued(
-    runtime: Runtime, portal: IdentityPortal, *, limit: int | None = None
+    runtime: Runtime,
+    portal: IdentityPortal,
+    *,
+    limit: int | None = None,
+    walked: dict[int, int] | None = None,
 ) -> SendReport:
     """One pass: each operator sends one batch of its due requests within its allowance (at most
-    SIMREG_PORTAL_SEND_BATCH, and `limit` in all)."""
+    SIMREG_PORTAL_SEND_BATCH, and `limit` in all), after the ids in `walked` (see the module's
+    docstring), which the pass moves on."""
+    walked = {} if walked is None else walked
     batch = runtime.settings.portal_send_batch
     report = SendReport(passes=1)
     with runtime.sessions() as session:
@@ -310,7 +341,7 @@ def send_queued(
         if room <= 0:
             report.more = True
             break
-        _send_operator(runtime, portal, operator_id, room, report)
+        _send_operator(runtime, portal, operator_id, room, report, walked)
     if report.picked:
         log.info(
             "portal send",
@@ -332,11 +363,12 @@ def dispatch(
     when nothing is due, or after `limit` requests."""
     stop_at = time.monotonic() + seconds
     total = SendReport()
+    walked: dict[int, int] = {}
     while True:
         left = None if limit is None else limit - total.picked
         if left is not None and left <= 0:
             break
-        report = send_queued(runtime, portal, limit=left)
+        report = send_queued(runtime, portal, limit=left, walked=walked)
         total.add(report)
         remaining = stop_at - time.monotonic()
         if remaining <= 0:
