@@ -36,14 +36,20 @@ class Moment:
     simulated: bool = False
 
 
-def _locked(session: Session, operator_id: int, rate: float, at: Moment) -> PortalSendAllowance:
+def _locked(
+    session: Session, operator_id: int, rate: float, moment: Callable[[], Moment]
+) -> tuple[PortalSendAllowance, Moment]:
+    """The operator's row, locked, and the moment read once the lock is held: a sender that
+    read the clock before another one refilled the row would see the clock go back, and the
+    next refill would credit the same time twice."""
     row = session.scalars(
         select(PortalSendAllowance)
         .where(PortalSendAllowance.operator_id == operator_id)
         .with_for_update()
     ).one_or_none()
     if row is not None:
-        return row
+        return row, moment()
+    at = moment()
     session.execute(
         insert_ignoring_duplicates(session, PortalSendAllowance.__table__).values(
             operator_id=operator_id,
@@ -52,11 +58,12 @@ def _locked(session: Session, operator_id: int, rate: float, at: Moment) -> Port
             failures=0,
         )
     )
-    return session.scalars(
+    row = session.scalars(
         select(PortalSendAllowance)
         .where(PortalSendAllowance.operator_id == operator_id)
         .with_for_update()
     ).one()
+    return row, at
 
 
 def refill(row: PortalSendAllowance, *, rate: float, at: Moment) -> None:
@@ -73,24 +80,32 @@ def refill(row: PortalSendAllowance, *, rate: float, at: Moment) -> None:
     row.refilled_at = at.clock
 
 
-def reserve(session: Session, *, operator_id: int, wanted: int, rate: float, at: Moment) -> int:
-    """Take up to `wanted` requests of the operator's allowance; how many were granted (none
-    while the operator's sending is paused). A rate of 0 is no limit. The caller commits."""
+def reserve(
+    session: Session,
+    *,
+    operator_id: int,
+    wanted: int,
+    rate: float,
+    moment: Callable[[], Moment],
+) -> tuple[int, Moment]:
+    """Take up to `wanted` requests of the operator's allowance: how many were granted (none
+    while the operator's sending is paused), and the moment they were granted at, read from
+    `moment` under the row's lock. A rate of 0 is no limit. The caller commits."""
+    row, at = _locked(session, operator_id, rate, moment)
     if wanted <= 0:
-        return 0
-    row = _locked(session, operator_id, rate, at)
+        return 0, at
     if row.paused_until is not None and row.paused_until > at.clock:
         # Nothing is earned while the portal is down: it comes back to the rate, not a burst.
         row.tokens = 0.0
         row.refilled_at = at.clock
-        return 0
+        return 0, at
     if rate <= 0:
-        return wanted
+        return wanted, at
     refill(row, rate=rate, at=at)
     # Whole requests; a sum of refills may fall a hair short of a whole one.
     granted = min(wanted, int(row.tokens + 1e-6))
     row.tokens -= granted
-    return granted
+    return granted, at
 
 
 def give_back(session: Session, *, operator_id: int, count: int, rate: float) -> None:
@@ -115,7 +130,7 @@ def pause(
 ) -> dt.datetime:
     """The portal is down: nobody sends for the operator for `backoff(failures in a row)`
     seconds. Returns when sending resumes. The caller commits."""
-    row = _locked(session, operator_id, rate, at)
+    row, _ = _locked(session, operator_id, rate, lambda: at)
     row.failures += 1
     row.paused_until = at.clock + dt.timedelta(seconds=backoff(row.failures))
     return row.paused_until

@@ -255,22 +255,36 @@ def _send_operator(
 ) -> None:
     """One batch of one operator's queue: take the allowance, send, record, give back the rest.
     `walked` holds, per operator, the last request id this run has picked."""
+    # SQLite has no row locks: its senders take the allowance and send one at a time, or two
+    # could both spend the same refill.
+    with one_at_a_time_on_sqlite(runtime.engine, _SQLITE_SENDER_KEY):
+        _send_batch(runtime, portal, operator_id, wanted, report, walked)
+
+
+def _send_batch(
+    runtime: Runtime,
+    portal: IdentityPortal,
+    operator_id: int,
+    wanted: int,
+    report: SendReport,
+    walked: dict[int, int],
+) -> None:
     after = walked.get(operator_id, 0)
     settings = runtime.settings
     rate = settings.portal_rate_per_operator
-    at = _moment(runtime)
-    now = at.clock
     with unit_of_work(runtime.sessions) as session:
-        granted = allowance.reserve(
-            session, operator_id=operator_id, wanted=wanted, rate=rate, at=at
+        granted, at = allowance.reserve(
+            session,
+            operator_id=operator_id,
+            wanted=wanted,
+            rate=rate,
+            moment=lambda: _moment(runtime),
         )
+        now = at.clock
         if granted == 0:
             report.waiting_for_rate |= _anything_due(session, operator_id, now, after)
             return
-    with (
-        one_at_a_time_on_sqlite(runtime.engine, _SQLITE_SENDER_KEY),
-        runtime.sessions() as session,
-    ):
+    with runtime.sessions() as session:
         rows = _pick(session, operator_id=operator_id, count=granted, now=now, after=after)
         report.picked += len(rows)
         report.more |= len(rows) == granted
