@@ -90,4 +90,10 @@ class TestInstallsUseTheLock:
         makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
         assert "DEV_LOCK     := requirements/dev.txt" in makefile
         assert "install -q --require-hashes -r $(DEV_LOCK)" in makefile
-        assert "install -q --no-deps -e ." in makefile
+
+    def test_the_image_installs_the_runtime_lock_then_simreg_alone(self) -> None:
+        dockerfile = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+        assert "pip install --require-hashes -r requirements/runtime.txt" in dockerfile
+        assert "pip install --no-deps -e ." in dockerfile
+        ignore = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text(encoding="utf-8")
+        assert "!requirements/runtime.txt" in ignore.splitlines()
