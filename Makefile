@@ -7,19 +7,39 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+PIP    := $(BIN)/pip --disable-pip-version-check
 
-.PHONY: install run test test-sqlite test-postgres cluster loadtest fuzz lint format bench postgres clean
+# The locks: every package pinned with its hashes, resolved for every platform from Python 3.11
+# on. dev.txt (runtime and dev) is what make installs; runtime.txt, the same pins without the
+# dev tools, is what the image installs. `make lock` re-resolves both within pyproject's bounds.
+DEV_LOCK     := requirements/dev.txt
+RUNTIME_LOCK := requirements/runtime.txt
+UV_VERSION   := 0.13.9
+LOCK_PYTHON  := 3.11
+COMPILE      := $(BIN)/uv pip compile pyproject.toml --universal --python-version $(LOCK_PYTHON) \
+                --generate-hashes --upgrade --quiet --custom-compile-command "make lock"
+
+.PHONY: install lock run test test-sqlite test-postgres cluster loadtest fuzz lint format bench postgres clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/pyvenv.cfg:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 		echo "python3-venv is missing: installing it"; \
 		$(APT) update -qq && $(APT) install -y -qq python3-venv python3-pip >/dev/null; \
 		rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
-	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP) install -q --upgrade pip
+
+# The pinned, hashed set first; then the project itself, which adds no package of its own.
+$(STAMP): $(VENV)/pyvenv.cfg pyproject.toml $(DEV_LOCK)
+	$(PIP) install -q --require-hashes -r $(DEV_LOCK)
+	$(PIP) install -q --no-deps -e .
 	@touch $(STAMP)
+
+lock: $(VENV)/pyvenv.cfg
+	$(PIP) install -q uv==$(UV_VERSION)
+	$(COMPILE) --extra dev --output-file $(DEV_LOCK)
+	$(COMPILE) --constraint $(DEV_LOCK) --output-file $(RUNTIME_LOCK)
 
 run: install
 	$(BIN)/simreg migrate

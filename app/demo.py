@@ -252,9 +252,11 @@ def load_demo(runtime: Runtime) -> dict[str, Any]:
         # use; 3 working days before for devices) lie ahead; the suspended ones started already.
         open_statuses = [S.UNREGISTERED, S.PENDING_CONFIRMATION, S.MISMATCH, S.DECLINED, S.EXPIRED]
         open_ids = session.scalars(
-            select(PhoneNumber.id).where(
+            select(PhoneNumber.id)
+            .where(
                 PhoneNumber.status.in_(open_statuses), PhoneNumber.contract_id != legacy_contract.id
             )
+            .order_by(PhoneNumber.id)  # the same days on every engine: the README's walkthrough
         ).all()
         for k, number_id in enumerate(open_ids):
             session.execute(

@@ -36,7 +36,7 @@ class OperatorWithKey(OperatorOut):
 
 class SubscriberCreate(StrictModel):
     name: str = Field(min_length=1, max_length=500, examples=['ООО "Ромашка"'])
-    inn: str = Field(examples=["7707083894"], description="10 digits (legal entity) or 12 (ИП)")
+    inn: str = Field(examples=["7707083893"], description="10 digits (legal entity) or 12 (ИП)")
     ogrn: str = Field(examples=["1027700132195"], description="OGRN (13) or OGRNIP (15)")
     kpp: str | None = Field(default=None, examples=["773601001"], description="Legal entities")
 

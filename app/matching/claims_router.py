@@ -35,7 +35,7 @@ class ClaimCreate(StrictModel):
     """A person's claim on a corporate number."""
 
     msisdn: str = Field(min_length=1, max_length=32, examples=["8 (912) 345-67-89"])
-    company_inn: str = Field(min_length=1, max_length=20, examples=["7707083894"])
+    company_inn: str = Field(min_length=1, max_length=20, examples=["7707083893"])
     company_name: str = Field(
         min_length=1,
         max_length=500,

@@ -30,6 +30,7 @@ class NotificationSettingsIn(StrictModel):
         default=None,
         min_length=16,
         max_length=200,
+        examples=["8f3c2a9e1b7d4f60a5c2e9b1d7f3a6c4"],
         description="Key of the X-Simreg-Signature HMAC; write-only, never shown again.",
     )
 

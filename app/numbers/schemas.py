@@ -95,10 +95,10 @@ class NumbersAdded(BaseModel):
 
 class EmployeeIn(StrictModel):
     kind: Literal["employee"]
-    last_name: str = Field(min_length=1, max_length=200)
-    first_name: str = Field(min_length=1, max_length=200)
-    patronymic: str | None = Field(default=None, max_length=200)
-    birth_date: dt.date
+    last_name: str = Field(min_length=1, max_length=200, examples=["Иванов"])
+    first_name: str = Field(min_length=1, max_length=200, examples=["Иван"])
+    patronymic: str | None = Field(default=None, max_length=200, examples=["Иванович"])
+    birth_date: dt.date = Field(examples=["1985-04-12"])
     doc_type: DocumentType = DocumentType.RU_PASSPORT
     doc_number: str = Field(examples=["45 12 345678"], description="Series and number")
     doc_issued_on: dt.date | None = None
