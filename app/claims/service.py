@@ -36,13 +36,13 @@ from app.matching.models import (
     RequestStatus,
     WorkKind,
 )
-from app.matching.work import enqueue
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
 from app.numbers.schemas import DocumentType
 from app.numbers.service import current_registration
 from app.people.models import Person
+from app.work.service import enqueue
 
 __all__ = [
     "CLAIM_SOURCE",

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal, Role
+from app.claims.service import normalize_company_name
 from app.core.clock import FixedClock
-from app.matching.claims import normalize_company_name
 from app.matching.models import Claim, ConfirmationRequest, RequestStatus, WorkItem
 from app.numbers.models import Registration, StatusEvent
 from tests.builders import (

@@ -13,8 +13,6 @@ from sqlalchemy import select
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.matching.answers import collect_answers
-from app.matching.dispatch import backoff_seconds, send_queued
 from app.matching.models import (
     ConfirmationRequest,
     PortalAnswer,
@@ -22,16 +20,18 @@ from app.matching.models import (
     RequestStatus,
     SandboxDelivery,
 )
-from app.matching.portal import (
+from app.numbers.registration_rules import document_hash
+from app.portal.answers import collect_answers
+from app.portal.dispatch import backoff_seconds, send_queued
+from app.portal.port import (
     PortalAnswerMessage,
     PortalRequest,
     SendOutcome,
     VerifiedIdentity,
 )
-from app.matching.sandbox_portal import SandboxBehaviour, SandboxPortal
-from app.numbers.registration_rules import document_hash
+from app.portal.sandbox_portal import SandboxBehaviour, SandboxPortal
 from tests.builders import employee, make_company_with_numbers, make_person
-from tests.matching.test_portal import (
+from tests.portal.test_portal import (
     load_person,
     load_registration,
     load_request,
