@@ -174,8 +174,8 @@ def _pace_child(url: str) -> dict[str, Any]:
     from app.core.clock import FixedClock
     from app.core.logging import configure_logging
     from app.core.runtime import Runtime
-    from app.matching.models import ConfirmationRequest, RequestStatus
     from app.portal.dispatch import dispatch
+    from app.portal.models import ConfirmationRequest, RequestStatus
     from app.portal.sandbox_portal import SandboxPortal
 
     settings = _settings(url)

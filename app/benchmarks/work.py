@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.benchmarks.common import NOW, bench_database, seed_company
 from app.companies.models import Operator
 from app.db.session import build_engine, build_sessionmaker
-from app.matching.models import WorkItem, WorkKind, WorkStatus
 from app.numbers.models import PhoneNumber
 from app.work import service as work
+from app.work.models import WorkItem, WorkKind, WorkStatus
 
 LEASE = dt.timedelta(minutes=5)
 WORKER = "bench-worker"

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from app.auth.dependencies import PersonCaller, PrincipalDep, ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.claims import service as claims
+from app.claims.models import Claim, ClaimStatus
 from app.companies.models import CorporateSubscriber
 from app.companies.schemas import StrictModel
 from app.core.deps import ClockDep, CursorDep, SessionDep, VaultDep
 from app.core.errors import NotFound
 from app.core.integers import RowId
-from app.matching.models import Claim, ClaimStatus
 from app.people.models import Person
 from app.people.service import find_person
 

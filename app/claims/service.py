@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.claims.models import Claim, ClaimStatus
 from app.companies.models import CorporateSubscriber, SubscriberStatus
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
@@ -28,20 +29,14 @@ from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msi
 from app.core.names import normalize_person_name
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.recompute import settle_stale_deadlines
-from app.matching.models import (
-    LIVE_REQUEST_STATUSES,
-    Claim,
-    ClaimStatus,
-    ConfirmationRequest,
-    RequestStatus,
-    WorkKind,
-)
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
 from app.numbers.schemas import DocumentType
 from app.numbers.service import current_registration
 from app.people.models import Person
+from app.portal.models import LIVE_REQUEST_STATUSES, ConfirmationRequest, RequestStatus
+from app.work.models import WorkKind
 from app.work.service import enqueue
 
 __all__ = [

@@ -11,12 +11,12 @@ from app.core.metrics import MATCHING_OUTCOMES
 from app.core.runtime import Runtime
 from app.db.locks import one_at_a_time
 from app.db.session import unit_of_work
-from app.matching.models import ConfirmationRequest, RequestStatus
 from app.matching.service import MATCHING_JOB, MatchReport, run_matching
 from app.numbers.lifecycle import Actor
 from app.numbers.service import over_number_batches
 from app.portal.answers import collect_answers
 from app.portal.dispatch import dispatch, send_queued
+from app.portal.models import ConfirmationRequest, RequestStatus
 from app.portal.port import IdentityPortal, build_portal
 
 _ADVISORY_KEY = 0x51_4D_52_45_47_02  # "simreg" matching run

@@ -39,10 +39,10 @@ from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 from app.db.locks import one_at_a_time_on_sqlite
 from app.db.session import unit_of_work
-from app.matching.models import ConfirmationRequest, RequestStatus
 from app.numbers.models import PhoneNumber, Registration
 from app.portal import allowance, repository
 from app.portal.allowance import Moment
+from app.portal.models import ConfirmationRequest, RequestStatus
 from app.portal.port import (
     IdentityPortal,
     PortalRequest,

@@ -24,17 +24,13 @@ from app.core.errors import BadRequest, Conflict, DomainError, NotFound
 from app.core.integers import RowId
 from app.core.messages import DEFAULT, Language, LanguageDep
 from app.core.runtime import Runtime
-from app.matching.models import (
-    ConfirmationRequest,
-    PortalAnswer,
-    RequestStatus,
-)
 from app.numbers.models import PhoneNumber
 from app.people.service import find_person
 from app.people.words import RequestState, request_words
 from app.portal.answers import collect_answers, record_answer
 from app.portal.backlog import queued_ahead, send_eta
 from app.portal.http_portal import count_rejected, signing_secret, verify_signed_answer
+from app.portal.models import ConfirmationRequest, PortalAnswer, RequestStatus
 from app.portal.port import AnswerKind, InvalidPortalMessage, PortalConfigError
 from app.portal.sandbox_portal import BEHAVIOUR, SandboxPortal
 

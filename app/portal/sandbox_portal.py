@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.clock import Clock
 from app.core.errors import Conflict, NotFound
 from app.core.personal_data import PersonalDataVault
-from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 from app.numbers.registration_rules import document_hash
 from app.numbers.schemas import DocumentType
 from app.people.models import Person
 from app.portal import repository
+from app.portal.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 from app.portal.port import (
     AnswerKind,
     PortalAnswerMessage,

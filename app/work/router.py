@@ -15,8 +15,8 @@ from app.companies.schemas import StrictModel
 from app.core.deps import ClockDep, RuntimeDep, SessionDep
 from app.core.errors import Forbidden
 from app.core.integers import RowId
-from app.matching.models import WorkItem, WorkKind, WorkStatus
 from app.work import service as work
+from app.work.models import WorkItem, WorkKind, WorkStatus
 
 router = APIRouter(prefix="/api/v1/operator/work", tags=["operator work"])
 

@@ -51,8 +51,8 @@ from sqlalchemy.orm import Session, aliased
 from app.core.errors import Conflict, NotFound
 from app.db.base import UtcDateTime
 from app.db.session import insert_ignoring_duplicates, is_postgres
-from app.matching.models import WorkItem, WorkKind, WorkStatus
 from app.numbers.models import PhoneNumber
+from app.work.models import WorkItem, WorkKind, WorkStatus
 
 Outcome = Literal["done", "failed"]
 

@@ -16,10 +16,10 @@ from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.deadlines.service import run_deadlines
 from app.matching.jobs import matching_cycle
-from app.matching.models import ConfirmationRequest, SandboxDelivery
 from app.notifications.models import Audience, Notification
 from app.numbers.models import NumberStatus, PhoneNumber
 from app.portal.dispatch import dispatch
+from app.portal.models import ConfirmationRequest, SandboxDelivery
 from app.portal.sandbox_portal import SandboxPortal
 from tests.builders import (
     add_numbers,

@@ -13,16 +13,16 @@ from sqlalchemy import select
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.matching.models import (
+from app.numbers.registration_rules import document_hash
+from app.portal.answers import collect_answers
+from app.portal.dispatch import backoff_seconds, send_queued
+from app.portal.models import (
     ConfirmationRequest,
     PortalAnswer,
     PortalSendAllowance,
     RequestStatus,
     SandboxDelivery,
 )
-from app.numbers.registration_rules import document_hash
-from app.portal.answers import collect_answers
-from app.portal.dispatch import backoff_seconds, send_queued
 from app.portal.port import (
     PortalAnswerMessage,
     PortalRequest,

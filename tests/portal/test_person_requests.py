@@ -12,9 +12,9 @@ from prometheus_client import REGISTRY
 from app.core.clock import FixedClock
 from app.core.errors import PROBLEM_JSON
 from app.core.runtime import Runtime
-from app.matching.models import PortalAnswer, RequestStatus
 from app.portal.dispatch import send_queued
 from app.portal.http_portal import sign_answer
+from app.portal.models import PortalAnswer, RequestStatus
 from app.portal.sandbox_portal import BEHAVIOUR, SandboxBehaviour, SandboxPortal
 from tests.builders import (
     employee,

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from app.config import DEV_PORTAL_SECRET, Environment, Settings
 from app.core.errors import Conflict, NotFound
 from app.core.runtime import Runtime
-from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 from app.numbers.models import PhoneNumber, Registration
 from app.numbers.registration_rules import document_hash
 from app.people.models import Person
 from app.portal.dispatch import send_queued
 from app.portal.http_portal import HttpPortal
+from app.portal.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 from app.portal.port import (
     PortalConfigError,
     PortalRequest,

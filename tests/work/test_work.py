@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.matching.models import WorkItem, WorkKind, WorkStatus
 from app.numbers.models import PhoneNumber
 from app.work import service as work
+from app.work.models import WorkItem, WorkKind, WorkStatus
 from app.work.router import router as work_router
 from tests.builders import make_company_with_numbers, staff_headers
 from tests.conftest import ENGINE
