@@ -18,7 +18,7 @@ def _matching(runtime: Runtime) -> dict[str, Any]:
 
 
 def _dispatch(runtime: Runtime) -> dict[str, Any]:
-    from app.matching.jobs import dispatch_cycle
+    from app.portal.jobs import dispatch_cycle
 
     return dispatch_cycle(runtime)
 
