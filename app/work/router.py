@@ -15,6 +15,7 @@ from app.core.errors import Forbidden
 from app.core.integers import RowId
 from app.work import service as work
 from app.work.models import WorkStatus
+from app.work.results import ResultIn, ResultStatus, record_result, record_results
 from app.work.schemas import (
     BatchIn,
     BatchOut,
@@ -81,24 +82,23 @@ def post_results(
 ) -> BatchOut:
     """Report many results at once. Each gets its own answer: `recorded`, `unchanged` (the
     same result was stored before), `conflict` or `not_found`; the others are stored anyway."""
-    answers = work.record_results(
+    answers = record_results(
         session,
         operator_id=_operator_id(caller),
         worker=body.worker or caller.subject,
         results=[
-            work.ResultIn(item_id=r.item_id, outcome=r.outcome, detail=r.detail)
-            for r in body.results
+            ResultIn(item_id=r.item_id, outcome=r.outcome, detail=r.detail) for r in body.results
         ],
         now=clock.now(),
     )
-    totals = dict.fromkeys(work.ResultStatus, 0)
+    totals = dict.fromkeys(ResultStatus, 0)
     for answer in answers:
         totals[answer.status] += 1
     return BatchOut(
-        recorded=totals[work.ResultStatus.RECORDED],
-        unchanged=totals[work.ResultStatus.UNCHANGED],
-        conflicts=totals[work.ResultStatus.CONFLICT],
-        not_found=totals[work.ResultStatus.NOT_FOUND],
+        recorded=totals[ResultStatus.RECORDED],
+        unchanged=totals[ResultStatus.UNCHANGED],
+        conflicts=totals[ResultStatus.CONFLICT],
+        not_found=totals[ResultStatus.NOT_FOUND],
         results=[
             ResultOut(
                 item_id=a.item_id, status=a.status, item_status=a.item_status, message=a.message
@@ -115,7 +115,7 @@ def post_result(
     """Report what became of one item. Posting the same result again answers with the stored
     item; a different result for a finished item, or a result for an item another worker has
     taken since your lease ended, answers 409."""
-    item = work.record_result(
+    item = record_result(
         session,
         operator_id=_operator_id(caller),
         item_id=item_id,

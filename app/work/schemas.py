@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from app.companies.schemas import StrictModel
 from app.core.integers import RowId
-from app.work import service as work
 from app.work.models import WorkItem, WorkKind, WorkStatus
+from app.work.results import ResultStatus
 
 MAX_BATCH = 5_000
 
@@ -83,7 +83,7 @@ class ResultOut(BaseModel):
     """What became of one posted result."""
 
     item_id: int
-    status: work.ResultStatus
+    status: ResultStatus
     item_status: WorkStatus | None
     message: str | None = None
 
