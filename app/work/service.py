@@ -30,18 +30,19 @@ from sqlalchemy import (
     Update,
     any_,
     bindparam,
+    column,
     func,
     literal,
     select,
     text,
     update,
 )
+from sqlalchemy import table as table_clause
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from app.db.base import UtcDateTime
 from app.db.session import insert_ignoring_duplicates, is_postgres
-from app.numbers.models import PhoneNumber
 from app.work.models import WorkItem, WorkKind, WorkStatus
 
 # Keeps each statement's bound parameters far below SQLite's and psycopg's limits.
@@ -49,6 +50,15 @@ _CHUNK = 5_000
 # The hot paths use the Core table: the rows they return need no ORM identity.
 _TABLE = cast(Table, WorkItem.__table__)
 _BIGINTS = postgresql.ARRAY(BigInteger())
+# The numbers' columns the queue reads. The queue sits below `numbers` (the status machine
+# queues work in the statement that moves the numbers), so it names the table and these three
+# columns rather than importing the model; the migrations keep them.
+_NUMBERS = table_clause(
+    "numbers",
+    column("id", BigInteger()),
+    column("operator_id", BigInteger()),
+    column("msisdn", String()),
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +78,8 @@ def enqueue(session: Session, *, number_ids: Select[int], kind: WorkKind, now: d
     skipping numbers that already have an open (queued or leased) item of that kind. One
     INSERT … SELECT, so millions of numbers never reach Python. Returns how many were queued."""
     statement = queue_work(
-        PhoneNumber.id, PhoneNumber.operator_id, PhoneNumber.__table__, kind.value, now,
-        PhoneNumber.id.in_(number_ids), dialect=session.get_bind().dialect.name,
+        _NUMBERS.c.id, _NUMBERS.c.operator_id, _NUMBERS, kind.value, now,
+        _NUMBERS.c.id.in_(number_ids), dialect=session.get_bind().dialect.name,
     )  # fmt: skip
     # The driver's rowcount of an INSERT is dropped unless asked for.
     result = session.execute(statement.execution_options(preserve_rowcount=True))
@@ -218,8 +228,8 @@ def lease(
     if is_postgres(session):
         # A primary-key look-up per returned row: no plan to go wrong, no second round trip.
         msisdn = (
-            select(PhoneNumber.msisdn)
-            .where(PhoneNumber.id == table.c.number_id)
+            select(_NUMBERS.c.msisdn)
+            .where(_NUMBERS.c.id == table.c.number_id)
             .scalar_subquery()
             .label("msisdn")
         )
@@ -250,7 +260,7 @@ def _msisdns(session: Session, number_ids: Sequence[int]) -> dict[int, str]:
     for start in range(0, len(number_ids), _CHUNK):
         chunk = list(set(number_ids[start : start + _CHUNK]))
         rows = session.execute(
-            select(PhoneNumber.id, PhoneNumber.msisdn).where(PhoneNumber.id.in_(chunk))
+            select(_NUMBERS.c.id, _NUMBERS.c.msisdn).where(_NUMBERS.c.id.in_(chunk))
         )
         found.update({row.id: row.msisdn for row in rows})
     return found
