@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal, Role
+from app.claims.company_names import normalize_company_name
 from app.claims.models import Claim
-from app.claims.service import normalize_company_name
 from app.core.clock import FixedClock
 from app.numbers.models import Registration, StatusEvent
 from app.portal.models import ConfirmationRequest, RequestStatus
