@@ -1,4 +1,4 @@
-"""Fixtures of the matching tests: the sandbox portal, well-behaved before and after each test,
+"""Fixtures of the portal tests: the sandbox portal, well-behaved before and after each test,
 and a client of an app with the portal's routes."""
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from tests.builders import (
     valid_snils,
 )
 
-# --- helpers shared by the tests of tests/matching ------------------------------------------
+# --- helpers shared by the tests of tests/portal --------------------------------------------
 
 
 def mount_portal_routes(app: FastAPI) -> None:
