@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.auth.router import router as sandbox_tokens_router
 from app.auth.service import TokenService
+from app.claims.router import router as claims_router
 from app.companies.router import router as companies_router
 from app.config import Settings, get_settings
 from app.core.body_limit import BodyLimitMiddleware
@@ -29,16 +30,14 @@ from app.core.metrics import router as metrics_router
 from app.core.rate_limit import RateLimits
 from app.core.runtime import Runtime
 from app.deadlines.router import router as deadlines_router
-from app.matching.claims_router import router as claims_router
-from app.matching.portal_router import router as portal_router
-from app.matching.portal_router import sandbox_router as sandbox_portal_router
 from app.matching.router import router as matching_router
-from app.matching.work_router import router as work_router
 from app.notifications.router import router as notifications_router
 from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
 from app.people.router import sandbox_router as sandbox_people_router
 from app.people.status_reads import status_reader
+from app.portal.router import router as portal_router
+from app.portal.router import sandbox_router as sandbox_portal_router
 from app.reports.router import router as reports_router
 from app.scheduler.router import router as jobs_router
 from app.scheduler.router import sandbox_router as sandbox_clock_router
@@ -46,6 +45,7 @@ from app.scheduler.runner import build_scheduler
 from app.uploads import service as uploads
 from app.uploads.router import router as uploads_router
 from app.uploads.worker import run_upload
+from app.work.router import router as work_router
 
 log = structlog.get_logger("simreg.app")
 

@@ -1,5 +1,6 @@
 """Every feature's tables, imported in one place so Alembic sees one metadata."""
 
+from app.claims.models import Claim
 from app.companies.models import Contract, CorporateSubscriber, Operator
 from app.db.base import Base
 from app.deadlines.models import (
@@ -11,12 +12,13 @@ from app.deadlines.models import (
     DeadlineRule,
     DeadlineRun,
 )
-from app.matching.models import Claim, ConfirmationRequest, SandboxDelivery, WorkItem
 from app.notifications.models import Notification
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
 from app.people.models import Person, PersonalDataRead
+from app.portal.models import ConfirmationRequest, PortalSendAllowance, SandboxDelivery
 from app.scheduler.models import JobClaim
 from app.uploads.models import StagedRow, Upload, UploadRejection
+from app.work.models import WorkItem
 
 __all__ = [
     "Base",
@@ -37,6 +39,7 @@ __all__ = [
     "Person",
     "PersonalDataRead",
     "PhoneNumber",
+    "PortalSendAllowance",
     "Registration",
     "SandboxDelivery",
     "StagedRow",

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.core.runtime import Runtime
-from app.matching.models import WorkItem
+from app.work.models import WorkItem
 from tests.builders import (
     add_numbers,
     device,

@@ -154,8 +154,8 @@ def _send_child(url: str) -> dict[str, Any]:
     """One dispatcher with no rate limit, until nothing is due."""
     from app.core.clock import FixedClock
     from app.core.runtime import Runtime
-    from app.matching.dispatch import dispatch
-    from app.matching.sandbox_portal import SandboxPortal
+    from app.portal.dispatch import dispatch
+    from app.portal.sandbox_portal import SandboxPortal
 
     settings = _settings(url, portal_rate_per_operator=0.0)
     runtime = Runtime.build(settings, clock=FixedClock(NOW + dt.timedelta(hours=1)))
@@ -174,9 +174,9 @@ def _pace_child(url: str) -> dict[str, Any]:
     from app.core.clock import FixedClock
     from app.core.logging import configure_logging
     from app.core.runtime import Runtime
-    from app.matching.dispatch import dispatch
-    from app.matching.models import ConfirmationRequest, RequestStatus
-    from app.matching.sandbox_portal import SandboxPortal
+    from app.portal.dispatch import dispatch
+    from app.portal.models import ConfirmationRequest, RequestStatus
+    from app.portal.sandbox_portal import SandboxPortal
 
     settings = _settings(url)
     configure_logging("INFO")

@@ -101,10 +101,10 @@ def _naive(url: str, limit: str) -> dict[str, Any]:
 
     from app.config import Environment, Settings
     from app.core.runtime import Runtime
-    from app.matching.models import ConfirmationRequest, RequestStatus
     from app.matching.service import MATCHING_JOB
     from app.numbers import lifecycle
     from app.numbers.models import NumberStatus, PhoneNumber, Registration
+    from app.portal.models import ConfirmationRequest, RequestStatus
 
     settings = Settings(env=Environment.DEV, database_url=url, _env_file=None)
     runtime = Runtime.build(settings)

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.benchmarks.common import NOW, bench_database, seed_company
 from app.companies.models import Operator
 from app.db.session import build_engine, build_sessionmaker
-from app.matching import work
-from app.matching.models import WorkItem, WorkKind, WorkStatus
 from app.numbers.models import PhoneNumber
+from app.work import service as work
+from app.work.models import WorkItem, WorkKind, WorkStatus
+from app.work.results import ResultIn, ResultStatus, record_result, record_results
 
 LEASE = dt.timedelta(minutes=5)
 WORKER = "bench-worker"
@@ -39,15 +40,15 @@ def _drain(sessions: sessionmaker[Session], *, operator_id: int, batch: int) -> 
             session.commit()
             if not items:
                 return done
-            answers = work.record_results(
+            answers = record_results(
                 session,
                 operator_id=operator_id,
                 worker=WORKER,
-                results=[work.ResultIn(item_id=item.id, outcome="done") for item in items],
+                results=[ResultIn(item_id=item.id, outcome="done") for item in items],
                 now=NOW,
             )
             session.commit()
-            done += sum(a.status is work.ResultStatus.RECORDED for a in answers)
+            done += sum(a.status is ResultStatus.RECORDED for a in answers)
 
 
 def _one_at_a_time(sessions: sessionmaker[Session], *, operator_id: int) -> int:
@@ -61,7 +62,7 @@ def _one_at_a_time(sessions: sessionmaker[Session], *, operator_id: int) -> int:
             if not items:
                 session.commit()
                 return done
-            work.record_result(
+            record_result(
                 session,
                 operator_id=operator_id,
                 item_id=items[0].id,

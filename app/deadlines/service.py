@@ -51,13 +51,14 @@ from app.deadlines.models import (
     RecomputeStatus,
 )
 from app.deadlines.recompute import USER_OR_START_CHANGED, enabled_rules, recompute_batch
-from app.matching.models import ConfirmationRequest, PortalAnswer, RequestStatus, WorkKind
 from app.notifications.models import Audience, Notification, NotificationStatus
 from app.notifications.outbox import digest_row, enqueue_many
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
 from app.numbers.service import number_id_ranges, over_number_batches
+from app.portal.models import ConfirmationRequest, PortalAnswer, RequestStatus
+from app.work.models import WorkKind
 
 N = PhoneNumber
 S = NumberStatus

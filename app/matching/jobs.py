@@ -1,4 +1,5 @@
-"""The matching cycle and the dispatch of confirmation requests, each a scheduled job."""
+"""The matching cycle, a scheduled job: the portal's answers in, the matching run, new requests
+out (their dispatch at the portal's rate is the portal's own job)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from app.core.metrics import MATCHING_OUTCOMES
 from app.core.runtime import Runtime
 from app.db.locks import one_at_a_time
 from app.db.session import unit_of_work
-from app.matching.answers import collect_answers
-from app.matching.dispatch import dispatch, send_queued
-from app.matching.models import ConfirmationRequest, RequestStatus
-from app.matching.portal import IdentityPortal, build_portal
 from app.matching.service import MATCHING_JOB, MatchReport, run_matching
 from app.numbers.lifecycle import Actor
 from app.numbers.service import over_number_batches
+from app.portal.answers import collect_answers
+from app.portal.dispatch import send_queued
+from app.portal.models import ConfirmationRequest, RequestStatus
+from app.portal.port import IdentityPortal, build_portal
 
 _ADVISORY_KEY = 0x51_4D_52_45_47_02  # "simreg" matching run
 
@@ -94,11 +95,3 @@ def _queued(runtime: Runtime, operator_id: int | None) -> int:
             )
             or 0
         )
-
-
-def dispatch_cycle(runtime: Runtime, *, portal: IdentityPortal | None = None) -> dict[str, Any]:
-    """Send queued confirmation requests at the portal's rate for most of one dispatch tick
-    (the next tick, in this scheduler or another, carries on)."""
-    portal = portal or build_portal(runtime)
-    seconds = max(runtime.settings.dispatch_interval_seconds * 0.9, 0.5)
-    return dispatch(runtime, portal, seconds=seconds).as_dict()

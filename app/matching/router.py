@@ -13,9 +13,9 @@ from app.core.deps import ClockDep, RuntimeDep, SessionDep
 from app.core.integers import RowId
 from app.matching import service
 from app.matching.jobs import matching_cycle
-from app.matching.models import ConfirmationRequest
 from app.matching.schemas import ConfirmationRequestOut, MatchRunOut
 from app.numbers.service import get_number
+from app.portal.models import ConfirmationRequest
 
 router = APIRouter(prefix="/api/v1", tags=["matching"])
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from app.matching.models import PortalAnswer, RequestStatus
+from app.portal.models import PortalAnswer, RequestStatus
 
 
 class MatchRunOut(BaseModel):

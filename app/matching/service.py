@@ -30,16 +30,16 @@ from sqlalchemy.orm import Session
 from app.core.errors import Conflict, NotFound
 from app.db.base import UtcDateTime
 from app.db.session import is_postgres
-from app.matching.models import (
+from app.numbers import lifecycle
+from app.numbers.lifecycle import Actor
+from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
+from app.portal.models import (
     LIVE_REQUEST_STATUSES,
     ConfirmationRequest,
     PortalAnswer,
     RequestStatus,
-    WorkKind,
 )
-from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
+from app.work.models import WorkKind
 
 MATCHING_JOB = Actor(ActorKind.OPERATOR_JOB, "matching")
 S = NumberStatus

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session, aliased
 from app.core.errors import Conflict
 from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
-from app.matching.work import queue_work
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
+from app.work.service import queue_work
 
 S = NumberStatus
 

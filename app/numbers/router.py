@@ -20,7 +20,6 @@ from app.core.personal_data import PersonalDataVault
 from app.deadlines.models import DeadlineRule
 from app.deadlines.policy import deadline_history
 from app.deadlines.recompute import settle_stale_deadlines
-from app.matching.backlog import number_confirmation
 from app.numbers import lifecycle, service
 from app.numbers.models import NumberStatus, PhoneNumber, SimKind
 from app.numbers.schemas import (
@@ -40,6 +39,7 @@ from app.numbers.schemas import (
     StatusChange,
 )
 from app.people.service import log_personal_data_read
+from app.portal.backlog import number_confirmation
 
 router = APIRouter(prefix="/api/v1", tags=["numbers"])
 

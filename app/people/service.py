@@ -18,13 +18,13 @@ from app.core.identifiers import (
 )
 from app.core.names import normalize_full_name
 from app.core.personal_data import PersonalDataVault, mask_birth_date, mask_passport, mask_snils
-from app.matching.models import ConfirmationRequest
 from app.numbers.models import PhoneNumber, Registration
 from app.numbers.registration_rules import birth_date_hash, document_hash
 from app.numbers.schemas import DocumentType
 from app.people.models import Person, PersonalDataRead
 from app.people.schemas import PersonOut
 from app.people.words import RequestState
+from app.portal.models import ConfirmationRequest
 
 
 def create_person(

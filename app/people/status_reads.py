@@ -22,10 +22,10 @@ from sqlalchemy.orm import aliased
 from app.companies.models import CorporateSubscriber
 from app.core.errors import DatabaseUnavailable
 from app.core.messages import DEFAULT, Language
-from app.matching.models import ConfirmationRequest
 from app.numbers.models import NumberStatus, PhoneNumber, Registration
 from app.people.models import Person
 from app.people.words import RequestState, person_words
+from app.portal.models import ConfirmationRequest
 
 # Constants written into the SQL: the asyncpg statement takes the subject as its only parameter.
 _BAR: ColumnElement[str] = literal_column("'|'")

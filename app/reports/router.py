@@ -18,7 +18,7 @@ from app.core.clock import MOSCOW
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep
 from app.core.downloads import attachment
 from app.core.integers import RowId
-from app.matching.backlog import operator_backlogs
+from app.portal.backlog import operator_backlogs
 from app.reports import service
 from app.reports.schemas import (
     CompanyReport,

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.companies.models import CorporateSubscriber
 from app.core.errors import NotFound
-from app.matching.backlog import company_confirmations
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
+from app.portal.backlog import company_confirmations
 from app.reports.schemas import AtRisk, CompanyReport, CompanyRisk, Confirmations
 
 # Not confirmed yet: each of these is suspended when its deadline passes.

@@ -18,7 +18,7 @@ def _matching(runtime: Runtime) -> dict[str, Any]:
 
 
 def _dispatch(runtime: Runtime) -> dict[str, Any]:
-    from app.matching.jobs import dispatch_cycle
+    from app.portal.jobs import dispatch_cycle
 
     return dispatch_cycle(runtime)
 
@@ -49,7 +49,7 @@ def _uploads(runtime: Runtime) -> dict[str, Any]:
 
 def _metrics(runtime: Runtime) -> dict[str, Any]:
     from app.core.metrics import refresh_gauges
-    from app.matching.backlog import refresh_backlog_gauges
+    from app.portal.backlog import refresh_backlog_gauges
 
     return {**refresh_gauges(runtime), **refresh_backlog_gauges(runtime)}
 

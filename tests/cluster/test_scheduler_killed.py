@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, func, select
 from app.benchmarks.common import NOW
 from app.benchmarks.deadlines import seed
 from app.deadlines.models import DeadlineNotice, NoticeKind
-from app.matching.models import WorkItem, WorkKind
 from app.numbers.models import NumberStatus, StatusEvent
+from app.work.models import WorkItem, WorkKind
 from tests.cluster.topology import Cluster, cluster, eventually, free_port, simreg_env
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres_only]

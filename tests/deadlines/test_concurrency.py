@@ -18,9 +18,9 @@ from app.config import Settings
 from app.core.clock import FixedClock
 from app.deadlines.models import DeadlineNotice
 from app.main import create_app
-from app.matching.models import WorkItem
 from app.notifications.models import Notification
 from app.numbers.models import PhoneNumber, StatusEvent
+from app.work.models import WorkItem
 from tests.builders import staff_headers
 from tests.conftest import START
 from tests.deadlines.builders import numbers, world

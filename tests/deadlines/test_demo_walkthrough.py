@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from app.core.runtime import Runtime
 from app.demo import _employee, load_demo
-from app.matching.models import ConfirmationRequest
 from app.notifications.models import Notification
 from app.numbers.models import PhoneNumber
+from app.portal.models import ConfirmationRequest
 from tests.builders import make_person, staff_headers, token_headers
 
 

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from app.core.runtime import Runtime
 from tests.builders import device, employee, make_person
+from tests.claims.test_claims import claim, decide, person_headers, register
+from tests.claims.test_claims import world as claims_world
 from tests.deadlines.builders import end_of, name_user, number_row, numbers, world
-from tests.matching.test_claims import claim, decide, person_headers, register
-from tests.matching.test_claims import world as claims_world
 from tests.uploads.builders import (
     DEVICE_HEADER,
     EMPLOYEE_HEADER,

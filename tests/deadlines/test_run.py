@@ -16,8 +16,8 @@ from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.deadlines import service as deadline_service
 from app.deadlines.models import DeadlineNotice, DeadlineRun
-from app.matching.models import WorkItem
 from app.notifications.models import Notification
+from app.work.models import WorkItem
 from tests.builders import employee, make_person, token_headers
 from tests.conftest import START
 from tests.deadlines.builders import (

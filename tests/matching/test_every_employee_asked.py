@@ -15,12 +15,12 @@ from sqlalchemy import func, select
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.deadlines.service import run_deadlines
-from app.matching.dispatch import dispatch
 from app.matching.jobs import matching_cycle
-from app.matching.models import ConfirmationRequest, SandboxDelivery
-from app.matching.sandbox_portal import SandboxPortal
 from app.notifications.models import Audience, Notification
 from app.numbers.models import NumberStatus, PhoneNumber
+from app.portal.dispatch import dispatch
+from app.portal.models import ConfirmationRequest, SandboxDelivery
+from app.portal.sandbox_portal import SandboxPortal
 from tests.builders import (
     add_numbers,
     make_company,

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.matching import service
-from app.matching.models import ConfirmationRequest, PortalAnswer, RequestStatus, WorkItem
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
+from app.portal.models import ConfirmationRequest, PortalAnswer, RequestStatus
+from app.work.models import WorkItem
 from tests.builders import device, employee, make_company_with_numbers, staff_headers
 
 WINDOW = dt.timedelta(days=30)

@@ -13,25 +13,25 @@ from sqlalchemy import select
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.matching.answers import collect_answers
-from app.matching.dispatch import backoff_seconds, send_queued
-from app.matching.models import (
+from app.numbers.registration_rules import document_hash
+from app.portal.answers import collect_answers
+from app.portal.dispatch import backoff_seconds, send_queued
+from app.portal.models import (
     ConfirmationRequest,
     PortalAnswer,
     PortalSendAllowance,
     RequestStatus,
     SandboxDelivery,
 )
-from app.matching.portal import (
+from app.portal.port import (
     PortalAnswerMessage,
     PortalRequest,
     SendOutcome,
     VerifiedIdentity,
 )
-from app.matching.sandbox_portal import SandboxBehaviour, SandboxPortal
-from app.numbers.registration_rules import document_hash
+from app.portal.sandbox_portal import SandboxBehaviour, SandboxPortal
 from tests.builders import employee, make_company_with_numbers, make_person
-from tests.matching.test_portal import (
+from tests.portal.test_portal import (
     load_person,
     load_registration,
     load_request,

@@ -6,37 +6,36 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, status
-from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import PersonCaller, require
 from app.auth.service import Principal, Role
 from app.companies.models import CorporateSubscriber
-from app.companies.schemas import StrictModel
 from app.core.deps import RuntimeDep, SessionDep
 from app.core.errors import BadRequest, Conflict, DomainError, NotFound
 from app.core.integers import RowId
 from app.core.messages import DEFAULT, Language, LanguageDep
 from app.core.runtime import Runtime
-from app.matching.answers import collect_answers, record_answer
-from app.matching.backlog import queued_ahead, send_eta
-from app.matching.http_portal import count_rejected, signing_secret, verify_signed_answer
-from app.matching.models import (
-    ConfirmationRequest,
-    PortalAnswer,
-    RequestStatus,
-)
-from app.matching.portal import AnswerKind, InvalidPortalMessage, PortalConfigError
-from app.matching.sandbox_portal import BEHAVIOUR, SandboxPortal
 from app.numbers.models import PhoneNumber
 from app.people.service import find_person
 from app.people.words import RequestState, request_words
+from app.portal.answers import collect_answers, record_answer
+from app.portal.backlog import queued_ahead, send_eta
+from app.portal.http_portal import count_rejected, signing_secret, verify_signed_answer
+from app.portal.models import ConfirmationRequest, RequestStatus
+from app.portal.port import AnswerKind, InvalidPortalMessage, PortalConfigError
+from app.portal.sandbox_portal import BEHAVIOUR, SandboxPortal
+from app.portal.schemas import (
+    ConfirmationRequestView,
+    SandboxBehaviourIn,
+    SandboxBehaviourOut,
+    WebhookResult,
+)
 
 log = structlog.get_logger("simreg.portal")
 
@@ -60,56 +59,6 @@ class PortalNotConfigured(DomainError):
     status = 503
     type_slug = "portal-not-configured"
     title = "The identity portal integration is not configured"
-
-
-class ConfirmationRequestView(BaseModel):
-    """A confirmation request as the person it names sees it."""
-
-    id: int
-    msisdn: str
-    company_name: str
-    company_inn: str
-    status: RequestStatus
-    expires_at: dt.datetime
-    sent_at: dt.datetime | None
-    answered_at: dt.datetime | None
-    answer: PortalAnswer | None
-    outcome: str | None = Field(
-        description="What came of it: active, mismatch, declined or expired (None: not yet)"
-    )
-    mismatch_fields: list[str] = Field(
-        default_factory=list,
-        description="Which of your data differed from what the company sent: full_name, "
-        "birth_date, document (see outcome_text for them in words)",
-    )
-    expected_send_at: dt.datetime | None = Field(
-        default=None, description="For a request not sent yet: when it is expected to go out"
-    )
-    outcome_text: str = Field(description="What became of the request, in plain words")
-
-
-class SandboxBehaviourIn(StrictModel):
-    """Fields left out keep their value."""
-
-    delay_seconds: float | None = Field(default=None, ge=0, le=30)
-    fail_sends: bool | None = None
-    lose_answers: bool | None = None
-    answers_delayed: bool | None = None
-
-
-class SandboxBehaviourOut(BaseModel):
-    """The sandbox portal's current behaviour."""
-
-    delay_seconds: float
-    fail_sends: bool
-    lose_answers: bool
-    answers_delayed: bool
-
-
-class WebhookResult(BaseModel):
-    """What became of a pushed answer: recorded, a duplicate, or ignored (unknown or late)."""
-
-    status: str
 
 
 def _views(

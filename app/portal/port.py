@@ -128,11 +128,11 @@ def build_portal(runtime: Runtime) -> IdentityPortal:
                 "SIMREG_PORTAL_ADAPTER=sandbox is refused in production; set it to 'http' "
                 "and set SIMREG_PORTAL_URL and SIMREG_PORTAL_API_KEY"
             )
-        from app.matching.sandbox_portal import SandboxPortal
+        from app.portal.sandbox_portal import SandboxPortal
 
         return SandboxPortal.from_runtime(runtime)
     if settings.portal_adapter == "http":
-        from app.matching.http_portal import HttpPortal, signing_secret
+        from app.portal.http_portal import HttpPortal, signing_secret
 
         if not settings.portal_url:
             raise PortalConfigError("SIMREG_PORTAL_ADAPTER=http needs SIMREG_PORTAL_URL")

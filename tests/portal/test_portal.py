@@ -17,25 +17,25 @@ from sqlalchemy import select
 from app.config import DEV_PORTAL_SECRET, Environment, Settings
 from app.core.errors import Conflict, NotFound
 from app.core.runtime import Runtime
-from app.matching.dispatch import send_queued
-from app.matching.http_portal import HttpPortal
-from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
-from app.matching.portal import (
+from app.numbers.models import PhoneNumber, Registration
+from app.numbers.registration_rules import document_hash
+from app.people.models import Person
+from app.portal.dispatch import send_queued
+from app.portal.http_portal import HttpPortal
+from app.portal.models import ConfirmationRequest, RequestStatus, SandboxDelivery
+from app.portal.port import (
     PortalConfigError,
     PortalRequest,
     PortalUnavailable,
     build_portal,
 )
-from app.matching.portal_router import router, sandbox_router
-from app.matching.sandbox_portal import (
+from app.portal.router import router, sandbox_router
+from app.portal.sandbox_portal import (
     PAYLOAD_FIELDS,
     DeliveryState,
     SandboxBehaviour,
     SandboxPortal,
 )
-from app.numbers.models import PhoneNumber, Registration
-from app.numbers.registration_rules import document_hash
-from app.people.models import Person
 from tests.builders import (
     employee,
     make_company_with_numbers,
@@ -44,7 +44,7 @@ from tests.builders import (
     valid_snils,
 )
 
-# --- helpers shared by the tests of tests/matching ------------------------------------------
+# --- helpers shared by the tests of tests/portal --------------------------------------------
 
 
 def mount_portal_routes(app: FastAPI) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures of the matching tests: the sandbox portal, well-behaved before and after each test,
+"""Fixtures of the portal tests: the sandbox portal, well-behaved before and after each test,
 and a client of an app with the portal's routes."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.core.runtime import Runtime
-from app.matching.sandbox_portal import BEHAVIOUR, SandboxBehaviour, SandboxPortal
-from tests.matching.test_portal import mount_portal_routes
+from app.portal.sandbox_portal import BEHAVIOUR, SandboxBehaviour, SandboxPortal
+from tests.portal.test_portal import mount_portal_routes
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ import structlog
 from prometheus_client import Counter
 
 from app.config import Environment, Settings
-from app.matching.portal import (
+from app.portal.port import (
     InvalidPortalMessage,
     PortalAnswerMessage,
     PortalConfigError,

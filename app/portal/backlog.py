@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.companies.models import Operator
 from app.core.runtime import Runtime
-from app.matching import repository
-from app.matching.models import ConfirmationRequest, PortalSendAllowance, RequestStatus
+from app.portal import repository
+from app.portal.models import ConfirmationRequest, PortalSendAllowance, RequestStatus
 
 QUEUE_REQUESTS = Gauge(
     "simreg_confirmation_queue_requests",

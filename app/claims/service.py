@@ -13,36 +13,29 @@ company's name or INN: the claimant must already know them.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.claims.company_names import normalize_company_name
+from app.claims.models import Claim, ClaimStatus
 from app.companies.models import CorporateSubscriber, SubscriberStatus
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msisdn
-from app.core.names import normalize_person_name
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.recompute import settle_stale_deadlines
-from app.matching.models import (
-    LIVE_REQUEST_STATUSES,
-    Claim,
-    ClaimStatus,
-    ConfirmationRequest,
-    RequestStatus,
-    WorkKind,
-)
-from app.matching.work import enqueue
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
 from app.numbers.schemas import DocumentType
 from app.numbers.service import current_registration
 from app.people.models import Person
+from app.portal.models import LIVE_REQUEST_STATUSES, ConfirmationRequest, RequestStatus
+from app.work.models import WorkKind
+from app.work.service import enqueue
 
 __all__ = [
     "CLAIM_SOURCE",
@@ -50,7 +43,6 @@ __all__ = [
     "approve_claim",
     "claims_of_company",
     "claims_of_person",
-    "normalize_company_name",
     "person_actor",
     "reject_claim",
     "submit_claim",
@@ -73,59 +65,6 @@ _CONFIRMABLE = frozenset(
         NumberStatus.ACTIVE,  # nothing to move; the claim is simply confirmed
     }
 )
-
-# --- Company names -------------------------------------------------------------------------
-
-# Full spellings of legal forms, each mapped to the abbreviation the register also uses.
-# Longer forms come first so that "непубличное акционерное общество" is not read as
-# "публичное акционерное общество" or plain "акционерное общество".
-_LEGAL_FORMS: tuple[tuple[str, str], ...] = (
-    ("ОБЩЕСТВО С ОГРАНИЧЕННОЙ ОТВЕТСТВЕННОСТЬЮ", "ООО"),
-    ("ИНДИВИДУАЛЬНЫЙ ПРЕДПРИНИМАТЕЛЬ", "ИП"),
-    ("НЕПУБЛИЧНОЕ АКЦИОНЕРНОЕ ОБЩЕСТВО", "НАО"),
-    ("ПУБЛИЧНОЕ АКЦИОНЕРНОЕ ОБЩЕСТВО", "ПАО"),
-    ("ЗАКРЫТОЕ АКЦИОНЕРНОЕ ОБЩЕСТВО", "ЗАО"),
-    ("ОТКРЫТОЕ АКЦИОНЕРНОЕ ОБЩЕСТВО", "ОАО"),
-    ("АКЦИОНЕРНОЕ ОБЩЕСТВО", "АО"),
-)
-_LEGAL_FORM = re.compile(
-    r"(?<!\w)(" + "|".join(re.escape(full) for full, _ in _LEGAL_FORMS) + r")(?!\w)"
-)
-_ABBREVIATION = dict(_LEGAL_FORMS)
-# Abbreviations typed wholly in Latin look-alike letters (a keyboard-layout slip); the person
-# name normal form leaves wholly Latin words alone, so these are mapped here.
-_LATIN_ABBREVIATIONS = {"OOO": "ООО", "AO": "АО", "OAO": "ОАО"}
-_LATIN_ABBREVIATION = re.compile(r"(?<!\w)(OOO|OAO|AO)(?!\w)")
-# Straight, typographic and guillemet quotes, and the backtick people type for an apostrophe.
-_QUOTES = re.compile("[\"'`«»„“”‟‘’‚‛‹›]")
-_SPACES = re.compile(r"\s+")
-_SPACE_AROUND_PUNCTUATION = re.compile(r"\s*([.,])\s*")
-
-
-def normalize_company_name(name: str) -> str:
-    """Return the comparison form of a company's name.
-
-    Case, ё/е, quotes of any kind, runs of spaces (and spaces around dots and commas, as in
-    "П. П." against "П.П.") and the spelling of the legal form do not count:
-    "Общество с ограниченной ответственностью "Ромашка"" and "ООО «РОМАШКА»" give the same
-    result, as do "Индивидуальный предприниматель" and "ИП", and the joint-stock forms
-    (АО, ПАО, ЗАО, ОАО, НАО). Everything else, such as a different word, still differs.
-
-    >>> normalize_company_name('Общество с ограниченной ответственностью "Ромашка"')
-    'ООО РОМАШКА'
-    >>> normalize_company_name("ООО «Рёмашка»") == normalize_company_name("ооо ремашка")
-    True
-    """
-    # Quotes become spaces, not nothing: 'ООО"Ромашка"' must still read as two words.
-    text = _QUOTES.sub(" ", unicodedata.normalize("NFKC", name))
-    # The person-name normal form already handles case, ё, dashes, invisible characters and
-    # Latin look-alike letters inside Cyrillic words.
-    text = normalize_person_name(text)
-    text = _LEGAL_FORM.sub(lambda m: _ABBREVIATION[m.group(1)], text)
-    text = _LATIN_ABBREVIATION.sub(lambda m: _LATIN_ABBREVIATIONS[m.group(1)], text)
-    text = _SPACE_AROUND_PUNCTUATION.sub(r"\1", text)
-    return _SPACES.sub(" ", text).strip()
-
 
 # --- Submitting a claim --------------------------------------------------------------------
 

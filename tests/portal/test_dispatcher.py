@@ -16,14 +16,14 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.matching.dispatch import dispatch, send_queued
-from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
-from app.matching.portal import PortalRequest, SendOutcome
-from app.matching.sandbox_portal import SandboxBehaviour, SandboxPortal
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, PhoneNumber
 from app.numbers.service import remove_registration
-from tests.matching.test_dispatch import queued, statuses
+from app.portal.dispatch import dispatch, send_queued
+from app.portal.models import ConfirmationRequest, RequestStatus, SandboxDelivery
+from app.portal.port import PortalRequest, SendOutcome
+from app.portal.sandbox_portal import SandboxBehaviour, SandboxPortal
+from tests.portal.test_dispatch import queued, statuses
 
 RATE = 10
 

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.matching.backlog import refresh_backlog_gauges
-from app.matching.dispatch import send_queued
-from app.matching.sandbox_portal import SandboxPortal
 from app.numbers.models import PhoneNumber
+from app.portal.backlog import refresh_backlog_gauges
+from app.portal.dispatch import send_queued
+from app.portal.sandbox_portal import SandboxPortal
 from tests.builders import staff_headers
-from tests.matching.test_dispatch import queued
-from tests.matching.test_portal import load_request
+from tests.portal.test_dispatch import queued
+from tests.portal.test_portal import load_request
 
 RATE = 10
 

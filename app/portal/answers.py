@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from app.core.names import normalize_full_name
 from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
-from app.matching.models import ConfirmationRequest, PortalAnswer, RequestStatus
-from app.matching.portal import IdentityPortal, PortalAnswerMessage
 from app.numbers.registration_rules import birth_date_hash, document_hash
+from app.portal.models import ConfirmationRequest, PortalAnswer, RequestStatus
+from app.portal.port import IdentityPortal, PortalAnswerMessage
 
 log = structlog.get_logger("simreg.portal")
 

@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal, Role
+from app.claims.company_names import normalize_company_name
+from app.claims.models import Claim
 from app.core.clock import FixedClock
-from app.matching.claims import normalize_company_name
-from app.matching.models import Claim, ConfirmationRequest, RequestStatus, WorkItem
 from app.numbers.models import Registration, StatusEvent
+from app.portal.models import ConfirmationRequest, RequestStatus
+from app.work.models import WorkItem
 from tests.builders import (
     add_numbers,
     employee,

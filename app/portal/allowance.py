@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.session import insert_ignoring_duplicates
-from app.matching.models import PortalSendAllowance
+from app.portal.models import PortalSendAllowance
 
 BURST_SECONDS = 1.0
 

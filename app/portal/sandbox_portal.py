@@ -20,9 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.clock import Clock
 from app.core.errors import Conflict, NotFound
 from app.core.personal_data import PersonalDataVault
-from app.matching import repository
-from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
-from app.matching.portal import (
+from app.numbers.registration_rules import document_hash
+from app.numbers.schemas import DocumentType
+from app.people.models import Person
+from app.portal import repository
+from app.portal.models import ConfirmationRequest, RequestStatus, SandboxDelivery
+from app.portal.port import (
     AnswerKind,
     PortalAnswerMessage,
     PortalRequest,
@@ -30,9 +33,6 @@ from app.matching.portal import (
     SendOutcome,
     VerifiedIdentity,
 )
-from app.numbers.registration_rules import document_hash
-from app.numbers.schemas import DocumentType
-from app.people.models import Person
 
 if TYPE_CHECKING:
     from app.core.runtime import Runtime

@@ -12,10 +12,10 @@ from prometheus_client import REGISTRY
 from app.core.clock import FixedClock
 from app.core.errors import PROBLEM_JSON
 from app.core.runtime import Runtime
-from app.matching.dispatch import send_queued
-from app.matching.http_portal import sign_answer
-from app.matching.models import PortalAnswer, RequestStatus
-from app.matching.sandbox_portal import BEHAVIOUR, SandboxBehaviour, SandboxPortal
+from app.portal.dispatch import send_queued
+from app.portal.http_portal import sign_answer
+from app.portal.models import PortalAnswer, RequestStatus
+from app.portal.sandbox_portal import BEHAVIOUR, SandboxBehaviour, SandboxPortal
 from tests.builders import (
     employee,
     logged_data,
@@ -23,7 +23,7 @@ from tests.builders import (
     make_person,
     staff_headers,
 )
-from tests.matching.test_portal import (
+from tests.portal.test_portal import (
     load_registration,
     load_request,
     person_headers,

@@ -1,12 +1,13 @@
-"""The operator's matching step: confirmation requests to persons, their claims, and the
-operator systems' work queue. Only keyed hashes of the person's verified data are kept."""
+"""Requests to persons through the identity portal: the confirmation requests and their answers,
+the sandbox portal's inbox, and each operator's allowance of sends. Only keyed hashes of the
+person's verified data are kept."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
@@ -103,96 +104,6 @@ class ConfirmationRequest(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     # Names of the fields that differed ("full_name", "birth_date", "document"); never values.
     mismatch_fields: Mapped[str | None] = mapped_column(String(100))
-
-
-class ClaimStatus(enum.StrEnum):
-    """Flow B: an employee claims a number themselves."""
-
-    REJECTED = "rejected"  # wrong company, name or INN, or the number cannot be claimed
-    CONFIRMED = "confirmed"  # the company had submitted this person: active at once
-    PENDING = "pending"  # waits for the company admin
-    APPROVED = "approved"  # the admin approved: a registration confirmed by the person
-    DECLINED = "declined"  # the admin rejected it
-
-
-class Claim(Base):
-    """A person's own claim on a corporate number."""
-
-    __tablename__ = "claims"
-    __table_args__ = (
-        Index("ix_claims_subscriber_status", "subscriber_id", "status"),
-        Index("ix_claims_person", "person_id"),
-    )
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
-    msisdn: Mapped[str] = mapped_column(String(16))
-    company_inn: Mapped[str] = mapped_column(String(12))
-    company_name: Mapped[str] = mapped_column(String(500))
-    number_id: Mapped[int | None] = mapped_column(ForeignKey("numbers.id"))
-    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("corporate_subscribers.id"))
-    status: Mapped[ClaimStatus] = mapped_column(str_enum(ClaimStatus, 24))
-    reason: Mapped[str | None] = mapped_column(Text)
-    registration_id: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    decided_by: Mapped[str | None] = mapped_column(String(200))
-
-
-class WorkKind(enum.StrEnum):
-    """What an operator's own systems must do in the network for a number."""
-
-    ACTIVATE = "activate"
-    SUSPEND = "suspend"
-    TERMINATE = "terminate"
-
-
-class WorkStatus(enum.StrEnum):
-    """Where a work item is."""
-
-    QUEUED = "queued"
-    LEASED = "leased"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class WorkItem(Base):
-    """One thing an operator system must do; leased in batches, its result recorded once."""
-
-    __tablename__ = "work_items"
-    __table_args__ = (
-        Index("ix_work_items_operator_status_id", "operator_id", "status", "id"),
-        # Only leased items can have a lease to expire (PostgreSQL keeps just those).
-        Index(
-            "ix_work_items_status_lease",
-            "status",
-            "lease_until",
-            postgresql_where=text("status = 'leased'"),
-        ),
-        # One open item of a kind per number; queueing inserts ON CONFLICT DO NOTHING on it.
-        Index(
-            "uq_work_items_open_number_kind",
-            "number_id",
-            "kind",
-            unique=True,
-            sqlite_where=text("status IN ('queued', 'leased')"),
-            postgresql_where=text("status IN ('queued', 'leased')"),
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    # No foreign keys: queued by the hundred thousand in the statement that moves the numbers;
-    # numbers and operators are never deleted (triggers refuse it).
-    operator_id: Mapped[int] = mapped_column(BigIntPK)
-    number_id: Mapped[int] = mapped_column(BigIntPK)
-    kind: Mapped[WorkKind] = mapped_column(str_enum(WorkKind, 24))
-    status: Mapped[WorkStatus] = mapped_column(str_enum(WorkStatus, 24))
-    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    leased_by: Mapped[str | None] = mapped_column(String(200))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    result: Mapped[dict[str, object] | None] = mapped_column(JSON)
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    done_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class SandboxDelivery(Base):

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from prometheus_client import REGISTRY
 
-from app.matching.http_portal import HttpPortal, canonical_json, sign_answer
-from app.matching.portal import PortalUnavailable
-from tests.matching.test_portal import portal_request
+from app.portal.http_portal import HttpPortal, canonical_json, sign_answer
+from app.portal.port import PortalUnavailable
+from tests.portal.test_portal import portal_request
 
 SECRET = "test-portal-signing-secret"
 

@@ -1,16 +1,11 @@
-"""The operator systems' work queue: network-side work (activate, suspend, terminate a SIM) that
-the registry queues and the operators' own systems lease in batches, do, and report on.
+"""What became of the operator systems' work: results reported one at a time or a thousand at
+once, each recorded once.
 
-An item is `queued` until a worker leases it; a lease lasts until `lease_until`, after which
-the item is available again (to `lease()` at once, and to `release_expired()`, the job that
-puts it back in the queue). A result is recorded once: posting the same result again is
-harmless, a different one is a conflict. No function commits: each runs its statements in the
-caller's session, so a lease or a batch of results is one transaction of the caller's choosing.
-
-Everything that touches many items is one or a few set-based statements: an operator posts
-1,000 results at a time and leases thousands of items a minute. On PostgreSQL the statements
-are shaped so that the planner reaches rows through the right index whatever its statistics
-say, because the statistics of a queue are always behind the queue.
+A result is recorded when its item is open and was last leased by the reporting worker (even
+after that lease ended, as long as nobody else leased the item since). Posting the same result
+again is harmless, a different one is a conflict. No function commits: a batch of results is
+one transaction of the caller's choosing. On PostgreSQL a batch is one statement, shaped so
+that the planner reaches rows by primary key whatever the queue's lagging statistics say.
 """
 
 from __future__ import annotations
@@ -18,19 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Insert,
-    Select,
-    String,
     Table,
     Text,
-    Update,
     and_,
     any_,
     bindparam,
@@ -38,21 +29,17 @@ from sqlalchemy import (
     column,
     false,
     func,
-    literal,
     select,
-    text,
     true,
     update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
-from app.db.base import UtcDateTime
-from app.db.session import insert_ignoring_duplicates, is_postgres
-from app.matching.models import WorkItem, WorkKind, WorkStatus
-from app.numbers.models import PhoneNumber
+from app.db.session import is_postgres
+from app.work.models import WorkItem, WorkStatus
 
 Outcome = Literal["done", "failed"]
 
@@ -62,22 +49,10 @@ FINAL_STATUSES = (WorkStatus.DONE, WorkStatus.FAILED)
 _FINAL_BY_OUTCOME = {"done": WorkStatus.DONE, "failed": WorkStatus.FAILED}
 # Keeps each statement's bound parameters far below SQLite's and psycopg's limits.
 _CHUNK = 5_000
-# The hot paths use the Core table: the rows they return need no ORM identity.
+# The writes use the Core table: the rows they return need no ORM identity.
 _TABLE = cast(Table, WorkItem.__table__)
 _BIGINTS = postgresql.ARRAY(BigInteger())
 _TEXTS = postgresql.ARRAY(Text())
-
-
-@dataclass(frozen=True)
-class LeasedItem:
-    """One item handed to a worker, with the number's MSISDN the network needs."""
-
-    id: int
-    number_id: int
-    msisdn: str
-    kind: WorkKind
-    lease_until: dt.datetime
-    attempts: int
 
 
 @dataclass(frozen=True)
@@ -121,199 +96,6 @@ class _Stored:
 
 def _result_json(outcome: str, detail: str | None) -> dict[str, object]:
     return {"outcome": outcome, "detail": detail}
-
-
-def enqueue(session: Session, *, number_ids: Select[int], kind: WorkKind, now: dt.datetime) -> int:
-    """Queue one `kind` item for each selected number (its operator taken from the number),
-    skipping numbers that already have an open (queued or leased) item of that kind. One
-    INSERT … SELECT, so millions of numbers never reach Python. Returns how many were queued."""
-    statement = queue_work(
-        PhoneNumber.id, PhoneNumber.operator_id, PhoneNumber.__table__, kind.value, now,
-        PhoneNumber.id.in_(number_ids), dialect=session.get_bind().dialect.name,
-    )  # fmt: skip
-    # The driver's rowcount of an INSERT is dropped unless asked for.
-    result = session.execute(statement.execution_options(preserve_rowcount=True))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-# At most one open item of a kind per number: the partial unique index the inserts rely on.
-OPEN_ITEM_PREDICATE = "status IN ('queued', 'leased')"
-
-
-def queue_work(
-    number_id: Any,
-    operator_id: Any,
-    source: Any,
-    kind: str,
-    at: dt.datetime,
-    *where: Any,
-    dialect: str,
-) -> Insert:
-    """INSERT … SELECT of one queued `kind` item per number of `source` (rows meeting `where`),
-    skipping numbers that already have an open item of that kind: the partial unique index on
-    open items is the arbiter (ON CONFLICT DO NOTHING), so the check costs one index probe per
-    row and holds against concurrent writers too. Shared by `enqueue` and by the status machine,
-    which queues work in the same statement that moves the numbers."""
-    rows = select(
-        operator_id,
-        number_id,
-        literal(kind, String()),
-        literal(WorkStatus.QUEUED.value, String()),
-        literal(0),
-        literal(at, UtcDateTime()),
-    ).select_from(source)
-    # SQLite reads `INSERT … SELECT … ON CONFLICT` only when the SELECT has a WHERE.
-    rows = rows.where(*where) if where else rows.where(literal(True))
-    columns = ["operator_id", "number_id", "kind", "status", "attempts", "created_at"]
-    return insert_ignoring_duplicates(
-        dialect,
-        WorkItem.__table__,
-        index_elements=["number_id", "kind"],
-        index_where=text(OPEN_ITEM_PREDICATE),
-    ).from_select(columns, rows)
-
-
-def _expired(
-    item: type[WorkItem], *, now: dt.datetime, operator_id: int | None
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [
-        item.status == WorkStatus.LEASED,
-        item.lease_until < now,
-    ]
-    if operator_id is not None:
-        conditions.insert(0, item.operator_id == operator_id)
-    return conditions
-
-
-def _only_picked(session: Session, statement: Update, picked: Select[int]) -> Update:
-    """Narrow an UPDATE of work items to the ids `picked` selects from an alias of the table.
-
-    The pick alone decides which rows change, so the UPDATE reaches them by primary key
-    whatever the planner believes about the table (a freshly filled queue has no statistics
-    yet). On PostgreSQL the pick locks its rows with FOR UPDATE SKIP LOCKED: rows another
-    transaction is leasing or finishing are passed over instead of waited for, and a row that
-    changed since the statement's snapshot is checked again against the pick's WHERE before it
-    is locked, so only rows that still qualify are taken. It runs once, as ARRAY(subquery): a
-    plain IN (subquery) may be rescanned, and a rescan skips the rows this very UPDATE just
-    changed and picks further ones, past any LIMIT. SQLite has one writer at a time and
-    evaluates IN (SELECT …) once."""
-    if is_postgres(session):
-        ids = func.array(
-            picked.with_for_update(skip_locked=True).scalar_subquery(),
-            type_=_BIGINTS,
-        )
-        return statement.where(_TABLE.c.id == any_(ids))
-    return statement.where(_TABLE.c.id.in_(picked.scalar_subquery()))
-
-
-def _requeue_expired(session: Session, *, now: dt.datetime, operator_id: int | None) -> int:
-    """Put leased items whose lease ended back in the queue. `leased_by` stays, so the worker
-    that held the lease can still report the work it did, until someone else leases the item."""
-    inner = aliased(WorkItem)
-    expired = select(inner.id).where(*_expired(inner, now=now, operator_id=operator_id))
-    statement = _only_picked(session, update(_TABLE), expired)
-    result = session.execute(statement.values(status=WorkStatus.QUEUED))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def release_expired(session: Session, *, now: dt.datetime) -> int:
-    """The job that returns every item whose lease has ended to the queue; how many it moved.
-    `lease()` treats such items as available anyway, so this only keeps the counts honest."""
-    return _requeue_expired(session, now=now, operator_id=None)
-
-
-def lease(
-    session: Session,
-    *,
-    operator_id: int,
-    worker: str,
-    limit: int,
-    now: dt.datetime,
-    lease: dt.timedelta,
-) -> list[LeasedItem]:
-    """Lease up to `limit` of the operator's available items to `worker`, oldest first.
-
-    Available means queued, or leased with a lease that has ended. Each leased item gets
-    `lease_until = now + lease`, `leased_by = worker` and one more attempt. On PostgreSQL the
-    items are picked with FOR UPDATE SKIP LOCKED inside the UPDATE, so workers leasing at the
-    same moment never receive the same item and never wait for one another; SQLite has one
-    writer at a time, so the same UPDATE is exclusive there by construction."""
-    if limit < 1:
-        return []
-    # Expired leases go back to the queue first, so that the pick below is a single ordered
-    # walk of the (operator_id, status, id) index instead of a sort of two kinds of rows.
-    _requeue_expired(session, now=now, operator_id=operator_id)
-    candidate = aliased(WorkItem)
-    of_operator = candidate.operator_id == operator_id
-    if is_postgres(session):
-        # `= ANY(ARRAY[operator_id])`, not `= operator_id`: with a plain equality the planner
-        # treats operator_id as a constant and may take ORDER BY id from the primary key,
-        # walking every finished item before the first queued one whenever its statistics
-        # still say "mostly queued". This way only the (operator_id, status, id) index yields
-        # the requested order, and the walk starts at the head of the queue.
-        of_operator = candidate.operator_id == any_(
-            bindparam("b_operators", [operator_id], _BIGINTS)
-        )
-    pick = (
-        select(candidate.id)
-        .where(of_operator, candidate.status == WorkStatus.QUEUED)
-        .order_by(candidate.operator_id, candidate.id)
-        .limit(limit)
-    )
-    until = now + lease
-    table = _TABLE
-    statement = _only_picked(session, update(table), pick).values(
-        status=WorkStatus.LEASED,
-        lease_until=until,
-        leased_by=worker,
-        attempts=table.c.attempts + 1,
-    )
-    returned = [
-        table.c.id,
-        table.c.number_id,
-        table.c.kind,
-        table.c.lease_until,
-        table.c.attempts,
-    ]
-    if is_postgres(session):
-        # A primary-key look-up per returned row: no plan to go wrong, no second round trip.
-        msisdn = (
-            select(PhoneNumber.msisdn)
-            .where(PhoneNumber.id == table.c.number_id)
-            .scalar_subquery()
-            .label("msisdn")
-        )
-        rows = session.execute(statement.returning(*returned, msisdn)).all()
-        msisdns = {row.number_id: row.msisdn for row in rows}
-    else:
-        rows = session.execute(statement.returning(*returned)).all()
-        # SQLite's RETURNING may name only the updated table.
-        msisdns = _msisdns(session, [row.number_id for row in rows])
-    items = [
-        LeasedItem(
-            id=row.id,
-            number_id=row.number_id,
-            msisdn=msisdns[row.number_id],
-            kind=WorkKind(row.kind),
-            lease_until=row.lease_until,
-            attempts=row.attempts,
-        )
-        for row in rows
-    ]
-    # RETURNING follows no particular order; workers expect the oldest first.
-    items.sort(key=lambda item: item.id)
-    return items
-
-
-def _msisdns(session: Session, number_ids: Sequence[int]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for start in range(0, len(number_ids), _CHUNK):
-        chunk = list(set(number_ids[start : start + _CHUNK]))
-        rows = session.execute(
-            select(PhoneNumber.id, PhoneNumber.msisdn).where(PhoneNumber.id.in_(chunk))
-        )
-        found.update({row.id: row.msisdn for row in rows})
-    return found
 
 
 def _load(session: Session, *, operator_id: int, ids: Sequence[int]) -> dict[int, _Stored]:
@@ -555,31 +337,3 @@ def record_result(
         select(WorkItem).where(WorkItem.id == item_id).execution_options(populate_existing=True)
     ).one()
     return item
-
-
-def count_by_status(
-    session: Session, *, operator_id: int, statuses: Iterable[WorkStatus] | None = None
-) -> dict[WorkStatus, int]:
-    """How many of the operator's items are in each status (every asked status, zeros too)."""
-    wanted = list(statuses) if statuses is not None else list(WorkStatus)
-    counts = dict.fromkeys(wanted, 0)
-    rows = session.execute(
-        select(WorkItem.status, func.count())
-        .where(WorkItem.operator_id == operator_id, WorkItem.status.in_(wanted))
-        .group_by(WorkItem.status)
-    ).all()
-    for status, count in rows:
-        counts[WorkStatus(status)] = int(count)
-    return counts
-
-
-def expired_lease_count(session: Session, *, operator_id: int, now: dt.datetime) -> int:
-    """How many of the operator's leased items hold a lease that has already ended."""
-    count = session.scalar(
-        select(func.count()).where(
-            WorkItem.operator_id == operator_id,
-            WorkItem.status == WorkStatus.LEASED,
-            WorkItem.lease_until < now,
-        )
-    )
-    return int(count or 0)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
 from app.db.session import insert_ignoring_duplicates, is_postgres
-from app.matching.models import ConfirmationRequest, RequestStatus, SandboxDelivery
+from app.portal.models import ConfirmationRequest, RequestStatus, SandboxDelivery
 
 _MARK_SENT_PG = text(
     "UPDATE confirmation_requests SET status = :sent, portal_request_id = given.pid,"

@@ -2,7 +2,7 @@
 
 The dispatch job drains each operator's queue, oldest request first, at the portal's rate per
 operator (SIMREG_PORTAL_RATE_PER_OPERATOR, shared by every dispatcher through
-`app.matching.allowance`) for as long as there is a backlog: a request waits for the portal,
+`app.portal.allowance`) for as long as there is a backlog: a request waits for the portal,
 never for the next matching run.
 
 A request is sent exactly once. A dispatcher locks the rows it sends (SKIP LOCKED: a second
@@ -39,17 +39,17 @@ from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 from app.db.locks import one_at_a_time_on_sqlite
 from app.db.session import unit_of_work
-from app.matching import allowance, repository
-from app.matching.allowance import Moment
-from app.matching.models import ConfirmationRequest, RequestStatus
-from app.matching.portal import (
+from app.numbers.models import PhoneNumber, Registration
+from app.portal import allowance, repository
+from app.portal.allowance import Moment
+from app.portal.models import ConfirmationRequest, RequestStatus
+from app.portal.port import (
     IdentityPortal,
     PortalRequest,
     PortalUnavailable,
     SendOutcome,
     portal_request_key,
 )
-from app.numbers.models import PhoneNumber, Registration
 
 log = structlog.get_logger("simreg.portal")
 

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.matching import work
-from app.matching.models import WorkItem, WorkKind, WorkStatus
-from app.matching.work_router import router as work_router
 from app.numbers.models import PhoneNumber
+from app.work import service as work
+from app.work.models import WorkItem, WorkKind, WorkStatus
+from app.work.results import ResultIn, ResultStatus, record_result, record_results
+from app.work.router import router as work_router
 from tests.builders import make_company_with_numbers, staff_headers
 from tests.conftest import ENGINE
 
@@ -327,7 +328,7 @@ def test_worker_none_speaks_for_the_current_lease(
         now=clock.now(),
         lease=dt.timedelta(minutes=1),
     )
-    stored = work.record_result(
+    stored = record_result(
         session,
         operator_id=operator_id,
         item_id=item.id,
@@ -396,15 +397,15 @@ def _drain_with_four_workers(runtime: Runtime, operator_id: int, now: dt.datetim
                 session.commit()
                 if not items:
                     return got
-                answers = work.record_results(
+                answers = record_results(
                     session,
                     operator_id=operator_id,
                     worker=name,
-                    results=[work.ResultIn(item_id=i.id, outcome="done") for i in items],
+                    results=[ResultIn(item_id=i.id, outcome="done") for i in items],
                     now=now,
                 )
                 session.commit()
-                assert {a.status for a in answers} == {work.ResultStatus.RECORDED}
+                assert {a.status for a in answers} == {ResultStatus.RECORDED}
                 got.extend(i.id for i in items)
 
     with ThreadPoolExecutor(max_workers=4) as pool:

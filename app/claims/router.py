@@ -7,90 +7,33 @@ and `/reject`.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import PersonCaller, PrincipalDep, ensure_company_visible, require
 from app.auth.service import Principal, Role
+from app.claims import service as claims
+from app.claims.models import Claim, ClaimStatus
+from app.claims.schemas import (
+    Claimant,
+    ClaimCreate,
+    ClaimOut,
+    ClaimPage,
+    ClaimRejection,
+    CompanyClaimOut,
+)
 from app.companies.models import CorporateSubscriber
-from app.companies.schemas import StrictModel
 from app.core.deps import ClockDep, CursorDep, SessionDep, VaultDep
 from app.core.errors import NotFound
 from app.core.integers import RowId
-from app.matching import claims
-from app.matching.models import Claim, ClaimStatus
 from app.people.models import Person
 from app.people.service import find_person
 
 router = APIRouter(prefix="/api/v1", tags=["claims"])
 
 Admin = Annotated[Principal, require(Role.COMPANY_ADMIN)]
-
-
-class ClaimCreate(StrictModel):
-    """A person's claim on a corporate number."""
-
-    msisdn: str = Field(min_length=1, max_length=32, examples=["8 (912) 345-67-89"])
-    company_inn: str = Field(min_length=1, max_length=20, examples=["7707083893"])
-    company_name: str = Field(
-        min_length=1,
-        max_length=500,
-        examples=['ООО "Ромашка"'],
-        description="As written in the state register; case, quotes and the spelling of the "
-        "legal form (ООО or Общество с ограниченной ответственностью) do not matter",
-    )
-
-
-class ClaimRejection(StrictModel):
-    """Why the company rejects a claim; shown to the person."""
-
-    reason: str | None = Field(default=None, min_length=3, max_length=500)
-
-
-class ClaimOut(BaseModel):
-    """A claim as its person sees it."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    msisdn: str
-    company_inn: str
-    company_name: str = Field(description="As the person wrote it")
-    number_id: int | None
-    status: ClaimStatus
-    reason: str | None
-    registration_id: int | None
-    created_at: dt.datetime
-    decided_at: dt.datetime | None
-
-
-class Claimant(BaseModel):
-    """Who claims the number, as the identity portal verified them (names only)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    last_name: str
-    first_name: str
-    patronymic: str | None
-
-
-class CompanyClaimOut(ClaimOut):
-    """A claim as the company admin and staff see it: with the claimant and the decider."""
-
-    claimant: Claimant
-    decided_by: str | None
-
-
-class ClaimPage(BaseModel):
-    """A page of a company's claims."""
-
-    items: list[CompanyClaimOut]
-    next_cursor: str | None
 
 
 def _company_view(claim: Claim, person: Person) -> CompanyClaimOut:
