@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,9 +44,11 @@ def build_engine(url: str, *, pool_size: int = 10, connect_timeout: int = 3) -> 
     )
 
 
-def is_postgres(session: Session) -> bool:
-    """Whether the session talks to PostgreSQL (its paths: COPY, SKIP LOCKED, CTE chains)."""
-    return session.get_bind().dialect.name == "postgresql"
+def is_postgres(on: Session | Connection | Engine) -> bool:
+    """Whether `on` talks to PostgreSQL (its paths: COPY, SKIP LOCKED, CTE chains). The one way
+    simreg asks which engine it runs on."""
+    bind = on.get_bind() if isinstance(on, Session) else on
+    return bind.dialect.name == "postgresql"
 
 
 def insert_ignoring_duplicates(
