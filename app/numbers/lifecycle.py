@@ -6,7 +6,7 @@ Every change writes a StatusEvent (who, when, why). Nothing else assigns `PhoneN
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from app.core.errors import Conflict
 from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
+from app.numbers.repository import EVENT_COLUMNS, Followers, move_selected
 from app.work.service import queue_work
 
 S = NumberStatus
@@ -134,6 +135,27 @@ def transition(
     return event
 
 
+def transition_unless(
+    session: Session,
+    number: PhoneNumber,
+    target: NumberStatus,
+    *,
+    kept: Collection[NumberStatus],
+    actor: Actor,
+    reason: str,
+    at: dt.datetime,
+    registration_id: int | None = None,
+) -> bool:
+    """`transition` to `target` unless the number is in one of the `kept` statuses (already
+    there, or one the rules keep as it is); whether it moved."""
+    if number.status in kept:
+        return False
+    transition(
+        session, number, target, actor=actor, reason=reason, at=at, registration_id=registration_id
+    )
+    return True
+
+
 def _sources(target: NumberStatus, only_from: Iterable[NumberStatus] | None) -> list[str]:
     """Statuses the table allows to become `target`, narrowed to `only_from` when given."""
     sources = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if target in targets]
@@ -141,18 +163,6 @@ def _sources(target: NumberStatus, only_from: Iterable[NumberStatus] | None) -> 
         wanted = {s.value for s in only_from}
         sources = [s for s in sources if s in wanted]
     return sources
-
-
-_EVENT_COLUMNS = [
-    "number_id",
-    "from_status",
-    "to_status",
-    "at",
-    "actor_kind",
-    "actor_id",
-    "reason",
-    "registration_id",
-]
 
 
 def transition_many(
@@ -247,7 +257,7 @@ def transition_selected_with(
     only_from: Iterable[NumberStatus] | None = None,
     also_set: dict[str, object] | None = None,
     work_kind: str | None = None,
-    pg_followers: Callable[[CTE], Sequence[CTE]] | None = None,
+    pg_followers: Followers | None = None,
 ) -> tuple[int, list[int]]:
     """Set-based `transition` for millions of numbers: the numbers are given as a SELECT of
     ids, and the database moves them and writes their events without a row reaching Python.
@@ -276,69 +286,16 @@ def transition_selected_with(
         list(number_ids) if isinstance(number_ids, Sequence) else [PhoneNumber.id.in_(number_ids)]
     )
     selected = (*chosen, PhoneNumber.status.in_(sources))
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement moves and logs the rows. The old status for the event comes from a
-        # second look at the same rows in the statement's snapshot: a row another transaction
-        # moved meanwhile fails `status = old` when the UPDATE re-checks it after taking its
-        # lock, and is left as it is for the next run. (A separate SELECT … FOR UPDATE pass
-        # wrote every row twice: once for the lock, once for the move.)
-        before = aliased(PhoneNumber, name="before")
-        moved = (
-            update(PhoneNumber)
-            .where(*selected, before.id == PhoneNumber.id, PhoneNumber.status == before.status)
-            .values(status=target, status_changed_at=at, **extra)
-            .returning(
-                PhoneNumber.id.label("id"),
-                before.status.label("old"),
-                PhoneNumber.operator_id.label("operator_id"),
-                PhoneNumber.subscriber_id.label("subscriber_id"),
-                PhoneNumber.msisdn.label("msisdn"),
-                PhoneNumber.sim_kind.label("sim_kind"),
-                PhoneNumber.deadline_at.label("deadline_at"),
-            )
-            .cte("moved")
-        )
-        logged = (
-            insert(StatusEvent)
-            .from_select(_EVENT_COLUMNS, select(moved.c.id, moved.c.old, *constants))
-            .returning(StatusEvent.id)
-            .cte("logged")
-        )
-        counted = select(func.count()).select_from(logged)
-        if work_kind is not None:
-            # The work items of exactly the numbers this statement moved, in the same statement.
-            counted = counted.add_cte(
-                queue_work(
-                    moved.c.id, moved.c.operator_id, moved, work_kind, at, dialect="postgresql"
-                ).cte("queued")
-            )
-        followers = list(pg_followers(moved)) if pg_followers else []
-        counted = counted.add_columns(
-            *[select(func.count()).select_from(f).scalar_subquery() for f in followers]
-        )
-        counts: list[int] = [int(n or 0) for n in session.execute(counted).one()]
-        return counts[0], counts[1:]
-    # SQLite has one writer at a time: after the first write nobody else can interleave.
-    if work_kind is not None:
-        session.execute(
-            queue_work(
-                PhoneNumber.id, PhoneNumber.operator_id, PhoneNumber.__table__, work_kind, at,
-                *selected, dialect="sqlite",
-            )
-        )  # fmt: skip
-    session.execute(
-        insert(StatusEvent).from_select(
-            _EVENT_COLUMNS,
-            select(PhoneNumber.id, PhoneNumber.status, *constants).where(*selected),
-        )
+    return move_selected(
+        session,
+        selected,
+        target,
+        extra=extra,
+        event=constants,
+        at=at,
+        work_kind=work_kind,
+        pg_followers=pg_followers,
     )
-    result = session.execute(
-        update(PhoneNumber)
-        .where(*selected)
-        .values(status=target, status_changed_at=at, **extra)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0), []  # type: ignore[attr-defined]
 
 
 _TRANSITION_READ = (
@@ -443,7 +400,6 @@ def transition_by_outcome(
     the old status comes from a second look at the row in the statement's snapshot and the
     UPDATE re-checks it, each moved number gets one event, and a `work_kind` queues one work
     item unless one is open. Returns how many numbers moved per outcome."""
-    before = aliased(PhoneNumber, name="before")
     branches = []
     for outcome, move in moves.items():
         sources = _sources(move.target, move.only_from)
@@ -451,13 +407,56 @@ def transition_by_outcome(
             branches.append(and_(decided.c.outcome == outcome, PhoneNumber.status.in_(sources)))
     if not branches:
         return {}
+    moved = _moved_by_outcome(decided, moves, branches, at=at)
+    reason = case({outcome: move.reason for outcome, move in moves.items()}, value=moved.c.outcome)
+    logged = insert(StatusEvent).from_select(
+        EVENT_COLUMNS,
+        select(
+            moved.c.id,
+            moved.c.old,
+            moved.c.new,
+            literal(at, UtcDateTime()),
+            literal(actor.kind.value, String()),
+            literal(actor.id, String()),
+            reason,
+            null(),
+        ),
+    )
+    counted = (
+        select(moved.c.outcome, func.count())
+        .group_by(moved.c.outcome)
+        .add_cte(logged.cte("logged"))
+    )
+    for kind in sorted({m.work_kind for m in moves.values() if m.work_kind is not None}):
+        outcomes = [o for o, m in moves.items() if m.work_kind == kind]
+        counted = counted.add_cte(
+            queue_work(
+                session, moved.c.id, moved.c.operator_id, moved, kind, at,
+                moved.c.outcome.in_(outcomes),
+            ).cte(f"queued_{kind}")
+        )  # fmt: skip
+    counts = dict.fromkeys(moves, 0)
+    counts.update({row[0]: int(row[1]) for row in session.execute(counted)})
+    return counts
+
+
+def _moved_by_outcome(
+    decided: CTE,
+    moves: Mapping[str, Move],
+    branches: Sequence[ColumnElement[bool]],
+    *,
+    at: dt.datetime,
+) -> CTE:
+    """The UPDATE … RETURNING (as a CTE) that moves each number `decided` names by its outcome,
+    re-checking the status it read in the statement's snapshot."""
+    before = aliased(PhoneNumber, name="before")
     leaving = {o: True for o, move in moves.items() if move.target in LEAVING}
     also = (
         {"left_registry": case(leaving, value=decided.c.outcome, else_=PhoneNumber.left_registry)}
         if leaving
         else {}
     )
-    moved = (
+    return (
         update(PhoneNumber)
         .where(
             PhoneNumber.id == decided.c.number_id,
@@ -482,36 +481,6 @@ def transition_by_outcome(
         )
         .cte("moved")
     )
-    reason = case({outcome: move.reason for outcome, move in moves.items()}, value=moved.c.outcome)
-    logged = insert(StatusEvent).from_select(
-        _EVENT_COLUMNS,
-        select(
-            moved.c.id,
-            moved.c.old,
-            moved.c.new,
-            literal(at, UtcDateTime()),
-            literal(actor.kind.value, String()),
-            literal(actor.id, String()),
-            reason,
-            null(),
-        ),
-    )
-    counted = (
-        select(moved.c.outcome, func.count())
-        .group_by(moved.c.outcome)
-        .add_cte(logged.cte("logged"))
-    )
-    for kind in sorted({m.work_kind for m in moves.values() if m.work_kind is not None}):
-        outcomes = [o for o, m in moves.items() if m.work_kind == kind]
-        counted = counted.add_cte(
-            queue_work(
-                moved.c.id, moved.c.operator_id, moved, kind, at,
-                moved.c.outcome.in_(outcomes), dialect="postgresql",
-            ).cte(f"queued_{kind}")
-        )  # fmt: skip
-    counts = dict.fromkeys(moves, 0)
-    counts.update({row[0]: int(row[1]) for row in session.execute(counted)})
-    return counts
 
 
 def record_creation(

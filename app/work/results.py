@@ -4,42 +4,25 @@ once, each recorded once.
 A result is recorded when its item is open and was last leased by the reporting worker (even
 after that lease ended, as long as nobody else leased the item since). Posting the same result
 again is harmless, a different one is a conflict. No function commits: a batch of results is
-one transaction of the caller's choosing. On PostgreSQL a batch is one statement, shaped so
-that the planner reaches rows by primary key whatever the queue's lagging statistics say.
+one transaction of the caller's choosing. The write of a batch differs between the engines
+(`app.work.repository.write_final_results`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Table,
-    Text,
-    and_,
-    any_,
-    bindparam,
-    case,
-    column,
-    false,
-    func,
-    select,
-    true,
-    update,
-)
-from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
-from app.db.session import is_postgres
+from app.work import repository
 from app.work.models import WorkItem, WorkStatus
+from app.work.repository import FinalResult
 
 Outcome = Literal["done", "failed"]
 
@@ -51,8 +34,6 @@ _FINAL_BY_OUTCOME = {"done": WorkStatus.DONE, "failed": WorkStatus.FAILED}
 _CHUNK = 5_000
 # The writes use the Core table: the rows they return need no ORM identity.
 _TABLE = cast(Table, WorkItem.__table__)
-_BIGINTS = postgresql.ARRAY(BigInteger())
-_TEXTS = postgresql.ARRAY(Text())
 
 
 @dataclass(frozen=True)
@@ -239,70 +220,13 @@ def _write(
     ]
     if worker is not None:
         may_take.append(table.c.leased_by == worker)
-    written: set[int] = set()
-    if is_postgres(session):
-        # One statement for the whole batch, whatever the mix of results: the batch travels
-        # as three parallel arrays, joined to the table by id. A queue's statistics always
-        # lag behind it, and a planner trusting them may scan every open item of the operator
-        # (or the whole table) to write 1,000 rows. So the ids are also given as
-        # ARRAY(SELECT unnest(ids)), whose length the planner cannot see and takes for small,
-        # which makes the primary key the way in; and the conditions sit in a CASE, which it
-        # cannot match to an index either.
-        may_take_now = case((and_(*may_take), true()), else_=false())
-        for start in range(0, len(items), _CHUNK):
-            chunk = items[start : start + _CHUNK]
-            item_ids = bindparam("b_ids", [i.item_id for i in chunk], type_=_BIGINTS)
-            statuses = [_FINAL_BY_OUTCOME[i.outcome].value for i in chunk]
-            results = [json.dumps(_result_json(i.outcome, i.detail)) for i in chunk]
-            batch = (
-                func.unnest(
-                    item_ids,
-                    bindparam("b_statuses", statuses, type_=_TEXTS),
-                    bindparam("b_results", results, type_=_TEXTS),
-                )
-                .table_valued(
-                    column("id", BigInteger()), column("status", Text()), column("result", Text())
-                )
-                .render_derived(name="batch")
-            )
-            rows = session.execute(
-                update(table)
-                .where(
-                    table.c.id == batch.c.id,
-                    table.c.id
-                    == any_(
-                        func.array(select(func.unnest(item_ids)).scalar_subquery(), type_=_BIGINTS)
-                    ),
-                    may_take_now,
-                )
-                .values(
-                    status=batch.c.status,
-                    result=sql_cast(batch.c.result, postgresql.JSON()),
-                    done_at=now,
-                )
-                .returning(table.c.id)
-            )
-            written.update(rows.scalars())
-        return written
-    # SQLite: one statement per distinct result (usually one or two per batch), each naming
-    # its items by id; SQLite statements cost a function call, not a network round trip.
-    groups: dict[tuple[str, str | None], list[int]] = {}
-    for item in items:
-        groups.setdefault((item.outcome, item.detail), []).append(item.item_id)
-    for (outcome, detail), ids in groups.items():
-        for start in range(0, len(ids), _CHUNK):
-            rows = session.execute(
-                update(table)
-                .where(table.c.id.in_(ids[start : start + _CHUNK]), *may_take)
-                .values(
-                    status=_FINAL_BY_OUTCOME[outcome],
-                    result=_result_json(outcome, detail),
-                    done_at=now,
-                )
-                .returning(table.c.id)
-            )
-            written.update(rows.scalars())
-    return written
+    finals = [
+        FinalResult(
+            item.item_id, _FINAL_BY_OUTCOME[item.outcome], _result_json(item.outcome, item.detail)
+        )
+        for item in items
+    ]
+    return repository.write_final_results(session, may_take, finals, now=now)
 
 
 def record_result(

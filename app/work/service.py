@@ -8,57 +8,40 @@ function commits: each runs its statements in the caller's session, so a lease i
 transaction of the caller's choosing.
 
 Everything that touches many items is one or a few set-based statements: an operator leases
-thousands of items a minute. On PostgreSQL the statements
-are shaped so that the planner reaches rows through the right index whatever its statistics
-say, because the statistics of a queue are always behind the queue.
+thousands of items a minute. The statements that differ between the engines (locking, and
+shaping the plan on PostgreSQL, whose statistics of a queue are always behind the queue) are in
+`app.work.repository`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Insert,
     Select,
     String,
     Table,
-    Update,
-    any_,
-    bindparam,
-    column,
     func,
     literal,
     select,
     text,
     update,
 )
-from sqlalchemy import table as table_clause
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from app.db.base import UtcDateTime
-from app.db.session import insert_ignoring_duplicates, is_postgres
+from app.db.session import insert_ignoring_duplicates
+from app.work import repository
 from app.work.models import WorkItem, WorkKind, WorkStatus
+from app.work.repository import NUMBERS
 
-# Keeps each statement's bound parameters far below SQLite's and psycopg's limits.
-_CHUNK = 5_000
 # The hot paths use the Core table: the rows they return need no ORM identity.
 _TABLE = cast(Table, WorkItem.__table__)
-_BIGINTS = postgresql.ARRAY(BigInteger())
-# The numbers' columns the queue reads. The queue sits below `numbers` (the status machine
-# queues work in the statement that moves the numbers), so it names the table and these three
-# columns rather than importing the model; the migrations keep them.
-_NUMBERS = table_clause(
-    "numbers",
-    column("id", BigInteger()),
-    column("operator_id", BigInteger()),
-    column("msisdn", String()),
-)
 
 
 @dataclass(frozen=True)
@@ -78,8 +61,8 @@ def enqueue(session: Session, *, number_ids: Select[int], kind: WorkKind, now: d
     skipping numbers that already have an open (queued or leased) item of that kind. One
     INSERT … SELECT, so millions of numbers never reach Python. Returns how many were queued."""
     statement = queue_work(
-        _NUMBERS.c.id, _NUMBERS.c.operator_id, _NUMBERS, kind.value, now,
-        _NUMBERS.c.id.in_(number_ids), dialect=session.get_bind().dialect.name,
+        session, NUMBERS.c.id, NUMBERS.c.operator_id, NUMBERS, kind.value, now,
+        NUMBERS.c.id.in_(number_ids),
     )  # fmt: skip
     # The driver's rowcount of an INSERT is dropped unless asked for.
     result = session.execute(statement.execution_options(preserve_rowcount=True))
@@ -91,13 +74,13 @@ OPEN_ITEM_PREDICATE = "status IN ('queued', 'leased')"
 
 
 def queue_work(
+    session: Session,
     number_id: Any,
     operator_id: Any,
     source: Any,
     kind: str,
     at: dt.datetime,
     *where: Any,
-    dialect: str,
 ) -> Insert:
     """INSERT … SELECT of one queued `kind` item per number of `source` (rows meeting `where`),
     skipping numbers that already have an open item of that kind: the partial unique index on
@@ -116,7 +99,7 @@ def queue_work(
     rows = rows.where(*where) if where else rows.where(literal(True))
     columns = ["operator_id", "number_id", "kind", "status", "attempts", "created_at"]
     return insert_ignoring_duplicates(
-        dialect,
+        session,
         WorkItem.__table__,
         index_elements=["number_id", "kind"],
         index_where=text(OPEN_ITEM_PREDICATE),
@@ -135,33 +118,12 @@ def _expired(
     return conditions
 
 
-def _only_picked(session: Session, statement: Update, picked: Select[int]) -> Update:
-    """Narrow an UPDATE of work items to the ids `picked` selects from an alias of the table.
-
-    The pick alone decides which rows change, so the UPDATE reaches them by primary key
-    whatever the planner believes about the table (a freshly filled queue has no statistics
-    yet). On PostgreSQL the pick locks its rows with FOR UPDATE SKIP LOCKED: rows another
-    transaction is leasing or finishing are passed over instead of waited for, and a row that
-    changed since the statement's snapshot is checked again against the pick's WHERE before it
-    is locked, so only rows that still qualify are taken. It runs once, as ARRAY(subquery): a
-    plain IN (subquery) may be rescanned, and a rescan skips the rows this very UPDATE just
-    changed and picks further ones, past any LIMIT. SQLite has one writer at a time and
-    evaluates IN (SELECT …) once."""
-    if is_postgres(session):
-        ids = func.array(
-            picked.with_for_update(skip_locked=True).scalar_subquery(),
-            type_=_BIGINTS,
-        )
-        return statement.where(_TABLE.c.id == any_(ids))
-    return statement.where(_TABLE.c.id.in_(picked.scalar_subquery()))
-
-
 def _requeue_expired(session: Session, *, now: dt.datetime, operator_id: int | None) -> int:
     """Put leased items whose lease ended back in the queue. `leased_by` stays, so the worker
     that held the lease can still report the work it did, until someone else leases the item."""
     inner = aliased(WorkItem)
     expired = select(inner.id).where(*_expired(inner, now=now, operator_id=operator_id))
-    statement = _only_picked(session, update(_TABLE), expired)
+    statement = repository.only_picked(session, update(_TABLE), expired)
     result = session.execute(statement.values(status=WorkStatus.QUEUED))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -194,51 +156,24 @@ def lease(
     # walk of the (operator_id, status, id) index instead of a sort of two kinds of rows.
     _requeue_expired(session, now=now, operator_id=operator_id)
     candidate = aliased(WorkItem)
-    of_operator = candidate.operator_id == operator_id
-    if is_postgres(session):
-        # `= ANY(ARRAY[operator_id])`, not `= operator_id`: with a plain equality the planner
-        # treats operator_id as a constant and may take ORDER BY id from the primary key,
-        # walking every finished item before the first queued one whenever its statistics
-        # still say "mostly queued". This way only the (operator_id, status, id) index yields
-        # the requested order, and the walk starts at the head of the queue.
-        of_operator = candidate.operator_id == any_(
-            bindparam("b_operators", [operator_id], _BIGINTS)
-        )
     pick = (
         select(candidate.id)
-        .where(of_operator, candidate.status == WorkStatus.QUEUED)
+        .where(
+            repository.of_operator(session, candidate.operator_id, operator_id),
+            candidate.status == WorkStatus.QUEUED,
+        )
         .order_by(candidate.operator_id, candidate.id)
         .limit(limit)
     )
-    until = now + lease
     table = _TABLE
-    statement = _only_picked(session, update(table), pick).values(
+    statement = repository.only_picked(session, update(table), pick).values(
         status=WorkStatus.LEASED,
-        lease_until=until,
+        lease_until=now + lease,
         leased_by=worker,
         attempts=table.c.attempts + 1,
     )
-    returned = [
-        table.c.id,
-        table.c.number_id,
-        table.c.kind,
-        table.c.lease_until,
-        table.c.attempts,
-    ]
-    if is_postgres(session):
-        # A primary-key look-up per returned row: no plan to go wrong, no second round trip.
-        msisdn = (
-            select(_NUMBERS.c.msisdn)
-            .where(_NUMBERS.c.id == table.c.number_id)
-            .scalar_subquery()
-            .label("msisdn")
-        )
-        rows = session.execute(statement.returning(*returned, msisdn)).all()
-        msisdns = {row.number_id: row.msisdn for row in rows}
-    else:
-        rows = session.execute(statement.returning(*returned)).all()
-        # SQLite's RETURNING may name only the updated table.
-        msisdns = _msisdns(session, [row.number_id for row in rows])
+    returned = [table.c.id, table.c.number_id, table.c.kind, table.c.lease_until, table.c.attempts]
+    rows, msisdns = repository.leased_rows(session, statement, returned)
     items = [
         LeasedItem(
             id=row.id,
@@ -253,17 +188,6 @@ def lease(
     # RETURNING follows no particular order; workers expect the oldest first.
     items.sort(key=lambda item: item.id)
     return items
-
-
-def _msisdns(session: Session, number_ids: Sequence[int]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for start in range(0, len(number_ids), _CHUNK):
-        chunk = list(set(number_ids[start : start + _CHUNK]))
-        rows = session.execute(
-            select(_NUMBERS.c.id, _NUMBERS.c.msisdn).where(_NUMBERS.c.id.in_(chunk))
-        )
-        found.update({row.id: row.msisdn for row in rows})
-    return found
 
 
 def count_by_status(
