@@ -37,8 +37,21 @@ _EDITABLE = (
 
 
 def _problems(session: Session, values: dict[str, Any]) -> list[FieldProblem]:
+    """What is wrong with a rule's values, in the order the fields are read."""
+    problems = _window_problems(values) + _basis_problems(values)
+    subscriber_id = values.get("subscriber_id")
+    if subscriber_id is not None and session.get(CorporateSubscriber, subscriber_id) is None:
+        problems.append(
+            FieldProblem(
+                "subscriber_id", "rule.unknown_subscriber", f"no company has id {subscriber_id}"
+            )
+        )
+    return problems
+
+
+def _window_problems(values: dict[str, Any]) -> list[FieldProblem]:
+    """A window of contract signing days that covers no contract."""
     problems: list[FieldProblem] = []
-    basis = values["basis"]
     start, end = values.get("contracts_signed_from"), values.get("contracts_signed_to")
     if start is not None and end is not None and end < start:
         problems.append(
@@ -49,6 +62,13 @@ def _problems(session: Session, values: dict[str, Any]) -> list[FieldProblem]:
                 "would cover no contract; swap the dates or leave one end open",
             )
         )
+    return problems
+
+
+def _basis_problems(values: dict[str, Any]) -> list[FieldProblem]:
+    """Values the rule's basis needs, or must leave out."""
+    problems: list[FieldProblem] = []
+    basis = values["basis"]
     if basis is DeadlineBasis.FIXED and values.get("deadline_at") is None:
         problems.append(
             FieldProblem(
@@ -88,13 +108,6 @@ def _problems(session: Session, values: dict[str, Any]) -> list[FieldProblem]:
                 "deadline_at",
                 "rule.deadline_not_allowed",
                 f"a {basis.value} rule counts from each number's own day; leave deadline_at out",
-            )
-        )
-    subscriber_id = values.get("subscriber_id")
-    if subscriber_id is not None and session.get(CorporateSubscriber, subscriber_id) is None:
-        problems.append(
-            FieldProblem(
-                "subscriber_id", "rule.unknown_subscriber", f"no company has id {subscriber_id}"
             )
         )
     return problems

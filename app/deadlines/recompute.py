@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
+    Subquery,
     Table,
     and_,
     case,
@@ -152,6 +153,37 @@ def recompute_batch(
     resolvable = [rule for rule in rules if _resolvable(rule)]
     fill_deadline_days(session, resolvable, calendar, scope)
     table = cast(Table, N.__table__)
+    candidates = _candidates(session, table, resolvable, scope)
+    best, winner = candidates.c.best, candidates.c.winner
+    moved = best.is_distinct_from(candidates.c.old)
+    changes = [moved, table.c.deadline_rule_id.is_distinct_from(winner)]
+    if clear_stale:
+        changes.append(table.c.deadline_stale.is_(True))
+    write = (
+        update(table)
+        .where(
+            table.c.id == candidates.c.id,
+            *[table.c[name].is_not_distinct_from(candidates.c[name]) for name in _INPUTS],
+            or_(*changes),
+        )
+        .values(
+            deadline_at=best,
+            deadline_rule_id=winner,
+            # A moved deadline is a new one: its thresholds may be crossed (and told) again.
+            flag_days=case((moved, null()), else_=table.c.flag_days),
+            **({"deadline_stale": False} if clear_stale else {}),
+        )
+    )
+    return deadlines_repository.write_and_log(
+        session, write, candidates, best, winner, at=now, actor=actor, reason=reason
+    )
+
+
+def _candidates(
+    session: Session, table: Table, resolvable: list[DeadlineRule], scope: list[ColumnElement[bool]]
+) -> Subquery:
+    """Per number in `scope`: its id, old deadline and inputs as read, the latest of the rules'
+    deadlines (`best`) and the rule that gave it (`winner`)."""
     before = table.alias("before")
     adapt = ClauseAdapter(before).traverse
     inputs = [before.c[name] for name in _INPUTS]
@@ -177,7 +209,7 @@ def recompute_batch(
         ],
         else_=null(),
     ) if resolvable else null()  # fmt: skip
-    candidates = (
+    return (
         select(
             per_rule.c.id,
             per_rule.c.old,
@@ -187,29 +219,6 @@ def recompute_batch(
         )
         .offset(0)
         .subquery("candidates")
-    )
-    best, winner = candidates.c.best, candidates.c.winner
-    moved = best.is_distinct_from(candidates.c.old)
-    changes = [moved, table.c.deadline_rule_id.is_distinct_from(winner)]
-    if clear_stale:
-        changes.append(table.c.deadline_stale.is_(True))
-    write = (
-        update(table)
-        .where(
-            table.c.id == candidates.c.id,
-            *[table.c[name].is_not_distinct_from(candidates.c[name]) for name in _INPUTS],
-            or_(*changes),
-        )
-        .values(
-            deadline_at=best,
-            deadline_rule_id=winner,
-            # A moved deadline is a new one: its thresholds may be crossed (and told) again.
-            flag_days=case((moved, null()), else_=table.c.flag_days),
-            **({"deadline_stale": False} if clear_stale else {}),
-        )
-    )
-    return deadlines_repository.write_and_log(
-        session, write, candidates, best, winner, at=now, actor=actor, reason=reason
     )
 
 

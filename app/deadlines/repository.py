@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
+    String,
     Subquery,
     Update,
+    and_,
     func,
     insert,
     literal,
     null,
     select,
     type_coerce,
+    update,
 )
 from sqlalchemy.orm import Session
 
 from app.db.base import UtcDateTime
-from app.db.session import is_postgres
-from app.deadlines.models import DeadlineChange
+from app.db.session import insert_ignoring_duplicates, is_postgres
+from app.deadlines.models import DeadlineChange, DeadlineNotice, NoticeKind
+from app.deadlines.notices import (
+    MESSAGE_COLUMNS,
+    NOTICE_COLUMNS,
+    message_rows,
+    notices_of_moved,
+    person_was_asked,
+    queue_person_messages,
+    request_waits_for_person,
+)
+from app.notifications.models import Notification
+from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
+from app.numbers.models import NumberStatus, PhoneNumber
+from app.work.models import WorkKind
+
+N = PhoneNumber
 
 _CHANGE_COLUMNS = [
     "number_id", "old_deadline_at", "new_deadline_at", "rule_id", "at", "actor_kind",
@@ -97,3 +116,184 @@ def write_and_log(
     )
     session.execute(write.execution_options(synchronize_session=False))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def move_and_tell(
+    session: Session,
+    numbers: list[ColumnElement[bool]],
+    target: NumberStatus,
+    *,
+    kind: NoticeKind,
+    in_range: list[ColumnElement[bool]],
+    reason: str,
+    only_from: Iterable[NumberStatus],
+    work_kind: WorkKind,
+    now: dt.datetime,
+    run_id: str,
+    actor: Actor,
+) -> tuple[int, int]:
+    """Move the selected numbers to `target` through the status machine (event, work item),
+    write their notices and, on PostgreSQL, tell their persons in the same statement. Returns
+    how many moved and how many were told (SQLite tells them in `queue_untold_messages`)."""
+    if is_postgres(session):
+        moved, (_, told) = lifecycle.transition_selected_with(
+            session,
+            numbers,
+            target,
+            actor=actor,
+            reason=reason,
+            at=now,
+            only_from=only_from,
+            work_kind=work_kind.value,
+            pg_followers=lambda rows: _notice_then_message(
+                session,
+                rows,
+                kind=kind,
+                threshold=literal(0),
+                tell_person=person_was_asked(rows.c.id),
+                run_id=run_id,
+                now=now,
+            ),
+        )
+        return moved, told
+    moved, _ = lifecycle.transition_selected_with(
+        session,
+        numbers,
+        target,
+        actor=actor,
+        reason=reason,
+        at=now,
+        only_from=only_from,
+        work_kind=work_kind.value,
+    )
+    if moved:
+        notices_of_moved(session, in_range, kind=kind, status=target, now=now, run_id=run_id)
+    return moved, 0
+
+
+def flag_and_notice(
+    session: Session,
+    due: list[ColumnElement[bool]],
+    crossed: Any,
+    *,
+    run_id: str,
+    now: dt.datetime,
+) -> tuple[int, int]:
+    """Set `flag_days` to `crossed` on the `due` numbers and write one flag notice each; how
+    many were flagged, and how many persons were told (PostgreSQL, in the same statement)."""
+    if is_postgres(session):
+        return _flag_in_one_statement(session, due, crossed, run_id=run_id, now=now)
+    session.execute(
+        insert_ignoring_duplicates(session, DeadlineNotice.__table__).from_select(
+            NOTICE_COLUMNS,
+            select(
+                N.id,
+                N.subscriber_id,
+                literal(NoticeKind.FLAG.value, String()),
+                crossed,
+                N.deadline_at,
+                literal(run_id, String()),
+                literal(now, UtcDateTime()),
+            ).where(*due),
+        )
+    )
+    result = session.execute(
+        update(N).where(*due).values(flag_days=crossed).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0), 0  # type: ignore[attr-defined]
+
+
+def _flag_in_one_statement(
+    session: Session,
+    due: list[ColumnElement[bool]],
+    crossed: Any,
+    *,
+    run_id: str,
+    now: dt.datetime,
+) -> tuple[int, int]:
+    # One statement: the flags, their notices and the persons' messages, each row once.
+    flagged = (
+        update(N)
+        .where(*due)
+        .values(flag_days=crossed)
+        .returning(
+            N.id.label("id"),
+            N.subscriber_id.label("subscriber_id"),
+            N.msisdn.label("msisdn"),
+            N.deadline_at.label("deadline_at"),
+            N.status.label("status"),
+            N.flag_days.label("flag_days"),
+        )
+        .cte("flagged")
+    )
+    followers = _notice_then_message(
+        session,
+        flagged,
+        kind=NoticeKind.FLAG,
+        threshold=flagged.c.flag_days,
+        tell_person=and_(
+            flagged.c.status == NumberStatus.PENDING_CONFIRMATION.value,
+            request_waits_for_person(flagged.c.id),
+        ),
+        run_id=run_id,
+        now=now,
+    )
+    counted = select(
+        select(func.count()).select_from(flagged).scalar_subquery(),
+        *[select(func.count()).select_from(f).scalar_subquery() for f in followers],
+    )
+    n_flagged, _, told = session.execute(counted).one()
+    return int(n_flagged or 0), int(told or 0)
+
+
+def _notice_then_message(
+    session: Session,
+    source: CTE,
+    *,
+    kind: NoticeKind,
+    threshold: Any,
+    tell_person: Any,
+    run_id: str,
+    now: dt.datetime,
+) -> list[CTE]:
+    """PostgreSQL: from the rows a statement just changed (`source`: id, subscriber_id,
+    msisdn, deadline_at, …), the ledger rows and the person messages, in the same statement."""
+    noticed = (
+        insert_ignoring_duplicates(session, DeadlineNotice.__table__)
+        .from_select(
+            NOTICE_COLUMNS,
+            select(
+                source.c.id,
+                source.c.subscriber_id,
+                literal(kind.value, String()),
+                threshold,
+                source.c.deadline_at,
+                literal(run_id, String()),
+                literal(now, UtcDateTime()),
+            ).where(source.c.deadline_at.is_not(None)),
+        )
+        .returning(*DeadlineNotice.__table__.c)
+        .cte(f"noticed_{kind.value}")
+    )
+    messaged = (
+        insert_ignoring_duplicates(session, Notification.__table__)
+        .from_select(
+            MESSAGE_COLUMNS,
+            message_rows(noticed, source.c.msisdn, now)
+            .select_from(noticed.join(source, source.c.id == noticed.c.number_id))
+            .where(tell_person),
+        )
+        .returning(Notification.__table__.c.id)
+        .cte(f"messaged_{kind.value}")
+    )
+    return [noticed, messaged]
+
+
+def queue_untold_messages(
+    session: Session, low: int, high: int, *, run_id: str, now: dt.datetime
+) -> int:
+    """The person messages of a batch's notices that its statements did not queue themselves:
+    on SQLite all of them (`queue_person_messages`), on PostgreSQL none."""
+    if is_postgres(session):
+        return 0
+    return queue_person_messages(session, low, high, run_id=run_id, now=now)
