@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Select,
     String,
+    Update,
     case,
     exists,
     func,
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
 from app.db.base import UtcDateTime
-from app.db.session import is_postgres
+from app.matching import repository
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
@@ -239,6 +240,28 @@ def _create_requests(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+# Where an answered request's number goes, by the outcome the matching decided.
+_ANSWER_MOVES = {
+    # A suspended number whose user is confirmed is reactivated automatically.
+    "active": lifecycle.Move(
+        S.ACTIVE,
+        "the person confirmed; the company's data match the verified data",
+        only_from=(S.PENDING_CONFIRMATION, S.SUSPENDED),
+        work_kind=WorkKind.ACTIVATE.value,
+    ),
+    "mismatch": lifecycle.Move(
+        S.MISMATCH,
+        "the person confirmed, but the company's data differ from the verified data",
+        only_from=(S.PENDING_CONFIRMATION,),
+    ),
+    "declined": lifecycle.Move(
+        S.DECLINED,
+        "the person declined: they do not use this number",
+        only_from=(S.PENDING_CONFIRMATION,),
+    ),
+}
+
+
 def _apply_answers(
     session: Session,
     *,
@@ -248,16 +271,31 @@ def _apply_answers(
     numbers: NumberRange,
 ) -> tuple[int, int, int]:
     """Compare every answered request with the company's data and move its number."""
-    declined = ConfirmationRequest.answer == PortalAnswer.DECLINED
-
-    scope = [
-        ConfirmationRequest.status == RequestStatus.ANSWERED,
-        *_request_scope(operator_id, numbers),
-    ]
-
     # First one pass over the answered requests joined to their registrations (UPDATE … FROM)
     # decides each: the outcome and the names of the fields that differed, never the values.
     # The numbers then move by the decided outcome, with no second look at the registrations.
+    decide = _decision(now=now, operator_id=operator_id, numbers=numbers)
+
+    def numbers_decided(outcome: str) -> AnySelect:
+        """Numbers of the requests this run has just decided with `outcome`."""
+        return select(ConfirmationRequest.number_id).where(
+            ConfirmationRequest.status == RequestStatus.MATCHED,
+            ConfirmationRequest.matched_at == literal(now, UtcDateTime()),
+            ConfirmationRequest.outcome == outcome,
+            *_request_scope(operator_id, numbers),
+        )
+
+    moved = repository.decide_and_move(
+        session, decide, _ANSWER_MOVES, actor=actor, now=now, decided_numbers=numbers_decided
+    )
+    return moved["active"], moved["mismatch"], moved["declined"]
+
+
+def _decision(*, now: dt.datetime, operator_id: int | None, numbers: NumberRange) -> Update:
+    """The UPDATE that decides each answered request in scope: its outcome and the names of
+    the fields that differed."""
+    declined = ConfirmationRequest.answer == PortalAnswer.DECLINED
+
     def differs(mine: Any, verified: Any) -> Any:
         return case((mine.is_distinct_from(verified), 1), else_=0)
 
@@ -269,10 +307,11 @@ def _apply_answers(
         + case((birth_differs == 1, "birth_date "), else_="")
         + case((doc_differs == 1, "document"), else_="")
     )
-    decide = (
+    return (
         update(ConfirmationRequest)
         .where(
-            *scope,
+            ConfirmationRequest.status == RequestStatus.ANSWERED,
+            *_request_scope(operator_id, numbers),
             Registration.id == ConfirmationRequest.registration_id,
             # Answered requests are for current registrations (the orphans were cancelled
             # above), so the batch reads its own registrations by the current-number index.
@@ -293,60 +332,6 @@ def _apply_answers(
             ),
         )
     )
-    moves = {
-        # A suspended number whose user is confirmed is reactivated automatically.
-        "active": lifecycle.Move(
-            S.ACTIVE,
-            "the person confirmed; the company's data match the verified data",
-            only_from=(S.PENDING_CONFIRMATION, S.SUSPENDED),
-            work_kind=WorkKind.ACTIVATE.value,
-        ),
-        "mismatch": lifecycle.Move(
-            S.MISMATCH,
-            "the person confirmed, but the company's data differ from the verified data",
-            only_from=(S.PENDING_CONFIRMATION,),
-        ),
-        "declined": lifecycle.Move(
-            S.DECLINED,
-            "the person declined: they do not use this number",
-            only_from=(S.PENDING_CONFIRMATION,),
-        ),
-    }
-    if is_postgres(session):
-        # One statement: the decision's RETURNING names the numbers and their outcomes, and
-        # the numbers move from it, with no second look at the requests.
-        decided = decide.returning(
-            ConfirmationRequest.number_id.label("number_id"),
-            ConfirmationRequest.outcome.label("outcome"),
-        ).cte("decided")
-        moved = lifecycle.transition_by_outcome(session, decided, moves, actor=actor, at=now)
-        return moved["active"], moved["mismatch"], moved["declined"]
-
-    session.execute(decide.execution_options(synchronize_session=False))
-
-    def numbers_decided(outcome: str) -> AnySelect:
-        """Numbers of the requests this run has just decided with `outcome`."""
-        return select(ConfirmationRequest.number_id).where(
-            ConfirmationRequest.status == RequestStatus.MATCHED,
-            ConfirmationRequest.matched_at == literal(now, UtcDateTime()),
-            ConfirmationRequest.outcome == outcome,
-            *_request_scope(operator_id, numbers),
-        )
-
-    active, mismatched, refused = (
-        lifecycle.transition_selected(
-            session,
-            numbers_decided(outcome),
-            move.target,
-            actor=actor,
-            reason=move.reason,
-            at=now,
-            only_from=move.only_from,
-            work_kind=move.work_kind,
-        )
-        for outcome, move in moves.items()
-    )
-    return active, mismatched, refused
 
 
 def _expire(
@@ -422,16 +407,17 @@ def resend_request(
         expires_at=now + window,
     )
     session.add(request)
-    if number.status is not S.SUSPENDED:
-        lifecycle.transition(
-            session,
-            number,
-            S.PENDING_CONFIRMATION,
-            actor=actor,
-            reason="the company resent the confirmation request",
-            at=now,
-            registration_id=current.id,
-        )
+    # A suspended number stays suspended until the person confirms.
+    lifecycle.transition_unless(
+        session,
+        number,
+        S.PENDING_CONFIRMATION,
+        kept={S.SUSPENDED},
+        actor=actor,
+        reason="the company resent the confirmation request",
+        at=now,
+        registration_id=current.id,
+    )
     session.flush()
     return request
 
