@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.dependencies import PersonCaller, PrincipalDep, ensure_company_visible, require
 from app.auth.service import Principal, Role
+from app.claims import decision
 from app.claims import service as claims
 from app.claims.models import Claim, ClaimStatus
 from app.claims.schemas import (
@@ -128,7 +129,7 @@ def approve_claim(
 ) -> CompanyClaimOut:
     """Approve a pending claim: the person becomes the number's confirmed user; it is active."""
     ensure_company_visible(admin, company_id)
-    claim = claims.approve_claim(
+    claim = decision.approve_claim(
         session,
         vault,
         subscriber_id=company_id,
@@ -150,7 +151,7 @@ def reject_claim(
 ) -> CompanyClaimOut:
     """Reject a pending claim; the person sees the reason. The number stays as it is."""
     ensure_company_visible(admin, company_id)
-    claim = claims.reject_claim(
+    claim = decision.reject_claim(
         session,
         subscriber_id=company_id,
         claim_id=claim_id,

@@ -22,15 +22,11 @@ from sqlalchemy.orm import Session
 from app.claims.company_names import normalize_company_name
 from app.claims.models import Claim, ClaimStatus
 from app.companies.models import CorporateSubscriber, SubscriberStatus
-from app.core.clock import MOSCOW
-from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from app.core.errors import FieldProblem, InvalidInput
 from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msisdn
-from app.core.personal_data import PersonalDataVault
-from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
-from app.numbers.schemas import DocumentType
 from app.numbers.service import current_registration
 from app.people.models import Person
 from app.portal.models import LIVE_REQUEST_STATUSES, ConfirmationRequest, RequestStatus
@@ -40,11 +36,10 @@ from app.work.service import enqueue
 __all__ = [
     "CLAIM_SOURCE",
     "ClaimOutcome",
-    "approve_claim",
+    "activate_confirmed",
     "claims_of_company",
     "claims_of_person",
     "person_actor",
-    "reject_claim",
     "submit_claim",
 ]
 
@@ -213,19 +208,7 @@ def submit_claim(
     """
     clean_msisdn, clean_inn = _clean_input(msisdn, company_inn)
     name = company_name.strip()
-    # Locking the person serialises their own claims (on PostgreSQL), so two quick submits
-    # cannot both miss each other's pending claim.
-    session.scalars(select(Person.id).where(Person.id == person.id).with_for_update()).one()
-    pending = session.scalars(
-        select(Claim)
-        .where(
-            Claim.person_id == person.id,
-            Claim.msisdn == clean_msisdn,
-            Claim.status == ClaimStatus.PENDING,
-        )
-        .order_by(Claim.id)
-        .limit(1)
-    ).one_or_none()
+    pending = _pending_claim_of(session, person=person, msisdn=clean_msisdn)
     if pending is not None:
         return ClaimOutcome(pending, created=False)
 
@@ -236,17 +219,7 @@ def submit_claim(
         company_name=name,
         created_at=now,
     )
-    found = _find_number(session, msisdn=clean_msisdn, inn=clean_inn)
-    if found is not None:
-        # Lock the number and read it afresh, so that its status cannot change between the
-        # decision below and the transition (a concurrent approval, a suspension run).
-        locked = session.scalars(
-            select(PhoneNumber)
-            .where(PhoneNumber.id == found[0].id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one()
-        found = (locked, found[1])
+    found = _find_number_locked(session, msisdn=clean_msisdn, inn=clean_inn)
     if found is not None and found[1].inn == clean_inn:
         # Only a claim on the claimed company's own number is linked to it: a claim naming
         # the wrong company must not show up in the holder's list of claims.
@@ -257,11 +230,53 @@ def submit_claim(
     reason = _rejection(clean_msisdn, clean_inn, name, company, found)
     if reason is not None or found is None:
         claim.status, claim.reason, claim.decided_at = ClaimStatus.REJECTED, reason, now
-        session.add(claim)
-        session.flush()
-        return ClaimOutcome(claim, created=True)
+    else:
+        _confirm_or_wait(session, claim, number=found[0], person=person, now=now)
+    session.add(claim)
+    session.flush()
+    return ClaimOutcome(claim, created=True)
 
-    number = found[0]
+
+def _pending_claim_of(session: Session, *, person: Person, msisdn: str) -> Claim | None:
+    """The person's pending claim on the number, if they made one already."""
+    # Locking the person serialises their own claims (on PostgreSQL), so two quick submits
+    # cannot both miss each other's pending claim.
+    session.scalars(select(Person.id).where(Person.id == person.id).with_for_update()).one()
+    return session.scalars(
+        select(Claim)
+        .where(
+            Claim.person_id == person.id,
+            Claim.msisdn == msisdn,
+            Claim.status == ClaimStatus.PENDING,
+        )
+        .order_by(Claim.id)
+        .limit(1)
+    ).one_or_none()
+
+
+def _find_number_locked(
+    session: Session, *, msisdn: str, inn: str
+) -> tuple[PhoneNumber, CorporateSubscriber] | None:
+    """`_find_number`, with the number locked and read afresh, so that its status cannot change
+    between the decision on the claim and the transition (a concurrent approval, a suspension
+    run)."""
+    found = _find_number(session, msisdn=msisdn, inn=inn)
+    if found is None:
+        return None
+    locked = session.scalars(
+        select(PhoneNumber)
+        .where(PhoneNumber.id == found[0].id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return locked, found[1]
+
+
+def _confirm_or_wait(
+    session: Session, claim: Claim, *, number: PhoneNumber, person: Person, now: dt.datetime
+) -> None:
+    """A claim that fits: confirmed at once when the company already named this very person
+    (the number becomes active), otherwise left for the company admin."""
     current = current_registration(session, number_id=number.id)
     if (
         current is not None
@@ -269,17 +284,14 @@ def submit_claim(
         and number.status in _CONFIRMABLE
     ):
         actor = person_actor(person)
-        if number.status is not NumberStatus.ACTIVE:
-            lifecycle.transition(
-                session,
-                number,
-                NumberStatus.ACTIVE,
-                actor=actor,
-                reason="confirmed by the person's own claim",
-                at=now,
-                registration_id=current.id,
-            )
-            _activate_in_network(session, number_id=number.id, now=now)
+        activate_confirmed(
+            session,
+            number,
+            actor=actor,
+            reason="confirmed by the person's own claim",
+            registration_id=current.id,
+            now=now,
+        )
         _settle_requests(session, registration_id=current.id, person=person, now=now)
         claim.status = ClaimStatus.CONFIRMED
         claim.reason = "Компания уже указала вас пользователем этого номера: номер активен."
@@ -288,9 +300,6 @@ def submit_claim(
     else:
         claim.status = ClaimStatus.PENDING
         claim.reason = "Заявка ждёт решения администратора компании."
-    session.add(claim)
-    session.flush()
-    return ClaimOutcome(claim, created=True)
 
 
 # --- Listing -------------------------------------------------------------------------------
@@ -327,165 +336,32 @@ def claims_of_company(
     return [(claim, person) for claim, person in session.execute(query).all()]
 
 
-# --- The admin's decision ------------------------------------------------------------------
-
-
-def _pending_claim(session: Session, *, subscriber_id: int, claim_id: int) -> Claim:
-    """The company's claim, locked; NotFound outside the company, Conflict once decided."""
-    claim = session.scalars(
-        select(Claim)
-        .where(Claim.id == claim_id, Claim.subscriber_id == subscriber_id)
-        .with_for_update()
-    ).one_or_none()
-    if claim is None:
-        raise NotFound(f"Claim {claim_id} was not found.")
-    if claim.status is not ClaimStatus.PENDING:
-        raise Conflict(
-            f"Claim {claim_id} is '{claim.status.value}', not pending; it was decided already.",
-            claim_id=claim_id,
-            current_status=claim.status.value,
-        )
-    return claim
-
-
-def _registration_from_person(
-    vault: PersonalDataVault, person: Person, *, number_id: int, actor: Actor, now: dt.datetime
-) -> Registration:
-    """A company registration whose data are the person's portal-verified data."""
-    pd = vault.open(person.pd_sealed)
-    snils = pd.get("snils")
-    return Registration(
-        number_id=number_id,
-        kind=SimKind.EMPLOYEE,
-        last_name=person.last_name,
-        first_name=person.first_name,
-        patronymic=person.patronymic,
-        name_key=person.name_key,
-        doc_type=DocumentType.RU_PASSPORT.value,
-        # The same payload shape as a company-submitted employee; the portal gives no issue
-        # details, so those stay empty.
-        pd_sealed=vault.seal(
-            {
-                "doc_series": pd["doc_series"],
-                "doc_number": pd["doc_number"],
-                "birth_date": pd["birth_date"],
-                "issued_on": None,
-                "issuer": None,
-                "issuer_code": None,
-                "snils": snils,
-            }
-        ),
-        pd_key_id=vault.active_key_id,
-        doc_hash=person.doc_hash,
-        birth_date_hash=person.birth_date_hash,
-        snils_hash=vault.lookup_hash("snils", snils) if snils else None,
-        source=CLAIM_SOURCE,
-        submitted_by=actor.id,
-        created_at=now,
-    )
-
-
-def approve_claim(
+def activate_confirmed(
     session: Session,
-    vault: PersonalDataVault,
+    number: PhoneNumber,
     *,
-    subscriber_id: int,
-    claim_id: int,
     actor: Actor,
+    reason: str,
+    registration_id: int,
     now: dt.datetime,
-) -> Claim:
-    """The admin approves: the person becomes the number's user, already confirmed.
-
-    The current registration (if any) ends; the new one carries the person's verified data
-    and source "claim"; the number becomes active. Conflict when the claim is not pending or
-    the number has left the registry since (reject the claim then).
-    """
-    claim = _pending_claim(session, subscriber_id=subscriber_id, claim_id=claim_id)
-    if claim.number_id is None:  # pending claims always name their number
-        raise Conflict(f"Claim {claim_id} names no number; reject it.")
-    number = session.scalars(
-        select(PhoneNumber)
-        .where(PhoneNumber.id == claim.number_id, PhoneNumber.subscriber_id == subscriber_id)
-        .with_for_update()
-    ).one_or_none()
-    if number is None or number.status in _LEFT_REGISTRY:
-        state = "has moved" if number is None else f"is '{number.status.value}'"
-        raise lifecycle.IllegalTransition(
-            f"The number of claim {claim_id} {state}: it has left the corporate registry "
-            "and cannot get a new user. Reject the claim instead.",
-            claim_id=claim_id,
-        )
-    person = session.get_one(Person, claim.person_id)
-    old = current_registration(session, number_id=number.id)
-    if old is not None:
-        old.ended_at = now
-        old.end_reason = "superseded by the person's approved claim"
-        # Requests for the old registration have nobody to ask any more.
-        session.execute(
-            update(ConfirmationRequest)
-            .where(
-                ConfirmationRequest.registration_id == old.id,
-                ConfirmationRequest.status.in_([s.value for s in LIVE_REQUEST_STATUSES]),
-            )
-            .values(status=RequestStatus.CANCELLED, matched_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        # The partial unique index allows one current registration per number: end the old
-        # one in the database before the new one is inserted.
-        session.flush()
-    registration = _registration_from_person(
-        vault, person, number_id=number.id, actor=actor, now=now
-    )
-    session.add(registration)
-    session.flush()
-    number.sim_kind = SimKind.EMPLOYEE
-    number.deadline_stale = True
-    if old is not None:
-        number.user_changed_on = now.astimezone(MOSCOW).date()
-    if number.status is not NumberStatus.ACTIVE:
-        lifecycle.transition(
-            session,
-            number,
-            NumberStatus.ACTIVE,
-            actor=actor,
-            reason="the company approved the person's own claim; the person is confirmed",
-            at=now,
-            registration_id=registration.id,
-        )
-        _activate_in_network(session, number_id=number.id, now=now)
-    claim.status = ClaimStatus.APPROVED
-    claim.reason = "Компания одобрила заявку: номер зарегистрирован на вас и активен."
-    claim.registration_id = registration.id
-    claim.decided_at, claim.decided_by = now, actor.id
-    session.flush()
-    settle_stale_deadlines(session, scope=[PhoneNumber.id == number.id], actor=actor, now=now)
-    session.refresh(number)
-    return claim
-
-
-def reject_claim(
-    session: Session,
-    *,
-    subscriber_id: int,
-    claim_id: int,
-    reason: str | None,
-    actor: Actor,
-    now: dt.datetime,
-) -> Claim:
-    """The admin rejects the claim; the number and its registration stay as they are."""
-    claim = _pending_claim(session, subscriber_id=subscriber_id, claim_id=claim_id)
-    claim.status = ClaimStatus.DECLINED
-    claim.reason = reason or "Компания отклонила заявку."
-    claim.decided_at, claim.decided_by = now, actor.id
-    session.flush()
-    return claim
-
-
-def _activate_in_network(session: Session, *, number_id: int, now: dt.datetime) -> None:
-    """The operator's systems switch the SIM on, as after a match: one work item."""
-    enqueue(
+) -> None:
+    """The person is confirmed: the number becomes active (unless it is) and the operator's
+    systems switch the SIM on, as after a match: one work item. Shared by a claim that
+    confirms at once and by the admin's approval."""
+    moved = lifecycle.transition_unless(
         session,
-        number_ids=select(PhoneNumber.id).where(PhoneNumber.id == number_id),
-        kind=WorkKind.ACTIVATE,
-        now=now,
+        number,
+        NumberStatus.ACTIVE,
+        kept={NumberStatus.ACTIVE},
+        actor=actor,
+        reason=reason,
+        at=now,
+        registration_id=registration_id,
     )
+    if moved:
+        enqueue(
+            session,
+            number_ids=select(PhoneNumber.id).where(PhoneNumber.id == number.id),
+            kind=WorkKind.ACTIVATE,
+            now=now,
+        )
