@@ -65,15 +65,34 @@ def add_numbers(
                 FieldProblem("numbers", "numbers.too_many", f"split into chunks of {max_count}")
             ],
         )
+    contract = _open_contract(session, contract_id)
+    rows = _clean_numbers(items, today=now.astimezone(MOSCOW).date())
+    _refuse_numbers_held(session, operator_id=contract.operator_id, wanted=[m for m, _, _ in rows])
+    created = _insert_numbers(session, contract, rows, now=now)
+    lifecycle.record_creation(
+        session, [i for i, _ in created], actor=actor, reason="number added to the registry", at=now
+    )
+    return created
+
+
+def _open_contract(session: Session, contract_id: int) -> Contract:
+    """The contract numbers are added under; NotFound, or Conflict once its company is gone."""
     contract = session.get(Contract, contract_id)
     if contract is None:
         raise NotFound(f"Contract {contract_id} was not found.")
     subscriber = session.get(CorporateSubscriber, contract.subscriber_id)
     if subscriber is None or subscriber.status is SubscriberStatus.LIQUIDATED:
         raise Conflict(f"The company of contract {contract_id} is liquidated; add no numbers.")
+    return contract
+
+
+def _clean_numbers(
+    items: Sequence[NumberIn], *, today: dt.date
+) -> list[tuple[str, str | None, dt.date]]:
+    """Each number's msisdn, ICCID and service start in normal form; InvalidInput naming every
+    bad phone or ICCID at once."""
     problems: list[FieldProblem] = []
     rows: list[tuple[str, str | None, dt.date]] = []
-    today = now.astimezone(MOSCOW).date()
     for index, item in enumerate(items):
         try:
             msisdn = normalize_msisdn(item.msisdn)
@@ -93,7 +112,17 @@ def add_numbers(
             f"{len(problems)} of {len(items)} numbers are not valid; nothing was added.",
             errors=problems,
         )
-    _refuse_numbers_held(session, operator_id=contract.operator_id, wanted=[m for m, _, _ in rows])
+    return rows
+
+
+def _insert_numbers(
+    session: Session,
+    contract: Contract,
+    rows: Sequence[tuple[str, str | None, dt.date]],
+    *,
+    now: dt.datetime,
+) -> list[tuple[int, str]]:
+    """Insert the new numbers, `unregistered`, in chunks; their ids and msisdns."""
     created: list[tuple[int, str]] = []
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
@@ -118,9 +147,6 @@ def add_numbers(
             ],
         )
         created += [(r.id, r.msisdn) for r in result]
-    lifecycle.record_creation(
-        session, [i for i, _ in created], actor=actor, reason="number added to the registry", at=now
-    )
     return created
 
 
@@ -441,16 +467,16 @@ def remove_registration(
     current.end_reason = reason
     number.sim_kind = None
     number.deadline_stale = True
-    if number.status not in (NumberStatus.UNREGISTERED, NumberStatus.SUSPENDED):
-        lifecycle.transition(
-            session,
-            number,
-            NumberStatus.UNREGISTERED,
-            actor=actor,
-            reason=reason,
-            at=now,
-            registration_id=current.id,
-        )
+    lifecycle.transition_unless(
+        session,
+        number,
+        NumberStatus.UNREGISTERED,
+        kept={NumberStatus.UNREGISTERED, NumberStatus.SUSPENDED},
+        actor=actor,
+        reason=reason,
+        at=now,
+        registration_id=current.id,
+    )
     session.flush()
     return current
 
