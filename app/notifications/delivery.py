@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 from app.companies.models import CorporateSubscriber
 from app.config import Settings
 from app.core.runtime import Runtime
+from app.db.units import commit_batch
+from app.notifications import repository
 from app.notifications.channels import ChannelRouter, DeliveryFailed, OutgoingMessage
 from app.notifications.models import Audience, Notification, NotificationStatus
 
@@ -108,24 +110,7 @@ def lease_due(
         .order_by(_TABLE.c.next_attempt_at, _TABLE.c.id)
         .limit(count)
     )
-    ids: list[int]
-    if session.get_bind().dialect.name == "postgresql":
-        # SKIP LOCKED: a row another deliverer is leasing right now is left to it.
-        ids = list(session.scalars(picked.with_for_update(skip_locked=True)))
-        if ids:
-            session.execute(
-                update(_TABLE).where(_TABLE.c.id.in_(ids)).values(lease_until=lease_until)
-            )
-    else:
-        # One statement: SQLite takes its write lock before reading the rows it leases.
-        ids = list(
-            session.scalars(
-                update(_TABLE)
-                .where(_TABLE.c.id.in_(picked))
-                .values(lease_until=lease_until)
-                .returning(_TABLE.c.id)
-            )
-        )
+    ids = repository.lease_picked(session, _TABLE, picked, lease_until=lease_until)
     if not ids:
         return []
     rows = session.execute(
@@ -175,7 +160,8 @@ def _ours(message: OutgoingMessage) -> list[ColumnElement[bool]]:
 
 def _changed(session: Session, statement: Any) -> bool:
     result = cast(CursorResult[Any], session.execute(statement))
-    session.commit()
+    # Each result is kept at once: a deliverer that dies next must not send it again.
+    commit_batch(session)
     return result.rowcount == 1
 
 
@@ -235,7 +221,7 @@ def _release(session: Session, messages: Sequence[OutgoingMessage]) -> None:
         )
         .values(lease_until=None)
     )
-    session.commit()
+    commit_batch(session)
 
 
 def _send_one(
@@ -287,40 +273,59 @@ def _send_batch(
             log.info("notification batch handed back", released=len(batch) - index)
             return index
         channel, failure = _send_one(message, router, down)
-        now = runtime.clock.now()
-        if failure is None:
-            if _record_sent(session, message, channel=str(channel), now=now):
-                report.sent += 1
-                DELIVERED.labels(channel=str(channel)).inc()
-            else:
-                _lease_lost(message)
-            continue
-        FAILED.labels(channel=channel or "none").inc()
-        status = _record_failure(
-            session, message, reason=failure.reason, settings=settings, now=now
+        _record(
+            session,
+            message,
+            channel,
+            failure,
+            settings=settings,
+            now=runtime.clock.now(),
+            report=report,
         )
-        if status is None:
-            _lease_lost(message)
-        elif status is NotificationStatus.DEAD:
-            report.dead += 1
-            DEAD.inc()
-            log.error(
-                "notification dead",
-                notification_id=message.id,
-                channel=channel,
-                attempts=message.attempts + 1,
-                error=failure.reason,
-            )
-        else:
-            report.retried += 1
-            log.warning(
-                "notification delivery failed",
-                notification_id=message.id,
-                channel=channel,
-                attempts=message.attempts + 1,
-                error=failure.reason,
-            )
     return len(batch)
+
+
+def _record(
+    session: Session,
+    message: OutgoingMessage,
+    channel: str | None,
+    failure: DeliveryFailed | None,
+    *,
+    settings: Settings,
+    now: dt.datetime,
+    report: DeliveryReport,
+) -> None:
+    """Record what became of one message: sent, to be tried again, or dead."""
+    if failure is None:
+        if _record_sent(session, message, channel=str(channel), now=now):
+            report.sent += 1
+            DELIVERED.labels(channel=str(channel)).inc()
+        else:
+            _lease_lost(message)
+        return
+    FAILED.labels(channel=channel or "none").inc()
+    status = _record_failure(session, message, reason=failure.reason, settings=settings, now=now)
+    if status is None:
+        _lease_lost(message)
+    elif status is NotificationStatus.DEAD:
+        report.dead += 1
+        DEAD.inc()
+        log.error(
+            "notification dead",
+            notification_id=message.id,
+            channel=channel,
+            attempts=message.attempts + 1,
+            error=failure.reason,
+        )
+    else:
+        report.retried += 1
+        log.warning(
+            "notification delivery failed",
+            notification_id=message.id,
+            channel=channel,
+            attempts=message.attempts + 1,
+            error=failure.reason,
+        )
 
 
 def _lease_lost(message: OutgoingMessage) -> None:
@@ -347,7 +352,8 @@ def deliver_due(
                 batch = lease_due(
                     session, count=count, now=now, lease_until=now + lease_duration(settings)
                 )
-                session.commit()
+                # The lease is seen by other deliverers before any message goes out.
+                commit_batch(session)
                 started = time.monotonic()
                 if not batch:
                     break

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.core.names import normalize_full_name
 from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
+from app.db.session import unit_of_work
 from app.numbers.registration_rules import birth_date_hash, document_hash
 from app.portal.models import ConfirmationRequest, PortalAnswer, RequestStatus
 from app.portal.port import IdentityPortal, PortalAnswerMessage
@@ -114,7 +115,7 @@ def collect_answers(
     if not messages:
         return report
     handled: list[str] = []
-    with runtime.sessions() as session:
+    with unit_of_work(runtime.sessions) as session:
         now = runtime.clock.now()
         for message in messages:
             outcome = record_answer(session, runtime.vault, message, now=now)
@@ -132,7 +133,6 @@ def collect_answers(
             else:
                 report.duplicate += 1
             handled.append(message.portal_request_id)
-        session.commit()
     portal.acknowledge(handled)
     log.info(
         "portal answers",

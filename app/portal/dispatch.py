@@ -39,6 +39,7 @@ from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 from app.db.locks import one_at_a_time_on_sqlite
 from app.db.session import unit_of_work
+from app.db.units import commit_batch
 from app.numbers.models import PhoneNumber, Registration
 from app.portal import allowance, repository
 from app.portal.allowance import Moment
@@ -270,63 +271,88 @@ def _send_batch(
     walked: dict[int, int],
 ) -> None:
     after = walked.get(operator_id, 0)
-    settings = runtime.settings
-    rate = settings.portal_rate_per_operator
-    with unit_of_work(runtime.sessions) as session:
-        granted, at = allowance.reserve(
-            session,
-            operator_id=operator_id,
-            wanted=wanted,
-            rate=rate,
-            moment=lambda: _moment(runtime),
-        )
-        now = at.clock
-        if granted == 0:
-            report.waiting_for_rate |= _anything_due(session, operator_id, now, after)
-            return
+    rate = runtime.settings.portal_rate_per_operator
+    reserved = _reserve(runtime, operator_id, wanted, report, after)
+    if reserved is None:
+        return
+    granted, at = reserved
+    now = at.clock
     with runtime.sessions() as session:
         rows = _pick(session, operator_id=operator_id, count=granted, now=now, after=after)
         report.picked += len(rows)
         report.more |= len(rows) == granted
         ended = [row.id for row in rows if row.ended_at is not None or row.pd_sealed is None]
         live = [row for row in rows if row.ended_at is None and row.pd_sealed is not None]
-        outcomes: list[SendOutcome] = []
-        if live:
+        try:
             # Nothing is written before the portal has answered: SQLite's one writer stays
             # free for the sandbox portal, and PostgreSQL holds row locks only.
-            try:
-                outcomes = portal.send([_portal_request(row, runtime.vault) for row in live])
-            except PortalUnavailable as exc:
-                repository.cancel_requests(session, ended, now=now)
-                report.cancelled += len(ended)
-                session.commit()  # the batch stays queued, in order
-                report.portal_unavailable = True
-                report.errors.append(str(exc))
-                _pause_operator(runtime, operator_id, at, str(exc))
-                _give_back(runtime, operator_id, granted, rate)
-                return
+            outcomes = (
+                portal.send([_portal_request(row, runtime.vault) for row in live]) if live else []
+            )
+        except PortalUnavailable as exc:
+            repository.cancel_requests(session, ended, now=now)
+            report.cancelled += len(ended)
+            commit_batch(session)  # the batch stays queued, in order
+            report.portal_unavailable = True
+            report.errors.append(str(exc))
+            _pause_operator(runtime, operator_id, at, str(exc))
+            _give_back(runtime, operator_id, granted, rate)
+            return
         repository.cancel_requests(session, ended, now=now)
         report.cancelled += len(ended)
-        by_key = {o.request_id: o for o in outcomes}
-        window = dt.timedelta(days=settings.confirmation_window_days)
-        accepted: list[tuple[int, str]] = []
-        failed: list[tuple[int, SendOutcome | None]] = []
-        for row in live:
-            outcome = by_key.get(portal_request_key(row.id))
-            if outcome is not None and outcome.portal_request_id and outcome.error is None:
-                accepted.append((row.id, outcome.portal_request_id))
-            else:
-                failed.append((row.id, outcome))
-        # The person's window to answer starts when the request reaches them.
-        repository.mark_sent(session, accepted, now=now, expires_at=now + window)
-        report.sent += len(accepted)
-        _record_failures(session, failed, now=now, runtime=runtime, report=report)
+        _record_outcomes(session, live, outcomes, now=now, runtime=runtime, report=report)
         if live:
             allowance.resume(session, operator_id=operator_id)
-        session.commit()
+        # The batch is marked sent in the transaction that locked its rows.
+        commit_batch(session)
     if rows:
         walked[operator_id] = rows[-1].id
     _give_back(runtime, operator_id, granted - len(rows), rate)
+
+
+def _reserve(
+    runtime: Runtime, operator_id: int, wanted: int, report: SendReport, after: int
+) -> tuple[int, Moment] | None:
+    """Take up to `wanted` of the operator's allowance: how many were granted, and when; None
+    when the allowance is spent (the report then says whether requests wait for it)."""
+    with unit_of_work(runtime.sessions) as session:
+        granted, at = allowance.reserve(
+            session,
+            operator_id=operator_id,
+            wanted=wanted,
+            rate=runtime.settings.portal_rate_per_operator,
+            moment=lambda: _moment(runtime),
+        )
+        if granted == 0:
+            report.waiting_for_rate |= _anything_due(session, operator_id, at.clock, after)
+            return None
+    return granted, at
+
+
+def _record_outcomes(
+    session: Session,
+    live: Sequence[Row[Any]],
+    outcomes: Sequence[SendOutcome],
+    *,
+    now: dt.datetime,
+    runtime: Runtime,
+    report: SendReport,
+) -> None:
+    """What the portal said of each request sent: the accepted are sent, the others wait."""
+    by_key = {o.request_id: o for o in outcomes}
+    window = dt.timedelta(days=runtime.settings.confirmation_window_days)
+    accepted: list[tuple[int, str]] = []
+    failed: list[tuple[int, SendOutcome | None]] = []
+    for row in live:
+        outcome = by_key.get(portal_request_key(row.id))
+        if outcome is not None and outcome.portal_request_id and outcome.error is None:
+            accepted.append((row.id, outcome.portal_request_id))
+        else:
+            failed.append((row.id, outcome))
+    # The person's window to answer starts when the request reaches them.
+    repository.mark_sent(session, accepted, now=now, expires_at=now + window)
+    report.sent += len(accepted)
+    _record_failures(session, failed, now=now, runtime=runtime, report=report)
 
 
 def _give_back(runtime: Runtime, operator_id: int, count: int, rate: float) -> None:

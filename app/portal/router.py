@@ -21,6 +21,7 @@ from app.core.errors import BadRequest, Conflict, DomainError, NotFound
 from app.core.integers import RowId
 from app.core.messages import DEFAULT, Language, LanguageDep
 from app.core.runtime import Runtime
+from app.db.session import unit_of_work
 from app.numbers.models import PhoneNumber
 from app.people.service import find_person
 from app.people.words import RequestState, request_words
@@ -207,9 +208,8 @@ def portal_answer_webhook(body: Annotated[Any, Body()], runtime: RuntimeDep) -> 
                 "The answer's signature does not verify; it was not recorded."
             ) from exc
         raise BadRequest(f"The answer is not well formed: {exc}.", code="invalid_answer") from exc
-    with runtime.sessions() as session:
+    with unit_of_work(runtime.sessions) as session:
         outcome = record_answer(session, runtime.vault, message, now=runtime.clock.now())
-        session.commit()
     if outcome == "invalid":
         raise BadRequest("The answer's verified data cannot be read.", code="invalid_answer")
     if outcome in ("unknown", "late"):

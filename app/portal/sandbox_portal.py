@@ -4,6 +4,10 @@ It delivers requests to the sandbox's test people (found by the keyed hash of th
 lets them answer, and hands the answers out with the person's own verified data, exactly as
 the real portal would. A process-wide :data:`BEHAVIOUR` switches on the real portal's bad days:
 downtime, slowness, delayed or lost answers.
+
+It stands for a system outside the registry with storage of its own: each of its calls is a
+unit of work of its own sessions (`unit_of_work`), made durable when the call returns, as the
+real portal's would be, whatever the caller's transaction does next.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.clock import Clock
 from app.core.errors import Conflict, NotFound
 from app.core.personal_data import PersonalDataVault
+from app.db.session import unit_of_work
 from app.numbers.registration_rules import document_hash
 from app.numbers.schemas import DocumentType
 from app.people.models import Person
@@ -95,7 +100,7 @@ class SandboxPortal:
         if self.behaviour.delay_seconds > 0:
             time.sleep(self.behaviour.delay_seconds)
         now = self._clock.now()
-        with self._sessions() as session:
+        with unit_of_work(self._sessions) as session:
             deliverable = [r for r in requests if r.doc_number]
             delivered = repository.insert_deliveries(
                 session,
@@ -108,7 +113,6 @@ class SandboxPortal:
             again = [r.request_id for r in deliverable if r.request_id not in delivered]
             if again:
                 delivered.update(self._known(session, again))
-            session.commit()
         return [
             SendOutcome(r.request_id, delivered[r.request_id], None, False)
             if r.request_id in delivered
@@ -138,7 +142,7 @@ class SandboxPortal:
         """Answered, unacknowledged deliveries with the answering person's verified data."""
         if self.behaviour.answers_delayed:
             return []
-        with self._sessions() as session:
+        with unit_of_work(self._sessions) as session:
             rows = session.execute(
                 select(SandboxDelivery, Person)
                 .join(Person, Person.portal_subject == SandboxDelivery.portal_subject)
@@ -149,7 +153,6 @@ class SandboxPortal:
             if self.behaviour.lose_answers:
                 for delivery, _ in rows:
                     delivery.state = DeliveryState.LOST
-                session.commit()
                 return []
             return [self._message(delivery, person) for delivery, person in rows]
 
@@ -180,7 +183,7 @@ class SandboxPortal:
         """The registry stored these answers: they are not handed out again."""
         if not portal_request_ids:
             return
-        with self._sessions() as session:
+        with unit_of_work(self._sessions) as session:
             for delivery in session.scalars(
                 select(SandboxDelivery).where(
                     SandboxDelivery.portal_request_id.in_(list(portal_request_ids)),
@@ -188,7 +191,6 @@ class SandboxPortal:
                 )
             ):
                 delivery.state = DeliveryState.FETCHED
-            session.commit()
 
     def answer(
         self, portal_request_id: str, *, person: Person, answer: AnswerKind
@@ -200,7 +202,7 @@ class SandboxPortal:
         registry expired or cancelled, is a 409.
         """
         now = self._clock.now()
-        with self._sessions() as session:
+        with unit_of_work(self._sessions) as session:
             delivery = session.scalars(
                 select(SandboxDelivery)
                 .where(SandboxDelivery.portal_request_id == portal_request_id)
@@ -232,5 +234,4 @@ class SandboxPortal:
             delivery.portal_subject = person.portal_subject
             delivery.answered_at = now
             delivery.state = DeliveryState.ANSWERED
-            session.commit()
             return delivery
