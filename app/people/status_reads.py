@@ -10,75 +10,20 @@ statement); on SQLite, through SQLAlchemy in the thread pool.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Any, Protocol
 
 import asyncpg
 import orjson
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import ColumnElement, Engine, bindparam, func, literal_column, make_url, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Engine, make_url
 
-from app.companies.models import CorporateSubscriber
 from app.core.errors import DatabaseUnavailable
 from app.core.messages import DEFAULT, Language
-from app.numbers.models import NumberStatus, PhoneNumber, Registration
-from app.people.models import Person
+from app.db.session import is_postgres
+from app.numbers.models import NumberStatus
+from app.people.repository import PERSON_NUMBERS, PERSON_NUMBERS_ASYNCPG, Row
 from app.people.words import RequestState, person_words
-from app.portal.models import ConfirmationRequest
 
-# Constants written into the SQL: the asyncpg statement takes the subject as its only parameter.
-_BAR: ColumnElement[str] = literal_column("'|'")
-_EMPTY: ColumnElement[str] = literal_column("''")
-# The latest confirmation request of the current registration, as 'status|outcome|fields':
-# what the person is told depends on whether it was sent, answered, or did not match.
-_EARLIER = aliased(ConfirmationRequest)
-_LATEST_REQUEST = (
-    select(
-        ConfirmationRequest.status
-        + _BAR
-        + func.coalesce(ConfirmationRequest.outcome, _EMPTY)
-        + _BAR
-        + func.coalesce(ConfirmationRequest.mismatch_fields, _EMPTY)
-    )
-    .where(
-        ConfirmationRequest.id
-        == select(func.max(_EARLIER.id))
-        .where(
-            _EARLIER.number_id == PhoneNumber.id,
-            _EARLIER.registration_id == Registration.id,
-        )
-        .correlate(PhoneNumber, Registration)
-        .scalar_subquery()
-    )
-    .correlate(PhoneNumber, Registration)
-    .scalar_subquery()
-)
-
-# One indexed query; the subject is its only parameter. A person's numbers are those whose
-# current registration names their document: a birth date the company mistyped must not hide
-# the number from the person it belongs to (they are told what to have corrected).
-_STATEMENT = (
-    select(
-        PhoneNumber.id,
-        PhoneNumber.msisdn,
-        PhoneNumber.status,
-        PhoneNumber.deadline_at,
-        CorporateSubscriber.name,
-        _LATEST_REQUEST.label("request"),
-    )
-    .select_from(Person)
-    .join(
-        Registration,
-        (Registration.doc_hash == Person.doc_hash) & Registration.ended_at.is_(None),
-    )
-    .join(PhoneNumber, PhoneNumber.id == Registration.number_id)
-    .join(CorporateSubscriber, CorporateSubscriber.id == PhoneNumber.subscriber_id)
-    .where(Person.portal_subject == bindparam("subject"))
-    .order_by(PhoneNumber.id)
-)
-# The same statement as asyncpg takes it ($1), compiled once.
-_POSTGRES_SQL = str(_STATEMENT.compile(dialect=make_url("postgresql+asyncpg://").get_dialect()()))
 # A server away, restarting or cutting connections: the request answers 503 and is retried.
 _UNAVAILABLE = (
     OSError,
@@ -87,8 +32,6 @@ _UNAVAILABLE = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
 )
-
-Row = tuple[int, str, str, dt.datetime | None, str, str | None]
 
 
 def render(rows: list[Row], language: Language = DEFAULT) -> bytes:
@@ -133,7 +76,7 @@ class SessionStatusReader:
 
     def _rows(self, portal_subject: str) -> list[Row]:
         with self._engine.connect() as conn:
-            result = conn.execute(_STATEMENT, {"subject": portal_subject})
+            result = conn.execute(PERSON_NUMBERS, {"subject": portal_subject})
             return [
                 (r.id, r.msisdn, NumberStatus(r.status).value, r.deadline_at, r.name, r.request)
                 for r in result
@@ -177,7 +120,7 @@ class PostgresStatusReader:
         """The body for `portal_subject`; DatabaseUnavailable (503) when PostgreSQL is away."""
         try:
             pool = self._pool or await self._open()
-            rows = await pool.fetch(_POSTGRES_SQL, portal_subject, timeout=self._timeout)
+            rows = await pool.fetch(PERSON_NUMBERS_ASYNCPG, portal_subject, timeout=self._timeout)
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
         return render([(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows], language)
@@ -191,7 +134,7 @@ class PostgresStatusReader:
 
 def status_reader(engine: Engine, *, max_size: int, connect_timeout: float) -> StatusReader:
     """The reader for the runtime's engine."""
-    if engine.dialect.name == "postgresql":
+    if is_postgres(engine):
         return PostgresStatusReader(
             engine.url.render_as_string(hide_password=False),
             max_size=max_size,
