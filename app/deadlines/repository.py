@@ -135,28 +135,20 @@ def move_and_tell(
     """Move the selected numbers to `target` through the status machine (event, work item),
     write their notices and, on PostgreSQL, tell their persons in the same statement. Returns
     how many moved and how many were told (SQLite tells them in `queue_untold_messages`)."""
-    if is_postgres(session):
-        moved, (_, told) = lifecycle.transition_selected_with(
+
+    def notice_and_tell(rows: CTE) -> list[CTE]:
+        return _notice_then_message(
             session,
-            numbers,
-            target,
-            actor=actor,
-            reason=reason,
-            at=now,
-            only_from=only_from,
-            work_kind=work_kind.value,
-            pg_followers=lambda rows: _notice_then_message(
-                session,
-                rows,
-                kind=kind,
-                threshold=literal(0),
-                tell_person=person_was_asked(rows.c.id),
-                run_id=run_id,
-                now=now,
-            ),
+            rows,
+            kind=kind,
+            threshold=literal(0),
+            tell_person=person_was_asked(rows.c.id),
+            run_id=run_id,
+            now=now,
         )
-        return moved, told
-    moved, _ = lifecycle.transition_selected_with(
+
+    in_statement = is_postgres(session)
+    moved, counts = lifecycle.transition_selected_with(
         session,
         numbers,
         target,
@@ -165,7 +157,11 @@ def move_and_tell(
         at=now,
         only_from=only_from,
         work_kind=work_kind.value,
+        pg_followers=notice_and_tell if in_statement else None,
     )
+    if in_statement:
+        _, told = counts
+        return moved, told
     if moved:
         notices_of_moved(session, in_range, kind=kind, status=target, now=now, run_id=run_id)
     return moved, 0
