@@ -59,6 +59,10 @@ def delivery_count(runtime: Runtime) -> int:
         return len(list(session.scalars(select(SandboxDelivery.id))))
 
 
+# The portal's id of the request the `sent_to_scripted_portal` fixture sends.
+SCRIPTED_PORTAL_ID = "p-8"
+
+
 class ScriptedPortal:
     """A portal whose outcomes and answers a test dictates."""
 
@@ -437,30 +441,24 @@ class TestCollectAnswers:
 
     @pytest.mark.parametrize("status", [RequestStatus.EXPIRED, RequestStatus.CANCELLED])
     def test_a_late_answer_changes_nothing(
-        self, client: TestClient, runtime: Runtime, status: RequestStatus
+        self, runtime: Runtime, sent_to_scripted_portal: int, status: RequestStatus
     ) -> None:
-        world = make_company_with_numbers(client, count=1)
-        request_id = queue_request(runtime, register(client, world, 0))
-        send_queued(
-            runtime, ScriptedPortal(lambda r: SendOutcome(r.request_id, "p-8", None, False))
-        )
+        request_id = sent_to_scripted_portal
         set_status(runtime, request_id, status)
 
-        report = collect_answers(runtime, ScriptedPortal(answers=[verified_message("p-8")]))
+        report = collect_answers(
+            runtime, ScriptedPortal(answers=[verified_message(SCRIPTED_PORTAL_ID)])
+        )
 
         assert report.late == 1
         request = load_request(runtime, request_id)
         assert (request.status, request.answer, request.verified_doc_hash) == (status, None, None)
 
     def test_the_same_answer_twice_is_a_duplicate(
-        self, client: TestClient, runtime: Runtime, clock: FixedClock
+        self, runtime: Runtime, clock: FixedClock, sent_to_scripted_portal: int
     ) -> None:
-        world = make_company_with_numbers(client, count=1)
-        request_id = queue_request(runtime, register(client, world, 0))
-        send_queued(
-            runtime, ScriptedPortal(lambda r: SendOutcome(r.request_id, "p-9", None, False))
-        )
-        scripted = ScriptedPortal(answers=[verified_message("p-9")])
+        request_id = sent_to_scripted_portal
+        scripted = ScriptedPortal(answers=[verified_message(SCRIPTED_PORTAL_ID)])
         collect_answers(runtime, scripted)
         first = load_request(runtime, request_id).answered_at
         clock.advance(dt.timedelta(minutes=5))

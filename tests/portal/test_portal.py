@@ -297,10 +297,9 @@ class TestFetchAnswers:
         assert message.verified is None
 
     def test_an_answer_comes_again_until_acknowledged(
-        self, client: TestClient, runtime: Runtime, portal: SandboxPortal
+        self, runtime: Runtime, portal: SandboxPortal, confirmed: Sent
     ) -> None:
-        sent = sent_request(client, runtime)
-        portal.answer(sent.portal_request_id, person=sent.person, answer="confirmed")
+        sent = confirmed
 
         assert len(portal.fetch_answers()) == 1
         assert len(portal.fetch_answers()) == 1
@@ -320,13 +319,11 @@ class TestFetchAnswers:
 class TestLostAnswers:
     def test_a_lost_answer_never_arrives(
         self,
-        client: TestClient,
         runtime: Runtime,
         portal: SandboxPortal,
+        confirmed: Sent,
         behaviour: SandboxBehaviour,
     ) -> None:
-        sent = sent_request(client, runtime)
-        portal.answer(sent.portal_request_id, person=sent.person, answer="confirmed")
         behaviour.lose_answers = True
 
         assert portal.fetch_answers() == []
@@ -338,13 +335,12 @@ class TestLostAnswers:
 class TestDelayedAnswers:
     def test_a_delayed_answer_arrives_once_released(
         self,
-        client: TestClient,
         runtime: Runtime,
         portal: SandboxPortal,
+        confirmed: Sent,
         behaviour: SandboxBehaviour,
     ) -> None:
-        sent = sent_request(client, runtime)
-        portal.answer(sent.portal_request_id, person=sent.person, answer="confirmed")
+        sent = confirmed
         behaviour.answers_delayed = True
 
         assert portal.fetch_answers() == []
@@ -380,10 +376,9 @@ class TestAnswerRules:
         assert len(portal.fetch_answers()) == 1
 
     def test_a_different_second_answer_is_a_conflict(
-        self, client: TestClient, runtime: Runtime, portal: SandboxPortal
+        self, runtime: Runtime, portal: SandboxPortal, confirmed: Sent
     ) -> None:
-        sent = sent_request(client, runtime)
-        portal.answer(sent.portal_request_id, person=sent.person, answer="confirmed")
+        sent = confirmed
 
         with pytest.raises(Conflict):
             portal.answer(sent.portal_request_id, person=sent.person, answer="declined")
