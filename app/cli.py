@@ -91,10 +91,9 @@ def import_file(
 
     from rich.progress import Progress
 
+    from app.core.actors import Actor, ActorKind
     from app.core.runtime import Runtime
     from app.db.session import unit_of_work
-    from app.numbers.lifecycle import Actor
-    from app.numbers.models import ActorKind
     from app.uploads import service
     from app.uploads.models import UploadMode, UploadStatus
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.companies import service as companies
 from app.companies.models import CorporateSubscriber
+from app.core.actors import Actor, ActorKind
 from app.core.clock import moscow_today
 from app.core.identifiers import luhn_valid
 from app.core.runtime import Runtime
@@ -20,8 +21,7 @@ from app.db.session import unit_of_work
 from app.deadlines.service import run_deadlines
 from app.numbers import lifecycle
 from app.numbers import service as numbers
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber
+from app.numbers.models import NumberStatus, PhoneNumber
 from app.numbers.schemas import DeviceIn, DeviceType, EmployeeIn, NumberIn
 from app.people import service as people
 

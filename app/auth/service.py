@@ -15,10 +15,9 @@ from typing import Any
 import jwt
 
 from app.config import Settings
+from app.core.actors import Actor, ActorKind
 from app.core.errors import Unauthorized
 from app.core.integers import is_row_id
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind
 
 SANDBOX_ALGORITHM = "HS256"
 VERIFIED_TOKEN_SECONDS = 300

@@ -136,9 +136,8 @@ def settle_seeded_deadlines(engine: Engine) -> None:
     the same request); seeded ones get theirs here, before anything is measured."""
     from sqlalchemy.orm import Session
 
+    from app.core.actors import Actor, ActorKind
     from app.deadlines.recompute import settle_stale_deadlines
-    from app.numbers.lifecycle import Actor
-    from app.numbers.models import ActorKind
 
     with Session(engine) as session:
         settle_stale_deadlines(

@@ -84,11 +84,10 @@ def list_rows(rows: int) -> Iterator[list[str]]:
 
 def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> dict[str, Any]:
     from app.config import Environment, Settings
+    from app.core.actors import Actor, ActorKind
     from app.core.clock import FixedClock
     from app.core.runtime import Runtime
     from app.db.session import unit_of_work
-    from app.numbers.lifecycle import Actor
-    from app.numbers.models import ActorKind
     from app.uploads import service
     from app.uploads.models import UploadMode
 
@@ -151,12 +150,12 @@ def _naive(url: str, company_id: str, file: str, limit: str) -> dict[str, Any]:
     from sqlalchemy import select
 
     from app.config import Environment, Settings
+    from app.core.actors import Actor, ActorKind
     from app.core.clock import FixedClock
     from app.core.errors import DomainError
     from app.core.identifiers import InvalidIdentifier, normalize_msisdn, parse_date
     from app.core.runtime import Runtime
-    from app.numbers.lifecycle import Actor
-    from app.numbers.models import ActorKind, PhoneNumber
+    from app.numbers.models import PhoneNumber
     from app.numbers.schemas import DeviceIn, DeviceType, EmployeeIn
     from app.numbers.service import register_user
 

@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 from app.claims.company_names import normalize_company_name
 from app.claims.models import Claim, ClaimStatus
 from app.companies.models import CorporateSubscriber, SubscriberStatus
+from app.core.actors import Actor, ActorKind
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msisdn
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
+from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
 from app.numbers.schemas import DocumentType
 from app.numbers.service import current_registration
 from app.people.models import Person

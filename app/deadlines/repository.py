@@ -19,10 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.core.actors import Actor
 from app.db.base import UtcDateTime
 from app.db.session import is_postgres
 from app.deadlines.models import DeadlineChange
-from app.numbers.lifecycle import Actor
 
 _CHANGE_COLUMNS = [
     "number_id", "old_deadline_at", "new_deadline_at", "rule_id", "at", "actor_kind",

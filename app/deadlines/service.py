@@ -18,6 +18,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -38,8 +39,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from app.companies.models import CorporateSubscriber
+from app.core.actors import Actor, ActorKind
 from app.core.runtime import Runtime
 from app.db.base import UtcDateTime
+from app.db.batches import over_id_batches
 from app.db.locks import one_at_a_time
 from app.db.session import insert_ignoring_duplicates, is_postgres, unit_of_work
 from app.deadlines.calendar import WorkingCalendar
@@ -54,9 +57,8 @@ from app.deadlines.recompute import USER_OR_START_CHANGED, enabled_rules, recomp
 from app.notifications.models import Audience, Notification, NotificationStatus
 from app.notifications.outbox import digest_row, enqueue_many
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
-from app.numbers.service import number_id_ranges, over_number_batches
+from app.numbers.models import NumberStatus, PhoneNumber, Registration
+from app.numbers.service import number_id_ranges
 from app.portal.models import ConfirmationRequest, PortalAnswer, RequestStatus
 from app.work.models import WorkKind
 
@@ -107,8 +109,12 @@ def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineR
         def one_batch(bounds: tuple[int, int]) -> DeadlineRunReport:
             return _run_batch(runtime, *bounds, now=now, run_id=report.run_id, actor=actor)
 
-        for part in over_number_batches(
-            runtime, settings.deadline_batch_ids, one_batch, name="deadlines"
+        for part in over_id_batches(
+            runtime.sessions,
+            partial(number_id_ranges, step=settings.deadline_batch_ids),
+            one_batch,
+            workers=settings.bulk_workers,
+            name="deadlines",
         ):
             report.add(part)
         with unit_of_work(runtime.sessions) as session:

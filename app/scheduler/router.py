@@ -10,12 +10,12 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from app.auth.dependencies import require
 from app.auth.service import Principal, Role
-from app.companies.schemas import StrictModel
 from app.core.clock import FixedClock, SystemClock
 from app.core.deps import RuntimeDep
+from app.core.dev_clock import SharedClock
 from app.core.errors import FieldProblem, InvalidInput
+from app.core.schemas import StrictModel
 from app.scheduler import service
-from app.scheduler.dev_clock import SharedClock
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 sandbox_router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
