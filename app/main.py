@@ -15,6 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.auth.service import TokenService
 from app.claims.router import router as claims_router
 from app.companies.router import router as companies_router
+from app.companies.tenants import RegisteredTenants
 from app.config import Settings, get_settings
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.clock import Clock
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.runtime = runtime
     app.state.tokens = TokenService(settings)
+    app.state.tenants = RegisteredTenants()
     app.state.status_reader = status_reader(
         runtime.engine,
         max_size=settings.db_pool_size,
