@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from app.benchmarks.commands import bench
 from app.config import get_settings
 
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
+
+    from app.core.runtime import Runtime
 
 cli = typer.Typer(
     help="simreg: registry of the end users of corporate SIM cards.", no_args_is_help=True
@@ -86,19 +89,53 @@ def import_file(
     idempotency_key: str | None = typer.Option(None, help="Same key, same upload"),
 ) -> None:
     """Upload a list from the command line, with a progress bar; the twin of the upload API."""
-    import shutil
-    import tempfile
-
     from rich.progress import Progress
 
     from app.core.runtime import Runtime
-    from app.db.session import unit_of_work
-    from app.numbers.lifecycle import Actor
-    from app.numbers.models import ActorKind
     from app.uploads import service
-    from app.uploads.models import UploadMode, UploadStatus
+    from app.uploads.models import UploadStatus
 
     runtime = Runtime.build(get_settings())
+    upload_id, created = _receive(runtime, path, company, mode, idempotency_key)
+    if not created:
+        typer.echo(f"the same file (or key) was uploaded before: upload {upload_id}")
+    with Progress() as bar:
+        task = bar.add_task(f"upload {upload_id}", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        result = service.process_upload(runtime, upload_id, progress=show)
+    if result is None:
+        typer.echo(f"upload {upload_id} is being processed by another worker")
+        raise typer.Exit(1)
+    typer.echo(
+        f"upload {result.id}: {result.status.value}; rows {result.rows_read}, "
+        f"accepted {result.accepted}, rejected {result.rejected}, created {result.created}, "
+        f"unchanged {result.unchanged}, superseded {result.superseded}"
+    )
+    if result.failure_message:
+        typer.echo(f"  {result.failure_code}: {result.failure_message}")
+    with runtime.sessions() as session:
+        for error in service.first_errors(session, upload_id=result.id, limit=10):
+            typer.echo(f"  row {error['row']}, {error['column']}: {error['message']}")
+    if result.status is UploadStatus.FAILED:
+        raise typer.Exit(2)
+
+
+def _receive(
+    runtime: Runtime, path: Path, company: int, mode: str, idempotency_key: str | None
+) -> tuple[int, bool]:
+    """The file copied into the upload directory and recorded as an upload: (its id, whether
+    it is new), as the upload API receives it."""
+    import shutil
+    import tempfile
+
+    from app.core.actors import Actor, ActorKind
+    from app.db.session import unit_of_work
+    from app.uploads import service
+    from app.uploads.models import UploadMode
+
     upload_dir = Path(runtime.settings.upload_dir)
     upload_dir.mkdir(parents=True, exist_ok=True)
     with (
@@ -124,33 +161,9 @@ def import_file(
                 upload_dir=upload_dir,
                 now=runtime.clock.now(),
             )
-            upload_id = upload.id
+            return upload.id, created
     finally:
         received.path.unlink(missing_ok=True)  # moved in for a new upload, else still here
-    if not created:
-        typer.echo(f"the same file (or key) was uploaded before: upload {upload_id}")
-    with Progress() as bar:
-        task = bar.add_task(f"upload {upload_id}", total=None)
-
-        def show(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
-
-        result = service.process_upload(runtime, upload_id, progress=show)
-    if result is None:
-        typer.echo(f"upload {upload_id} is being processed by another worker")
-        raise typer.Exit(1)
-    typer.echo(
-        f"upload {result.id}: {result.status.value}; rows {result.rows_read}, "
-        f"accepted {result.accepted}, rejected {result.rejected}, created {result.created}, "
-        f"unchanged {result.unchanged}, superseded {result.superseded}"
-    )
-    if result.failure_message:
-        typer.echo(f"  {result.failure_code}: {result.failure_message}")
-    with runtime.sessions() as session:
-        for error in service.first_errors(session, upload_id=result.id, limit=10):
-            typer.echo(f"  row {error['row']}, {error['column']}: {error['message']}")
-    if result.status is UploadStatus.FAILED:
-        raise typer.Exit(2)
 
 
 @cli.command("resume-uploads")
@@ -402,110 +415,7 @@ def _env_value(value: object) -> str:
     return str(value)
 
 
-bench = typer.Typer(help="Benchmarks: print figures measured on this machine.")
 cli.add_typer(bench, name="bench")
-
-
-def _csv_ints(value: str) -> list[int]:
-    return [int(v.replace("_", "")) for v in value.split(",") if v]
-
-
-@bench.command("upload")
-def bench_upload(
-    rows: str = typer.Option("100000,1000000", help="List sizes, comma-separated"),
-    engines: str = typer.Option("sqlite,postgresql", help="Engines, comma-separated"),
-    naive_rows: int = typer.Option(20_000, help="Rows for the one-ORM-object-per-row baseline"),
-) -> None:
-    """Upload lists through validate and apply; rows/s, seconds and peak memory per engine."""
-    from app.benchmarks.upload import run
-
-    run(sizes=_csv_ints(rows), engines=engines.split(","), naive_rows=naive_rows)
-
-
-@bench.command("match")
-def bench_match(
-    employees: int = typer.Option(1_000_000, help="Answered employee registrations"),
-    devices: int = typer.Option(200_000, help="Device registrations"),
-    engines: str = typer.Option("sqlite,postgresql", help="Engines, comma-separated"),
-    naive_rows: int = typer.Option(20_000, help="Rows for the row-by-row baseline"),
-) -> None:
-    """One full matching run; seconds and peak memory per engine, and the row-by-row ratio."""
-    from app.benchmarks.match import run
-
-    run(employees=employees, devices=devices, engines=engines.split(","), naive_rows=naive_rows)
-
-
-@bench.command("work")
-def bench_work(
-    items: int = typer.Option(200_000, help="Work items to lease and report"),
-    batch: int = typer.Option(1_000, help="Items per lease and per result post"),
-    engines: str = typer.Option("sqlite,postgresql", help="Engines, comma-separated"),
-) -> None:
-    """Operator work API: lease + results in batches; items/s and the one-at-a-time ratio."""
-    from app.benchmarks.work import run
-
-    run(items=items, batch=batch, engines=engines.split(","), naive_items=5_000)
-
-
-@bench.command("dispatch")
-def bench_dispatch(
-    requests: int = typer.Option(1_000_000, help="Queued employee requests, rate limit off"),
-    workers: str = typer.Option("1,2", help="Dispatcher processes side by side (PostgreSQL)"),
-    engines: str = typer.Option("sqlite,postgresql", help="Engines, comma-separated"),
-    pace: int = typer.Option(100_000, help="Queued requests for the pacing run (0 to skip)"),
-) -> None:
-    """Confirmation requests through the sandbox portal: requests/s and peak memory with the
-    rate off; and with the default rate on the dev clock, when the last request went out."""
-    from app.benchmarks.dispatch import run
-
-    run(requests=requests, workers=_csv_ints(workers), engines=engines.split(","), pace=pace)
-
-
-@bench.command("deadlines")
-def bench_deadlines(
-    sqlite_numbers: int = typer.Option(1_000_000, help="Numbers on SQLite (0 to skip)"),
-    pg_numbers: int = typer.Option(5_000_000, help="Numbers on PostgreSQL (0 to skip)"),
-    naive_rows: int = typer.Option(50_000, help="Numbers for the one-at-a-time baseline"),
-) -> None:
-    """One deadline run (recompute, suspend, flag, messages, digests) over a realistic mix."""
-    from app.benchmarks.deadlines import run
-
-    sizes = {"sqlite": sqlite_numbers, "postgresql": pg_numbers}
-    run(sizes={k: v for k, v in sizes.items() if v}, naive_rows=naive_rows)
-
-
-@bench.command("loadtest")
-def bench_loadtest(
-    people: int = typer.Option(100_000, help="Persons with portal accounts"),
-    numbers_each: int = typer.Option(2, help="Numbers per person"),
-    seconds: int = typer.Option(20, help="Seconds per read"),
-    connections: int = typer.Option(32, help="Open connections"),
-    log_level: str = typer.Option(
-        "INFO", help="The API's SIMREG_LOG_LEVEL (INFO logs each request)"
-    ),
-) -> None:
-    """wrk against two API workers on PostgreSQL: a person's status read, an admin's listing."""
-    from app.benchmarks.loadtest import run
-
-    run(
-        people=people,
-        numbers_each=numbers_each,
-        seconds=seconds,
-        connections=connections,
-        log_level=log_level,
-    )
-
-
-@bench.command("all")
-def bench_all() -> None:
-    """Every benchmark with its default sizes."""
-    from app.benchmarks import deadlines, match, upload
-
-    upload.run(sizes=[100_000, 1_000_000], engines=["sqlite", "postgresql"], naive_rows=20_000)
-    match.run(
-        employees=1_000_000, devices=200_000, engines=["sqlite", "postgresql"], naive_rows=20_000
-    )
-    deadlines.run(sizes={"sqlite": 1_000_000, "postgresql": 5_000_000}, naive_rows=50_000)
 
 
 def _safe_url(url: str) -> str:

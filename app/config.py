@@ -386,11 +386,6 @@ class Settings(BaseSettings):
         """Whether /docs, /redoc and /openapi.json are served."""
         return self.is_sandbox or self.api_docs_in_production
 
-    @property
-    def is_sqlite(self) -> bool:
-        """True for the embedded SQLite engine."""
-        return self.database_url.startswith("sqlite")
-
 
 @lru_cache
 def get_settings() -> Settings:

@@ -6,6 +6,7 @@ Every status is reached through the status machine, so the demo's history reads 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -13,15 +14,16 @@ from sqlalchemy.orm import Session
 
 from app.companies import service as companies
 from app.companies.models import CorporateSubscriber
+from app.core.actors import Actor, ActorKind
 from app.core.clock import moscow_today
 from app.core.identifiers import luhn_valid
+from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
 from app.deadlines.service import run_deadlines
 from app.numbers import lifecycle
 from app.numbers import service as numbers
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber
+from app.numbers.models import NumberStatus, PhoneNumber
 from app.numbers.schemas import DeviceIn, DeviceType, EmployeeIn, NumberIn
 from app.people import service as people
 
@@ -125,166 +127,28 @@ def _move(
         lifecycle.transition(session, number, target, actor=actor, reason=reason, at=now)
 
 
+@dataclass(frozen=True)
+class _Contracts:
+    """The demo's contracts, and the company that is liquidated at the end."""
+
+    new: int
+    legacy: int
+    petrov: int
+    zakat: int
+    zakat_company: int
+
+
 def load_demo(runtime: Runtime) -> dict[str, Any]:
     """Fill an empty registry with a believable picture; returns counts by status."""
     now = runtime.clock.now()
     today = moscow_today(runtime.clock)
-    vault = runtime.vault
     with unit_of_work(runtime.sessions) as session:
-        volna, _ = companies.create_operator(session, code="volna", name="Волна Мобайл", now=now)
-        sever, _ = companies.create_operator(session, code="sever", name="Северная Связь", now=now)
-        romashka = companies.create_subscriber(
-            session,
-            name='ООО "Ромашка"',
-            inn="7700042425",
-            ogrn="1027700042424",
-            kpp="770001001",
-            now=now,
-        )
-        petrov = companies.create_subscriber(
-            session,
-            name="ИП Петров Пётр Петрович",
-            inn="500000077776",
-            ogrn="304770000007775",
-            kpp=None,
-            now=now,
-        )
-        zakat = companies.create_subscriber(
-            session,
-            name='ООО "Закат"',
-            inn="7700051518",
-            ogrn="1027700051510",
-            kpp="770001001",
-            now=now,
-        )
-        new_contract = companies.create_contract(
-            session,
-            subscriber_id=romashka.id,
-            operator_id=volna.id,
-            contract_no="VM-2024-001",
-            signed_on=dt.date(2024, 2, 1),
-            now=now,
-        )
-        legacy_contract = companies.create_contract(
-            session,
-            subscriber_id=romashka.id,
-            operator_id=sever.id,
-            contract_no="SS-2019-77",
-            signed_on=dt.date(2019, 9, 15),
-            now=now,
-        )
-        petrov_contract = companies.create_contract(
-            session,
-            subscriber_id=petrov.id,
-            operator_id=volna.id,
-            contract_no="VM-2023-118",
-            signed_on=dt.date(2023, 5, 10),
-            now=now,
-        )
-        zakat_contract = companies.create_contract(
-            session,
-            subscriber_id=zakat.id,
-            operator_id=sever.id,
-            contract_no="SS-2022-05",
-            signed_on=dt.date(2022, 3, 3),
-            now=now,
-        )
-
-        def register(batch: list[PhoneNumber], start: int, kind: str) -> None:
-            for k, number in enumerate(batch):
-                data = _employee(start + k) if kind == "employee" else _device(start + k)
-                numbers.register_user(
-                    session,
-                    vault,
-                    number=number,
-                    data=data,
-                    actor=ADMIN,
-                    source="demo",
-                    now=now,
-                    today=today,
-                )
-
-        # ООО "Ромашка", new contract: employees in every step of flow A, and devices.
-        emp = _add(session, new_contract.id, 1000, 200, now)
-        register(emp, 0, "employee")
-        _move(session, emp[0:50], S.ACTIVE, "person confirmed; data match", now)
-        _move(session, emp[50:70], S.MISMATCH, "person confirmed; birth date differs", now)
-        _move(session, emp[70:85], S.DECLINED, "person declined: does not use this number", now)
-        _move(session, emp[85:100], S.EXPIRED, "no answer within the confirmation window", now)
-        _move(session, emp[100:120], S.SUSPENDED, "deadline passed without confirmation", now)
-        _move(
-            session, emp[110:120], S.TERMINATED, "suspended longer than the termination period", now
-        )
-        for number in emp[120:130]:
-            numbers.remove_registration(
-                session, number=number, actor=ADMIN, reason="employee left the company", now=now
-            )
-        dev = _add(session, new_contract.id, 2000, 100, now)
-        register(dev, 0, "device")
-        _move(session, dev[0:70], S.ACTIVE, "device data valid; activated", now)
-        _move(session, dev[90:100], S.SUSPENDED, "deadline passed without a registered user", now)
-        # Legacy contract (signed 2019): the 2021 deadline passed long ago.
-        legacy = _add(session, legacy_contract.id, 3000, 60, now)
-        register(legacy[:30], 500, "employee")
-        _move(session, legacy[:30], S.ACTIVE, "person confirmed; data match", now)
-        _move(session, legacy[30:], S.SUSPENDED, "legacy deadline 30.11.2021 passed", now)
-        # ИП Петров: a small business, one of its employees is also a Ромашка employee.
-        ip = _add(session, petrov_contract.id, 4000, 40, now)
-        register(ip[:1], 0, "employee")
-        register(ip[1:25], 300, "employee")
-        register(ip[25:35], 300, "device")
-        _move(session, ip[10:20], S.ACTIVE, "person confirmed; data match", now)
-        _move(session, ip[25:35], S.ACTIVE, "device data valid; activated", now)
-        # ООО "Закат" was liquidated: its numbers left the corporate registry.
-        gone = _add(session, zakat_contract.id, 5000, 20, now)
-        register(gone[:15], 400, "employee")
-        _move(session, gone[:15], S.ACTIVE, "person confirmed; data match", now)
-        session.flush()
-        companies.liquidate_subscriber(
-            session,
-            subscriber_id=zakat.id,
-            liquidated_on=dt.date(2026, 10, 1),
-            reason="company liquidated",
-            actor=STAFF,
-            now=now,
-        )
-        # Service on the new contracts starts over the coming weeks, so their deadlines (before
-        # use; 3 working days before for devices) lie ahead; the suspended ones started already.
-        open_statuses = [S.UNREGISTERED, S.PENDING_CONFIRMATION, S.MISMATCH, S.DECLINED, S.EXPIRED]
-        open_ids = session.scalars(
-            select(PhoneNumber.id)
-            .where(
-                PhoneNumber.status.in_(open_statuses), PhoneNumber.contract_id != legacy_contract.id
-            )
-            .order_by(PhoneNumber.id)  # the same days on every engine: the README's walkthrough
-        ).all()
-        for k, number_id in enumerate(open_ids):
-            session.execute(
-                update(PhoneNumber)
-                .where(PhoneNumber.id == number_id)
-                .values(service_start_on=today + dt.timedelta(days=6 + k % 40))
-            )
-        session.execute(
-            update(PhoneNumber)
-            .where(PhoneNumber.status.in_([S.SUSPENDED, S.TERMINATED]))
-            .values(service_start_on=today - dt.timedelta(days=20))
-        )
-        # People with portal accounts: the same data their companies submitted.
-        for i in range(PORTAL_PEOPLE):
-            data = _employee(i)
-            people.create_person(
-                session,
-                vault,
-                last_name=data.last_name,
-                first_name=data.first_name,
-                patronymic=data.patronymic,
-                birth_date=data.birth_date,
-                passport=data.doc_number,
-                snils=None,
-                portal_subject=f"demo-person-{i + 1}",
-                now=now,
-                today=today,
-            )
+        contracts = _companies(session, now)
+        registrar = _Registrar(session, runtime.vault, now=now, today=today)
+        _new_contract_numbers(registrar, contracts.new)
+        _older_contract_numbers(registrar, contracts)
+        _service_starts(session, legacy_contract_id=contracts.legacy, today=today)
+        _portal_people(session, runtime.vault, now=now, today=today)
     # The deadline run gives every number its deadline and flags those within 30 days.
     run_deadlines(runtime)
     with runtime.sessions() as session:
@@ -294,3 +158,177 @@ def load_demo(runtime: Runtime) -> dict[str, Any]:
             ).all()
         )
     return {str(status.value): n for status, n in sorted(counts.items())}
+
+
+def _companies(session: Session, now: dt.datetime) -> _Contracts:
+    """Two operators, three companies (an ООО, an ИП, one to be liquidated), four contracts."""
+    volna, _ = companies.create_operator(session, code="volna", name="Волна Мобайл", now=now)
+    sever, _ = companies.create_operator(session, code="sever", name="Северная Связь", now=now)
+    romashka = companies.create_subscriber(
+        session,
+        name='ООО "Ромашка"',
+        inn="7700042425",
+        ogrn="1027700042424",
+        kpp="770001001",
+        now=now,
+    )
+    petrov = companies.create_subscriber(
+        session,
+        name="ИП Петров Пётр Петрович",
+        inn="500000077776",
+        ogrn="304770000007775",
+        kpp=None,
+        now=now,
+    )
+    zakat = companies.create_subscriber(
+        session,
+        name='ООО "Закат"',
+        inn="7700051518",
+        ogrn="1027700051510",
+        kpp="770001001",
+        now=now,
+    )
+    signed = [
+        (romashka.id, volna.id, "VM-2024-001", dt.date(2024, 2, 1)),
+        (romashka.id, sever.id, "SS-2019-77", dt.date(2019, 9, 15)),
+        (petrov.id, volna.id, "VM-2023-118", dt.date(2023, 5, 10)),
+        (zakat.id, sever.id, "SS-2022-05", dt.date(2022, 3, 3)),
+    ]
+    new, legacy, small, closing = (
+        companies.create_contract(
+            session,
+            subscriber_id=subscriber_id,
+            operator_id=operator_id,
+            contract_no=contract_no,
+            signed_on=signed_on,
+            now=now,
+        ).id
+        for subscriber_id, operator_id, contract_no, signed_on in signed
+    )
+    return _Contracts(new, legacy, small, closing, zakat_company=zakat.id)
+
+
+@dataclass(frozen=True)
+class _Registrar:
+    """Adds, registers and moves demo numbers in one session at one moment."""
+
+    session: Session
+    vault: PersonalDataVault
+    now: dt.datetime
+    today: dt.date
+
+    def add(self, contract_id: int, first: int, count: int) -> list[PhoneNumber]:
+        return _add(self.session, contract_id, first, count, self.now)
+
+    def register(self, batch: list[PhoneNumber], start: int, kind: str) -> None:
+        for k, number in enumerate(batch):
+            data = _employee(start + k) if kind == "employee" else _device(start + k)
+            numbers.register_user(
+                self.session,
+                self.vault,
+                number=number,
+                data=data,
+                actor=ADMIN,
+                source="demo",
+                now=self.now,
+                today=self.today,
+            )
+
+    def move(self, batch: list[PhoneNumber], target: NumberStatus, reason: str) -> None:
+        _move(self.session, batch, target, reason, self.now)
+
+
+def _new_contract_numbers(demo: _Registrar, contract_id: int) -> None:
+    """ООО "Ромашка", new contract: employees in every step of flow A, and devices."""
+    emp = demo.add(contract_id, 1000, 200)
+    demo.register(emp, 0, "employee")
+    demo.move(emp[0:50], S.ACTIVE, "person confirmed; data match")
+    demo.move(emp[50:70], S.MISMATCH, "person confirmed; birth date differs")
+    demo.move(emp[70:85], S.DECLINED, "person declined: does not use this number")
+    demo.move(emp[85:100], S.EXPIRED, "no answer within the confirmation window")
+    demo.move(emp[100:120], S.SUSPENDED, "deadline passed without confirmation")
+    demo.move(emp[110:120], S.TERMINATED, "suspended longer than the termination period")
+    for number in emp[120:130]:
+        numbers.remove_registration(
+            demo.session,
+            number=number,
+            actor=ADMIN,
+            reason="employee left the company",
+            now=demo.now,
+        )
+    dev = demo.add(contract_id, 2000, 100)
+    demo.register(dev, 0, "device")
+    demo.move(dev[0:70], S.ACTIVE, "device data valid; activated")
+    demo.move(dev[90:100], S.SUSPENDED, "deadline passed without a registered user")
+
+
+def _older_contract_numbers(demo: _Registrar, contracts: _Contracts) -> None:
+    """The legacy contract, the ИП's, and the liquidated company's numbers."""
+    # Legacy contract (signed 2019): the 2021 deadline passed long ago.
+    legacy = demo.add(contracts.legacy, 3000, 60)
+    demo.register(legacy[:30], 500, "employee")
+    demo.move(legacy[:30], S.ACTIVE, "person confirmed; data match")
+    demo.move(legacy[30:], S.SUSPENDED, "legacy deadline 30.11.2021 passed")
+    # ИП Петров: a small business, one of its employees is also a Ромашка employee.
+    ip = demo.add(contracts.petrov, 4000, 40)
+    demo.register(ip[:1], 0, "employee")
+    demo.register(ip[1:25], 300, "employee")
+    demo.register(ip[25:35], 300, "device")
+    demo.move(ip[10:20], S.ACTIVE, "person confirmed; data match")
+    demo.move(ip[25:35], S.ACTIVE, "device data valid; activated")
+    # ООО "Закат" was liquidated: its numbers left the corporate registry.
+    gone = demo.add(contracts.zakat, 5000, 20)
+    demo.register(gone[:15], 400, "employee")
+    demo.move(gone[:15], S.ACTIVE, "person confirmed; data match")
+    demo.session.flush()
+    companies.liquidate_subscriber(
+        demo.session,
+        subscriber_id=contracts.zakat_company,
+        liquidated_on=dt.date(2026, 10, 1),
+        reason="company liquidated",
+        actor=STAFF,
+        now=demo.now,
+    )
+
+
+def _service_starts(session: Session, *, legacy_contract_id: int, today: dt.date) -> None:
+    """Service on the new contracts starts over the coming weeks, so their deadlines (before
+    use; 3 working days before for devices) lie ahead; the suspended ones started already."""
+    open_statuses = [S.UNREGISTERED, S.PENDING_CONFIRMATION, S.MISMATCH, S.DECLINED, S.EXPIRED]
+    open_ids = session.scalars(
+        select(PhoneNumber.id)
+        .where(PhoneNumber.status.in_(open_statuses), PhoneNumber.contract_id != legacy_contract_id)
+        .order_by(PhoneNumber.id)  # the same days on every engine: the README's walkthrough
+    ).all()
+    for k, number_id in enumerate(open_ids):
+        session.execute(
+            update(PhoneNumber)
+            .where(PhoneNumber.id == number_id)
+            .values(service_start_on=today + dt.timedelta(days=6 + k % 40))
+        )
+    session.execute(
+        update(PhoneNumber)
+        .where(PhoneNumber.status.in_([S.SUSPENDED, S.TERMINATED]))
+        .values(service_start_on=today - dt.timedelta(days=20))
+    )
+
+
+def _portal_people(
+    session: Session, vault: PersonalDataVault, *, now: dt.datetime, today: dt.date
+) -> None:
+    """People with portal accounts: the same data their companies submitted."""
+    for i in range(PORTAL_PEOPLE):
+        data = _employee(i)
+        people.create_person(
+            session,
+            vault,
+            last_name=data.last_name,
+            first_name=data.first_name,
+            patronymic=data.patronymic,
+            birth_date=data.birth_date,
+            passport=data.doc_number,
+            snils=None,
+            portal_subject=f"demo-person-{i + 1}",
+            now=now,
+            today=today,
+        )

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.auth.router import router as sandbox_tokens_router
 from app.auth.service import TokenService
 from app.claims.router import router as claims_router
 from app.companies.router import router as companies_router
+from app.companies.tenants import RegisteredTenants
 from app.config import Settings, get_settings
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.clock import Clock
@@ -29,6 +27,7 @@ from app.core.metrics import RequestMetricsMiddleware
 from app.core.metrics import router as metrics_router
 from app.core.rate_limit import RateLimits
 from app.core.runtime import Runtime
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.deadlines.router import router as deadlines_router
 from app.matching.router import router as matching_router
 from app.notifications.router import router as notifications_router
@@ -39,6 +38,7 @@ from app.people.status_reads import status_reader
 from app.portal.router import router as portal_router
 from app.portal.router import sandbox_router as sandbox_portal_router
 from app.reports.router import router as reports_router
+from app.sandbox.router import router as sandbox_tokens_router
 from app.scheduler.router import router as jobs_router
 from app.scheduler.router import sandbox_router as sandbox_clock_router
 from app.scheduler.runner import build_scheduler
@@ -64,49 +64,42 @@ def _resume_uploads(runtime: Runtime) -> None:
         log.exception("resuming uploads stopped")
 
 
-# The interactive docs load scripts and styles of their own and are not API responses.
-_DOCS_PATHS = ("/docs", "/redoc")
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    # Responses carry personal data: no browser or proxy cache keeps them.
-    "Cache-Control": "no-store",
-}
-_HSTS = "max-age=31536000"
-
-
-class SecurityHeadersMiddleware:
-    """Adds the browser-hardening headers to API responses (a header a response set itself is
-    kept), and Strict-Transport-Security when `hsts` is on."""
-
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
-        self.app = app
-        self.headers = {
-            **_SECURITY_HEADERS,
-            **({"Strict-Transport-Security": _HSTS} if hsts else {}),
-        }
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_DOCS_PATHS):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """Build the API for `settings` (the process's own by default)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     runtime = Runtime.build(settings, clock=clock)
+    docs = settings.api_docs
+    app = FastAPI(
+        lifespan=_lifespan(runtime),
+        # Off in production unless SIMREG_API_DOCS_IN_PRODUCTION: the map of every operation.
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        title="simreg",
+        version="0.1.0",
+        summary="Registry of the end users of corporate SIM cards",
+        description="Company admins name who uses each corporate SIM; persons confirm; "
+        "operators match and activate. Errors are RFC 9457 problem+json.",
+    )
+    app.state.runtime = runtime
+    app.state.tokens = TokenService(settings)
+    app.state.tenants = RegisteredTenants()
+    app.state.status_reader = status_reader(
+        runtime.engine,
+        max_size=settings.db_pool_size,
+        connect_timeout=settings.db_connect_timeout_seconds,
+    )
+    app.state.limits = RateLimits.from_settings(settings)
+    install_problem_handlers(app)
+    _add_middlewares(app, settings)
+    _include_routers(app, settings)
+    return app
+
+
+def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down of one API process: resumed uploads, the in-process scheduler."""
+    settings = runtime.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,29 +123,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             scheduler.shutdown(wait=True)
         runtime.engine.dispose()
 
-    docs = settings.api_docs
-    app = FastAPI(
-        lifespan=lifespan,
-        # Off in production unless SIMREG_API_DOCS_IN_PRODUCTION: the map of every operation.
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
-        title="simreg",
-        version="0.1.0",
-        summary="Registry of the end users of corporate SIM cards",
-        description="Company admins name who uses each corporate SIM; persons confirm; "
-        "operators match and activate. Errors are RFC 9457 problem+json.",
-    )
-    app.state.runtime = runtime
-    app.state.tokens = TokenService(settings)
-    app.state.status_reader = status_reader(
-        runtime.engine,
-        max_size=settings.db_pool_size,
-        connect_timeout=settings.db_connect_timeout_seconds,
-    )
-    app.state.limits = RateLimits.from_settings(settings)
+    return lifespan
 
-    install_problem_handlers(app)
+
+def _add_middlewares(app: FastAPI, settings: Settings) -> None:
+    """The middlewares, innermost first: each added one wraps those before it."""
     # Innermost, so that a 500 passes through the middlewares below like any answer.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestLogMiddleware)
@@ -185,23 +160,37 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # Outermost: everything after it sees the client the trusted proxy reports. `simreg
         # serve` turns uvicorn's own handling off, which trusts any caller on 127.0.0.1.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    app.include_router(health_router)
-    app.include_router(metrics_router)
-    app.include_router(companies_router)
-    app.include_router(numbers_router)
-    app.include_router(people_router)
-    app.include_router(uploads_router)
-    app.include_router(matching_router)
-    app.include_router(claims_router)
-    app.include_router(portal_router)
-    app.include_router(work_router)
-    app.include_router(notifications_router)
-    app.include_router(reports_router)
-    app.include_router(deadlines_router)
-    app.include_router(jobs_router)
+
+
+# In this order in the OpenAPI document.
+_ROUTERS = (
+    health_router,
+    metrics_router,
+    companies_router,
+    numbers_router,
+    people_router,
+    uploads_router,
+    matching_router,
+    claims_router,
+    portal_router,
+    work_router,
+    notifications_router,
+    reports_router,
+    deadlines_router,
+    jobs_router,
+)
+# Outside production only: the sandbox identity provider, people, portal and clock.
+_SANDBOX_ROUTERS = (
+    sandbox_tokens_router,
+    sandbox_people_router,
+    sandbox_portal_router,
+    sandbox_clock_router,
+)
+
+
+def _include_routers(app: FastAPI, settings: Settings) -> None:
+    for router in _ROUTERS:
+        app.include_router(router)
     if settings.is_sandbox:
-        app.include_router(sandbox_tokens_router)
-        app.include_router(sandbox_people_router)
-        app.include_router(sandbox_portal_router)
-        app.include_router(sandbox_clock_router)
-    return app
+        for router in _SANDBOX_ROUTERS:
+            app.include_router(router)

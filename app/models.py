@@ -2,6 +2,7 @@
 
 from app.claims.models import Claim
 from app.companies.models import Contract, CorporateSubscriber, Operator
+from app.core.dev_clock import DevClock
 from app.db.base import Base
 from app.deadlines.models import (
     CalendarDay,
@@ -33,6 +34,7 @@ __all__ = [
     "DeadlineRecompute",
     "DeadlineRule",
     "DeadlineRun",
+    "DevClock",
     "JobClaim",
     "Notification",
     "Operator",

@@ -8,10 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
-from app.auth.service import Principal, Role, TokenService, hash_api_key
-from app.companies.models import CorporateSubscriber, Operator
+from app.auth.service import Principal, Role, Tenants, TokenService, hash_api_key
 from app.core.deps import RuntimeDep
 from app.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from app.core.rate_limit import RateLimits
@@ -30,6 +28,11 @@ async def get_token_service(request: Request) -> TokenService:
 def _limits(request: Request) -> RateLimits:
     limits: RateLimits = request.app.state.limits
     return limits
+
+
+def _tenants(request: Request) -> Tenants:
+    tenants: Tenants = request.app.state.tenants
+    return tenants
 
 
 async def get_principal(
@@ -56,10 +59,10 @@ async def get_principal(
                 principal = tokens.verify(bearer.credentials)
             if not tokens.scope_known(principal):
                 # The database is asked once per company or operator and process.
-                await run_in_threadpool(_check_scope, runtime, tokens, principal)
+                await run_in_threadpool(_check_scope, runtime, _tenants(request), tokens, principal)
             return principal
         # The key is looked up in the database: off the event loop.
-        return await run_in_threadpool(_operator_by_key, runtime, api_key or "")
+        return await run_in_threadpool(_operator_by_key, runtime, _tenants(request), api_key or "")
     except Unauthorized:
         tried = f"bearer:{bearer.credentials}" if bearer is not None else f"key:{api_key}"
         _count_failed_sign_in(request, hash_api_key(tried))
@@ -83,18 +86,20 @@ def _count_failed_sign_in(request: Request, credential: str) -> None:
         )
 
 
-def _check_scope(runtime: Runtime, tokens: TokenService, principal: Principal) -> None:
+def _check_scope(
+    runtime: Runtime, tenants: Tenants, tokens: TokenService, principal: Principal
+) -> None:
     """Refuse a token for a company or an operator the registry does not hold: a token of the
     identity provider can name any id, and answering it as an empty company would say
     nothing was wrong."""
     company, operator = principal.company_id, principal.operator_id
     with runtime.sessions() as session:
-        if company is not None and session.get(CorporateSubscriber, company) is None:
+        if company is not None and not tenants.has_company(session, company):
             raise Unauthorized(
                 f"The token is for company {company}, which the registry does not hold; ask "
                 "the identity provider for a token of your company."
             )
-        if operator is not None and session.get(Operator, operator) is None:
+        if operator is not None and not tenants.has_operator(session, operator):
             raise Unauthorized(
                 f"The token is for operator {operator}, which the registry does not hold; ask "
                 "operator staff for a token or key of your operator."
@@ -102,14 +107,13 @@ def _check_scope(runtime: Runtime, tokens: TokenService, principal: Principal) -
     tokens.remember_scope(principal)
 
 
-def _operator_by_key(runtime: Runtime, api_key: str) -> Principal:
+def _operator_by_key(runtime: Runtime, tenants: Tenants, api_key: str) -> Principal:
     with runtime.sessions() as session:
-        operator = session.scalars(
-            select(Operator).where(Operator.api_key_hash == hash_api_key(api_key))
-        ).one_or_none()
+        operator = tenants.operator_with_key(session, hash_api_key(api_key))
     if operator is None:
         raise Unauthorized("The X-API-Key is not known; ask operator staff for a new key.")
-    return Principal(Role.OPERATOR_SYSTEM, f"operator:{operator.code}", operator_id=operator.id)
+    operator_id, code = operator
+    return Principal(Role.OPERATOR_SYSTEM, f"operator:{code}", operator_id=operator_id)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -10,15 +10,15 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
+from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.core.actors import Actor, ActorKind
 from app.core.errors import Unauthorized
 from app.core.integers import is_row_id
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind
 
 SANDBOX_ALGORITHM = "HS256"
 VERIFIED_TOKEN_SECONDS = 300
@@ -41,6 +41,23 @@ _ACTOR_KIND = {
     Role.OPERATOR_SYSTEM: ActorKind.OPERATOR_SYSTEM,
     Role.OPERATOR_STAFF: ActorKind.OPERATOR_STAFF,
 }
+
+
+class Tenants(Protocol):
+    """What sign-in asks of the registry of companies and operators. The companies feature
+    answers (wired by create_app): auth sits below every feature, companies included."""
+
+    def has_company(self, session: Session, company_id: int) -> bool:
+        """Whether the registry holds the company (corporate subscriber)."""
+        ...
+
+    def has_operator(self, session: Session, operator_id: int) -> bool:
+        """Whether the registry holds the operator."""
+        ...
+
+    def operator_with_key(self, session: Session, key_hash: str) -> tuple[int, str] | None:
+        """The id and code of the operator whose API key hashes to `key_hash`, if any."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from app.companies.models import (
 )
 from app.db.local_postgres import start_server
 from app.db.migrations import upgrade_to_head
+from app.db.session import is_postgres
 from app.numbers.models import NumberStatus, PhoneNumber
 
 NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.UTC)
@@ -136,9 +137,8 @@ def settle_seeded_deadlines(engine: Engine) -> None:
     the same request); seeded ones get theirs here, before anything is measured."""
     from sqlalchemy.orm import Session
 
+    from app.core.actors import Actor, ActorKind
     from app.deadlines.recompute import settle_stale_deadlines
-    from app.numbers.lifecycle import Actor
-    from app.numbers.models import ActorKind
 
     with Session(engine) as session:
         settle_stale_deadlines(
@@ -151,7 +151,7 @@ def vacuum_analyze(engine: Engine) -> None:
     """PostgreSQL: leave bulk-written tables as autovacuum would (statistics, hint bits), and
     their pages written out by a checkpoint, so a benchmark measures the work and not the
     first reader's clean-up of fresh rows or the write-back of the set-up's dirty pages."""
-    if engine.dialect.name == "postgresql":
+    if is_postgres(engine):
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
             conn.execute(text("CHECKPOINT"))

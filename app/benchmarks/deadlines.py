@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from app.benchmarks.common import NOW, bench_database, peak_rss_mb, run_child, vacuum_analyze
 from app.db.base import UtcDateTime
+from app.db.session import is_postgres
 
 COMPANIES = 1_000
 
@@ -28,7 +29,7 @@ def seed(url: str, *, numbers: int) -> None:
     (set-up, not measured)."""
     engine = create_engine(url)
     stamp = UtcDateTime().process_bind_param(NOW, engine.dialect)
-    pg = engine.dialect.name == "postgresql"
+    pg = is_postgres(engine)
     series = (
         "SELECT generate_series(1, CAST(:n AS bigint)) AS i"
         if pg

@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import Connection, create_engine, func, insert, select, text
 
 from app.benchmarks.common import NOW, bench_database, peak_rss_mb, vacuum_analyze
 from app.companies.models import (
@@ -31,7 +31,9 @@ from app.companies.models import (
     SubscriberKind,
     SubscriberStatus,
 )
+from app.core.personal_data import PersonalDataVault
 from app.db.base import UtcDateTime
+from app.db.session import is_postgres
 
 OPERATORS = 3
 DISTINCT_PEOPLE = 1_000  # sealed documents, shared round-robin by the registrations
@@ -53,98 +55,113 @@ def seed_queue(url: str, *, requests: int) -> None:
     """3 operators, one company, `requests` employee numbers with a queued request each, the
     registrations' personal data sealed as in production (set-up, not measured)."""
     from app.core.runtime import Runtime
-    from app.numbers.registration_rules import birth_date_hash, document_hash
 
     runtime = Runtime.build(_settings(url))
-    vault = runtime.vault
     engine = create_engine(url)
-    stamp = UtcDateTime().process_bind_param(NOW, engine.dialect)
-    expires = UtcDateTime().process_bind_param(NOW + dt.timedelta(days=30), engine.dialect)
     with engine.begin() as conn:
-        company_id = conn.execute(
-            insert(CorporateSubscriber)
-            .values(
-                kind=SubscriberKind.LEGAL_ENTITY, name="Bench LLC", inn="7700042425",
-                ogrn="1027700042424", kpp="770001001", status=SubscriberStatus.ACTIVE,
-                created_at=NOW,
-            )
-            .returning(CorporateSubscriber.id)
-        ).scalar_one()  # fmt: skip
-        for k in range(OPERATORS):
-            operator_id = conn.execute(
-                insert(Operator)
-                .values(code=f"bench{k}", name=f"Bench {k}", created_at=NOW)
-                .returning(Operator.id)
-            ).scalar_one()
-            conn.execute(
-                insert(Contract).values(
-                    subscriber_id=company_id, operator_id=operator_id, contract_no=f"B-{k}",
-                    signed_on=dt.date(2024, 1, 10), created_at=NOW,
-                )
-            )  # fmt: skip
-        blob = "BLOB" if engine.dialect.name == "sqlite" else "BYTEA"
-        conn.execute(
-            text(f"CREATE TEMPORARY TABLE bench_people (k INTEGER, pd {blob}, dh TEXT, bh TEXT)")
-        )
-        people = []
-        for k in range(DISTINCT_PEOPLE):
-            series, number = f"{4500 + k % 100:04d}", f"{100000 + k:06d}"
-            birth = dt.date(1970, 1, 1) + dt.timedelta(days=k * 7)
-            people.append(
-                {
-                    "k": k,
-                    "pd": vault.seal(
-                        {
-                            "birth_date": birth.isoformat(),
-                            "doc_series": series,
-                            "doc_number": number,
-                            "snils": None,
-                        }
-                    ),
-                    "dh": document_hash(vault, f"ru_passport:{series}{number}"),
-                    "bh": birth_date_hash(vault, birth),
-                }
-            )
-        conn.execute(text("INSERT INTO bench_people VALUES (:k, :pd, :dh, :bh)"), people)
-        source = _series(engine.dialect.name, requests)
-        conn.execute(
-            text(
-                "INSERT INTO numbers (operator_id, subscriber_id, contract_id, msisdn, status,"  # noqa: S608 (a row source built from a number)
-                " sim_kind, deadline_stale, status_changed_at, created_at)"
-                " SELECT c.operator_id, c.subscriber_id, c.id, '+79' || (100000000 + s.i),"
-                " 'pending_confirmation', 'employee', false, :now, :now"
-                f" FROM (SELECT row_number() OVER () - 1 AS i FROM {source}) AS s"
-                " JOIN contracts c ON c.id = 1 + s.i % :ops"
-            ),
-            {"now": stamp, "ops": OPERATORS},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO registrations (number_id, kind, last_name, first_name, patronymic,"
-                " name_key, doc_type, doc_hash, birth_date_hash, pd_sealed, pd_key_id, source,"
-                " submitted_by, created_at)"
-                " SELECT n.id, 'employee', 'Иванов', 'Иван', 'Иванович', 'ИВАНОВ ИВАН ИВАНОВИЧ',"
-                " 'ru_passport', p.dh, p.bh, p.pd, :kid, 'bench', 'bench', :now"
-                " FROM numbers n JOIN bench_people p ON p.k = n.id % :people"
-            ),
-            {"now": stamp, "people": DISTINCT_PEOPLE, "kid": vault.active_key_id},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO confirmation_requests (registration_id, number_id, operator_id,"
-                " subscriber_id, doc_hash, status, attempts, created_at, expires_at)"
-                " SELECT r.id, n.id, n.operator_id, n.subscriber_id, r.doc_hash, 'queued', 0,"
-                " :now, :exp FROM registrations r JOIN numbers n ON n.id = r.number_id"
-            ),
-            {"now": stamp, "exp": expires},
-        )
+        _seed_companies(conn)
+        _seed_people(conn, runtime.vault)
+        _seed_requests(conn, runtime.vault, requests=requests)
     vacuum_analyze(engine)
     engine.dispose()
     runtime.engine.dispose()
 
 
-def _series(dialect: str, count: int) -> str:
-    if dialect == "postgresql":
+def _seed_companies(conn: Connection) -> None:
+    """One company holding a contract with each of the bench operators."""
+    company_id = conn.execute(
+        insert(CorporateSubscriber)
+        .values(
+            kind=SubscriberKind.LEGAL_ENTITY, name="Bench LLC", inn="7700042425",
+            ogrn="1027700042424", kpp="770001001", status=SubscriberStatus.ACTIVE,
+            created_at=NOW,
+        )
+        .returning(CorporateSubscriber.id)
+    ).scalar_one()  # fmt: skip
+    for k in range(OPERATORS):
+        operator_id = conn.execute(
+            insert(Operator)
+            .values(code=f"bench{k}", name=f"Bench {k}", created_at=NOW)
+            .returning(Operator.id)
+        ).scalar_one()
+        conn.execute(
+            insert(Contract).values(
+                subscriber_id=company_id, operator_id=operator_id, contract_no=f"B-{k}",
+                signed_on=dt.date(2024, 1, 10), created_at=NOW,
+            )
+        )  # fmt: skip
+
+
+def _seed_people(conn: Connection, vault: PersonalDataVault) -> None:
+    """A temporary table of DISTINCT_PEOPLE sealed documents and their hashes."""
+    from app.numbers.registration_rules import birth_date_hash, document_hash
+
+    blob = "BYTEA" if is_postgres(conn) else "BLOB"
+    conn.execute(
+        text(f"CREATE TEMPORARY TABLE bench_people (k INTEGER, pd {blob}, dh TEXT, bh TEXT)")
+    )
+    people = []
+    for k in range(DISTINCT_PEOPLE):
+        series, number = f"{4500 + k % 100:04d}", f"{100000 + k:06d}"
+        birth = dt.date(1970, 1, 1) + dt.timedelta(days=k * 7)
+        people.append(
+            {
+                "k": k,
+                "pd": vault.seal(
+                    {
+                        "birth_date": birth.isoformat(),
+                        "doc_series": series,
+                        "doc_number": number,
+                        "snils": None,
+                    }
+                ),
+                "dh": document_hash(vault, f"ru_passport:{series}{number}"),
+                "bh": birth_date_hash(vault, birth),
+            }
+        )
+    conn.execute(text("INSERT INTO bench_people VALUES (:k, :pd, :dh, :bh)"), people)
+
+
+def _seed_requests(conn: Connection, vault: PersonalDataVault, *, requests: int) -> None:
+    """`requests` numbers, each with a registration and a queued confirmation request."""
+    stamp = UtcDateTime().process_bind_param(NOW, conn.dialect)
+    expires = UtcDateTime().process_bind_param(NOW + dt.timedelta(days=30), conn.dialect)
+    source = _series(conn, requests)
+    conn.execute(
+        text(
+            "INSERT INTO numbers (operator_id, subscriber_id, contract_id, msisdn, status,"  # noqa: S608 (a row source built from a number)
+            " sim_kind, deadline_stale, status_changed_at, created_at)"
+            " SELECT c.operator_id, c.subscriber_id, c.id, '+79' || (100000000 + s.i),"
+            " 'pending_confirmation', 'employee', false, :now, :now"
+            f" FROM (SELECT row_number() OVER () - 1 AS i FROM {source}) AS s"
+            " JOIN contracts c ON c.id = 1 + s.i % :ops"
+        ),
+        {"now": stamp, "ops": OPERATORS},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO registrations (number_id, kind, last_name, first_name, patronymic,"
+            " name_key, doc_type, doc_hash, birth_date_hash, pd_sealed, pd_key_id, source,"
+            " submitted_by, created_at)"
+            " SELECT n.id, 'employee', 'Иванов', 'Иван', 'Иванович', 'ИВАНОВ ИВАН ИВАНОВИЧ',"
+            " 'ru_passport', p.dh, p.bh, p.pd, :kid, 'bench', 'bench', :now"
+            " FROM numbers n JOIN bench_people p ON p.k = n.id % :people"
+        ),
+        {"now": stamp, "people": DISTINCT_PEOPLE, "kid": vault.active_key_id},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO confirmation_requests (registration_id, number_id, operator_id,"
+            " subscriber_id, doc_hash, status, attempts, created_at, expires_at)"
+            " SELECT r.id, n.id, n.operator_id, n.subscriber_id, r.doc_hash, 'queued', 0,"
+            " :now, :exp FROM registrations r JOIN numbers n ON n.id = r.number_id"
+        ),
+        {"now": stamp, "exp": expires},
+    )
+
+
+def _series(conn: Connection, count: int) -> str:
+    if is_postgres(conn):
         return f"generate_series(1, {int(count)})"
     last = int(count)
     return f"(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {last}) SELECT x FROM c)"  # noqa: S608, E501

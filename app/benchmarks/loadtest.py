@@ -157,61 +157,77 @@ def run(
     with bench_database("postgresql") as db:
         company_id = seed_company(db.url, numbers=people * numbers_each)
         seed_people(db.url, people=people, numbers_each=numbers_each)
-        settings = Settings(env=Environment.DEV, database_url=db.url, _env_file=None)
-        tokens = TokenService(settings)
-        now = dt.datetime.now(dt.UTC)
-        ttl = dt.timedelta(hours=2)
-        sample = range(1, people + 1, max(1, people // 5000))
         workdir = Path(tempfile.mkdtemp(prefix="simreg-loadtest-"))
-        person_script = workdir / "person.lua"
-        _wrk_script(
-            person_script,
-            "/api/v1/me/numbers/status",
-            [tokens.mint(Principal(Role.PERSON, f"lt-{i}"), now=now, ttl=ttl) for i in sample],
-        )
-        admin_script = workdir / "admin.lua"
-        admin = Principal(Role.COMPANY_ADMIN, "admin@bench", company_id=company_id)
-        _wrk_script(
-            admin_script,
-            f"/api/v1/companies/{company_id}/numbers?limit=50",
-            [tokens.mint(admin, now=now, ttl=ttl)],
-        )
+        scripts = _scripts(db.url, workdir, people=people, company_id=company_id)
         port = 18000 + os.getpid() % 1000
-        env = process_env(
-            env="dev",
-            database_url=db.url,
-            scheduler_in_process="false",
-            upload_resume_on_start="false",
-            log_level=log_level,
-        )
-        log = workdir / "api.log"
-        with log.open("wb") as out:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        server, log = _serve(db.url, workdir, port=port, log_level=log_level)
         base = f"http://127.0.0.1:{port}"
         try:
             failed = wait_until_answering(base + "/readyz", server)
             if failed:
                 raise SystemExit(f"the API did not start: {failed}\n{log.read_text()[-3000:]}")
-            for name, script in (("person status", person_script), ("admin list", admin_script)):
+            for name, script in scripts:
                 _wrk(base, script, seconds=3, connections=connections)  # warm-up: pools, plans
                 result = _wrk(base, script, seconds=seconds, connections=connections)
-                figure = {"read": name, "people": people, "log_level": log_level, **result}
-                figures.append(figure)
-                print(
-                    f"loadtest  {name:<14} 2 workers, PostgreSQL, {connections} connections, "
-                    f"log {log_level}: {result['rps']:,.0f} requests/s, p50 "
-                    f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms "
-                    f"({int(result['requests']):,} requests, non-2xx {int(result['non_2xx'])}, "
-                    f"socket errors {int(result['socket_errors'])})",
-                    flush=True,
-                )
+                figures.append({"read": name, "people": people, "log_level": log_level, **result})
+                _print(name, result, connections=connections, log_level=log_level)
         finally:
             server.terminate()
             server.wait(timeout=30)
             shutil.rmtree(workdir, ignore_errors=True)
     return figures
+
+
+def _scripts(url: str, workdir: Path, *, people: int, company_id: int) -> list[tuple[str, Path]]:
+    """The wrk scripts of the two reads, with tokens of up to 5,000 people and of the admin."""
+    tokens = TokenService(Settings(env=Environment.DEV, database_url=url, _env_file=None))
+    now = dt.datetime.now(dt.UTC)
+    ttl = dt.timedelta(hours=2)
+    sample = range(1, people + 1, max(1, people // 5000))
+    person_script = workdir / "person.lua"
+    _wrk_script(
+        person_script,
+        "/api/v1/me/numbers/status",
+        [tokens.mint(Principal(Role.PERSON, f"lt-{i}"), now=now, ttl=ttl) for i in sample],
+    )
+    admin_script = workdir / "admin.lua"
+    admin = Principal(Role.COMPANY_ADMIN, "admin@bench", company_id=company_id)
+    _wrk_script(
+        admin_script,
+        f"/api/v1/companies/{company_id}/numbers?limit=50",
+        [tokens.mint(admin, now=now, ttl=ttl)],
+    )
+    return [("person status", person_script), ("admin list", admin_script)]
+
+
+def _serve(
+    url: str, workdir: Path, *, port: int, log_level: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`simreg serve` with two workers on `port`, its output in the returned log file."""
+    env = process_env(
+        env="dev",
+        database_url=url,
+        scheduler_in_process="false",
+        upload_resume_on_start="false",
+        log_level=log_level,
+    )
+    log = workdir / "api.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return server, log
+
+
+def _print(name: str, result: dict[str, Any], *, connections: int, log_level: str) -> None:
+    print(
+        f"loadtest  {name:<14} 2 workers, PostgreSQL, {connections} connections, "
+        f"log {log_level}: {result['rps']:,.0f} requests/s, p50 "
+        f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms "
+        f"({int(result['requests']):,} requests, non-2xx {int(result['non_2xx'])}, "
+        f"socket errors {int(result['socket_errors'])})",
+        flush=True,
+    )

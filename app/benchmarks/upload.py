@@ -84,11 +84,10 @@ def list_rows(rows: int) -> Iterator[list[str]]:
 
 def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> dict[str, Any]:
     from app.config import Environment, Settings
+    from app.core.actors import Actor, ActorKind
     from app.core.clock import FixedClock
     from app.core.runtime import Runtime
     from app.db.session import unit_of_work
-    from app.numbers.lifecycle import Actor
-    from app.numbers.models import ActorKind
     from app.uploads import service
     from app.uploads.models import UploadMode
 
@@ -151,13 +150,12 @@ def _naive(url: str, company_id: str, file: str, limit: str) -> dict[str, Any]:
     from sqlalchemy import select
 
     from app.config import Environment, Settings
+    from app.core.actors import Actor, ActorKind
     from app.core.clock import FixedClock
     from app.core.errors import DomainError
-    from app.core.identifiers import InvalidIdentifier, normalize_msisdn, parse_date
+    from app.core.identifiers import InvalidIdentifier, normalize_msisdn
     from app.core.runtime import Runtime
-    from app.numbers.lifecycle import Actor
-    from app.numbers.models import ActorKind, PhoneNumber
-    from app.numbers.schemas import DeviceIn, DeviceType, EmployeeIn
+    from app.numbers.models import PhoneNumber
     from app.numbers.service import register_user
 
     settings = Settings(env=Environment.DEV, database_url=url, _env_file=None)
@@ -178,27 +176,7 @@ def _naive(url: str, company_id: str, file: str, limit: str) -> dict[str, Any]:
                 ).one()
                 if number.subscriber_id != int(company_id):
                     continue
-                data: EmployeeIn | DeviceIn
-                if row["IMEI"]:
-                    data = DeviceIn(
-                        kind="device",
-                        device_type=DeviceType.CASH_REGISTER,
-                        model=row["Модель"],
-                        identifier=row["IMEI"],
-                        install_address=row["Адрес установки"],
-                    )
-                else:
-                    data = EmployeeIn(
-                        kind="employee",
-                        last_name=row["Фамилия"],
-                        first_name=row["Имя"],
-                        patronymic=row["Отчество"],
-                        birth_date=parse_date(row["Дата рождения"]),
-                        doc_number=row["Серия и номер паспорта"],
-                        doc_issued_on=parse_date(row["Дата выдачи"]),
-                        doc_issuer=row["Кем выдан"],
-                        doc_issuer_code=row["Код подразделения"],
-                    )
+                data = _naive_data(row)
                 register_user(
                     session,
                     runtime.vault,
@@ -214,6 +192,32 @@ def _naive(url: str, company_id: str, file: str, limit: str) -> dict[str, Any]:
         session.commit()
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": done, "rows_per_s": done / seconds}
+
+
+def _naive_data(row: dict[str, str]) -> Any:
+    """The row as the single-number API takes it: a device when it has an IMEI."""
+    from app.core.identifiers import parse_date
+    from app.numbers.schemas import DeviceIn, DeviceType, EmployeeIn
+
+    if row["IMEI"]:
+        return DeviceIn(
+            kind="device",
+            device_type=DeviceType.CASH_REGISTER,
+            model=row["Модель"],
+            identifier=row["IMEI"],
+            install_address=row["Адрес установки"],
+        )
+    return EmployeeIn(
+        kind="employee",
+        last_name=row["Фамилия"],
+        first_name=row["Имя"],
+        patronymic=row["Отчество"],
+        birth_date=parse_date(row["Дата рождения"]),
+        doc_number=row["Серия и номер паспорта"],
+        doc_issued_on=parse_date(row["Дата выдачи"]),
+        doc_issuer=row["Кем выдан"],
+        doc_issuer_code=row["Код подразделения"],
+    )
 
 
 def run(

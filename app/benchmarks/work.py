@@ -91,61 +91,59 @@ def run(
     """Measure and print one line per engine; returns the figures."""
     figures: list[dict[str, Any]] = []
     for engine_name in engines:
-        with bench_database(engine_name) as db:
-            seed_company(db.url, numbers=items)
-            engine = build_engine(db.url)
-            sessions = build_sessionmaker(engine)
-            with sessions() as session:
-                operator_id = session.scalars(
-                    select(Operator.id).where(Operator.code == "bench")
-                ).one()
-
-            started = time.perf_counter()
-            queued = _enqueue(sessions, kind=WorkKind.ACTIVATE, limit=None)
-            enqueue_s = time.perf_counter() - started
-
-            started = time.perf_counter()
-            done = _drain(sessions, operator_id=operator_id, batch=batch)
-            batched_s = time.perf_counter() - started
-
-            # The baseline runs on the same table (now full of finished items), on other work.
-            naive_queued = _enqueue(sessions, kind=WorkKind.SUSPEND, limit=naive_items)
-            started = time.perf_counter()
-            naive_done = _one_at_a_time(sessions, operator_id=operator_id)
-            naive_s = time.perf_counter() - started
-
-            with sessions() as session:
-                finished = session.scalar(
-                    select(func.count()).where(WorkItem.status == WorkStatus.DONE)
-                )
-            engine.dispose()
-        if (queued, done, naive_done, finished) != (
-            items,
-            items,
-            naive_queued,
-            items + naive_queued,
-        ):
-            raise RuntimeError(
-                f"work bench {engine_name}: queued {queued}, done {done}, "
-                f"one at a time {naive_done} of {naive_queued}, finished {finished}"
-            )
-        items_s = items / batched_s
-        naive_items_s = naive_done / naive_s
-        figure: dict[str, Any] = {
-            "engine": engine_name,
-            "items": items,
-            "batch": batch,
-            "enqueue_s": enqueue_s,
-            "enqueue_items_s": items / enqueue_s,
-            "batched_s": batched_s,
-            "items_s": items_s,
-            "naive_items": naive_done,
-            "naive_items_s": naive_items_s,
-            "speedup_vs_naive": items_s / naive_items_s,
-        }
+        figure = _measure(engine_name, items=items, batch=batch, naive_items=naive_items)
         figures.append(figure)
         _print(figure)
     return figures
+
+
+def _measure(engine_name: str, *, items: int, batch: int, naive_items: int) -> dict[str, Any]:
+    """Enqueue `items`, drain them in batches, then `naive_items` one at a time; the figures."""
+    with bench_database(engine_name) as db:
+        seed_company(db.url, numbers=items)
+        engine = build_engine(db.url)
+        sessions = build_sessionmaker(engine)
+        with sessions() as session:
+            operator_id = session.scalars(select(Operator.id).where(Operator.code == "bench")).one()
+
+        started = time.perf_counter()
+        queued = _enqueue(sessions, kind=WorkKind.ACTIVATE, limit=None)
+        enqueue_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        done = _drain(sessions, operator_id=operator_id, batch=batch)
+        batched_s = time.perf_counter() - started
+
+        # The baseline runs on the same table (now full of finished items), on other work.
+        naive_queued = _enqueue(sessions, kind=WorkKind.SUSPEND, limit=naive_items)
+        started = time.perf_counter()
+        naive_done = _one_at_a_time(sessions, operator_id=operator_id)
+        naive_s = time.perf_counter() - started
+
+        with sessions() as session:
+            finished = session.scalar(
+                select(func.count()).where(WorkItem.status == WorkStatus.DONE)
+            )
+        engine.dispose()
+    if (queued, done, naive_done, finished) != (items, items, naive_queued, items + naive_queued):
+        raise RuntimeError(
+            f"work bench {engine_name}: queued {queued}, done {done}, "
+            f"one at a time {naive_done} of {naive_queued}, finished {finished}"
+        )
+    items_s = items / batched_s
+    naive_items_s = naive_done / naive_s
+    return {
+        "engine": engine_name,
+        "items": items,
+        "batch": batch,
+        "enqueue_s": enqueue_s,
+        "enqueue_items_s": items / enqueue_s,
+        "batched_s": batched_s,
+        "items_s": items_s,
+        "naive_items": naive_done,
+        "naive_items_s": naive_items_s,
+        "speedup_vs_naive": items_s / naive_items_s,
+    }
 
 
 def _print(f: dict[str, Any]) -> None:

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from app.claims.models import Claim, ClaimStatus
 from app.claims.service import CLAIM_SOURCE, activate_confirmed
+from app.core.actors import Actor
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, NotFound
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
 from app.numbers.models import PhoneNumber, Registration, SimKind
 from app.numbers.schemas import DocumentType
 from app.numbers.service import current_registration

@@ -7,7 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.claims.models import ClaimStatus
-from app.companies.schemas import StrictModel
+from app.core.schemas import StrictModel
 
 
 class ClaimCreate(StrictModel):

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from app.claims.company_names import normalize_company_name
 from app.claims.models import Claim, ClaimStatus
 from app.companies.models import CorporateSubscriber, SubscriberStatus
+from app.core.actors import Actor, ActorKind
 from app.core.errors import FieldProblem, InvalidInput
 from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msisdn
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
+from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
 from app.numbers.service import current_registration
 from app.people.models import Person
 from app.portal.models import LIVE_REQUEST_STATUSES, ConfirmationRequest, RequestStatus

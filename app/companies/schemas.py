@@ -8,12 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.companies.models import SubscriberKind, SubscriberStatus
 from app.core.integers import RowId
-
-
-class StrictModel(BaseModel):
-    """Requests refuse fields they do not know, so a typo is an error, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from app.core.schemas import StrictModel
 
 
 class OperatorCreate(StrictModel):

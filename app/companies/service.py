@@ -15,6 +15,7 @@ from app.companies.models import (
     SubscriberKind,
     SubscriberStatus,
 )
+from app.core.actors import Actor
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.core.identifiers import (
     InvalidIdentifier,
@@ -24,7 +25,7 @@ from app.core.identifiers import (
     normalize_ogrn,
     normalize_ogrnip,
 )
-from app.numbers.lifecycle import Actor, transition_many
+from app.numbers.lifecycle import transition_many
 from app.numbers.models import NumberStatus, PhoneNumber, Registration
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import traceback
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,99 +176,109 @@ _FIX_HINTS = {
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error, ours or the framework's, as problem+json."""
+    handlers: dict[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]] = {
+        DomainError: _domain,
+        RequestValidationError: _validation,
+        OperationalError: _database_down,
+        DBAPIError: _database_error,
+        IntegrityError: _integrity,
+        Exception: _unexpected,
+        StarletteHTTPException: _http,
+    }
+    for error, handler in handlers.items():
+        app.add_exception_handler(error, handler)
 
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        if isinstance(exc, TooManyRequests | DatabaseUnavailable):
-            headers = {"Retry-After": str(exc.retry_after)}
-        if isinstance(exc, DatabaseUnavailable):
-            _log.error("database unavailable", path=request.url.path, error=exc.cause)
-        return problem_response(
-            status=exc.status,
-            type_slug=exc.type_slug,
-            title=exc.title,
-            detail=exc.detail,
-            instance=request.url.path,
-            errors=[e.as_dict() for e in exc.errors],
-            extra=exc.extra,
-            headers=headers,
-        )
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        malformed = False
-        for err in exc.errors():
-            kind = str(err.get("type", "invalid"))
-            malformed = malformed or kind == "json_invalid"
-            message = str(err.get("msg", "invalid value"))
-            hint = _FIX_HINTS.get(kind)
-            if hint:
-                message = f"{message}: {hint}"
-            errors.append(
-                {"field": _location(err.get("loc", ())), "code": kind, "message": message}
-            )
-        if malformed:
-            return problem_response(
-                status=400,
-                type_slug="malformed-json",
-                title="The body is not valid JSON",
-                detail="The request body could not be parsed as JSON; fix the syntax and resend.",
-                instance=request.url.path,
-                errors=errors,
-            )
+async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, TooManyRequests | DatabaseUnavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, DatabaseUnavailable):
+        _log.error("database unavailable", path=request.url.path, error=exc.cause)
+    return problem_response(
+        status=exc.status,
+        type_slug=exc.type_slug,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        errors=[e.as_dict() for e in exc.errors],
+        extra=exc.extra,
+        headers=headers,
+    )
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [_field_problem(err) for err in exc.errors()]
+    if any(e["code"] == "json_invalid" for e in errors):
         return problem_response(
-            status=422,
-            type_slug="invalid-input",
-            title="The input is not valid",
-            detail=f"{len(errors)} field(s) are not valid; see errors for each and how to fix it.",
+            status=400,
+            type_slug="malformed-json",
+            title="The body is not valid JSON",
+            detail="The request body could not be parsed as JSON; fix the syntax and resend.",
             instance=request.url.path,
             errors=errors,
         )
+    return problem_response(
+        status=422,
+        type_slug="invalid-input",
+        title="The input is not valid",
+        detail=f"{len(errors)} field(s) are not valid; see errors for each and how to fix it.",
+        instance=request.url.path,
+        errors=errors,
+    )
 
-    @app.exception_handler(OperationalError)
-    async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
-        return await _domain(request, DatabaseUnavailable(type(exc.orig).__name__))
 
-    @app.exception_handler(DBAPIError)
-    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        # A connection cut by a database restart can surface as another DBAPI error class.
-        if exc.connection_invalidated:
-            return await _database_down(request, exc)
-        return await _unexpected(request, exc)
+def _field_problem(err: Mapping[str, Any]) -> dict[str, str]:
+    """One of pydantic's errors as the problem's `errors` item, with how to fix it where known."""
+    kind = str(err.get("type", "invalid"))
+    message = str(err.get("msg", "invalid value"))
+    hint = _FIX_HINTS.get(kind)
+    if hint:
+        message = f"{message}: {hint}"
+    return {"field": _location(err.get("loc", ())), "code": kind, "message": message}
 
-    @app.exception_handler(IntegrityError)
-    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
-        # A concurrent request stored the same thing first; the checks before it could not see it.
-        _log.warning("integrity conflict", path=request.url.path, error=type(exc.orig).__name__)
-        return problem_response(
-            status=409,
-            type_slug="conflict",
-            title="Conflict",
-            detail="The request clashes with data stored at the same moment; reload and retry.",
-            instance=request.url.path,
-        )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The last resort, outside every middleware; UnexpectedErrorMiddleware answers first.
-        _log_unexpected(request.url.path, exc)
-        return internal_error(request.url.path)
+async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
+    return await _domain(request, DatabaseUnavailable(type(exc.orig).__name__))
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
-            exc.status_code, "http-error"
-        )
-        return problem_response(
-            status=exc.status_code,
-            type_slug=slug,
-            title=str(exc.detail) if exc.status_code != 404 else "Not found",
-            detail=str(exc.detail),
-            instance=request.url.path,
-            headers=dict(exc.headers) if exc.headers else None,
-        )
+
+async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    # A connection cut by a database restart can surface as another DBAPI error class.
+    if exc.connection_invalidated:
+        return await _database_down(request, exc)
+    return await _unexpected(request, exc)
+
+
+async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+    # A concurrent request stored the same thing first; the checks before it could not see it.
+    _log.warning("integrity conflict", path=request.url.path, error=type(exc.orig).__name__)
+    return problem_response(
+        status=409,
+        type_slug="conflict",
+        title="Conflict",
+        detail="The request clashes with data stored at the same moment; reload and retry.",
+        instance=request.url.path,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The last resort, outside every middleware; UnexpectedErrorMiddleware answers first.
+    _log_unexpected(request.url.path, exc)
+    return internal_error(request.url.path)
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
+        exc.status_code, "http-error"
+    )
+    return problem_response(
+        status=exc.status_code,
+        type_slug=slug,
+        title=str(exc.detail) if exc.status_code != 404 else "Not found",
+        detail=str(exc.detail),
+        instance=request.url.path,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
 
 
 def internal_error(path: str) -> JSONResponse:

@@ -11,23 +11,19 @@ in the API process, upload rows where the upload was processed, matching outcome
 where the scheduler ran them (the API process with SIMREG_SCHEDULER_IN_PROCESS=true, else the
 `simreg scheduler` process). The registry gauges (numbers by status, notification backlog) are
 not computed per scrape: the `metrics` job refreshes them every SIMREG_METRICS_INTERVAL_SECONDS
-with one GROUP BY per table, in every process that runs a scheduler.
+with one GROUP BY per table, in every process that runs a scheduler. They are declared here, with
+every other metric, so the endpoint shows them from the start; the job that counts them is the
+scheduler's, since the kernel reads no feature's tables.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import func, select
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.core.runtime import Runtime
-from app.notifications.models import Notification, NotificationStatus
-from app.numbers.models import NumberStatus, PhoneNumber
 
 # -- HTTP -------------------------------------------------------------------------------------
 
@@ -98,30 +94,6 @@ GAUGES_REFRESHED = Gauge(
 def status_class(status: int) -> str:
     """'2xx' for 204, '5xx' for 503: the label that keeps status codes few."""
     return f"{status // 100}xx"
-
-
-def refresh_gauges(runtime: Runtime) -> dict[str, Any]:
-    """Recount numbers by status and the notification backlog: one GROUP BY per table."""
-    with runtime.sessions() as session:
-        numbers: dict[str, int] = {
-            str(status): int(count)
-            for status, count in session.execute(
-                select(PhoneNumber.status, func.count()).group_by(PhoneNumber.status)
-            )
-        }
-        notifications: dict[str, int] = {
-            str(status): int(count)
-            for status, count in session.execute(
-                select(Notification.status, func.count()).group_by(Notification.status)
-            )
-        }
-    # Every known status is set, so one that empties falls to zero instead of keeping its count.
-    for status in NumberStatus:
-        NUMBERS_BY_STATUS.labels(status=status.value).set(numbers.get(status.value, 0))
-    backlog = notifications.get(NotificationStatus.PENDING.value, 0)
-    NOTIFICATION_BACKLOG.set(backlog)
-    GAUGES_REFRESHED.set(time.time())
-    return {"numbers": sum(numbers.values()), "notifications_backlog": backlog}
 
 
 # -- The request middleware and the endpoint ---------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import app.models  # noqa: F401  (every table known before the first query: foreign keys cross features)
 from app.config import Settings
 from app.core.clock import Clock, FixedClock, SystemClock
+from app.core.dev_clock import SharedClock
 from app.core.pagination import CursorCodec
 from app.core.personal_data import PersonalDataVault
 from app.db.session import build_engine, build_sessionmaker
@@ -61,7 +62,5 @@ def clock_from_settings(settings: Settings, engine: Engine | None = None) -> Clo
     if settings.now is not None:
         start = settings.now if settings.now.tzinfo else settings.now.replace(tzinfo=dt.UTC)
     if engine is not None:
-        from app.scheduler.dev_clock import SharedClock
-
         return SharedClock(engine, start=start, refresh=settings.dev_clock_refresh_seconds)
     return FixedClock(start) if start is not None else SystemClock()

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
 
+from app.db.session import is_postgres
+
 _process_locks: dict[int, threading.Lock] = {}
 _guard = threading.Lock()
 
@@ -20,7 +22,7 @@ def one_at_a_time(engine: Engine, key: int) -> Iterator[None]:
     with _guard:
         local = _process_locks.setdefault(key, threading.Lock())
     with local:
-        if engine.dialect.name != "postgresql":
+        if not is_postgres(engine):
             yield
             return
         with engine.connect() as conn:
@@ -37,7 +39,7 @@ def one_at_a_time(engine: Engine, key: int) -> Iterator[None]:
 def one_at_a_time_on_sqlite(engine: Engine, key: int) -> Iterator[None]:
     """Hold a process lock named `key` on SQLite only: work that PostgreSQL keeps apart by
     row locks (SKIP LOCKED), which SQLite does not have, runs one thread at a time there."""
-    if engine.dialect.name == "postgresql":
+    if is_postgres(engine):
         yield
         return
     with _guard:

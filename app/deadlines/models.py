@@ -17,8 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.actors import ActorKind
 from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
-from app.numbers.models import ActorKind
 
 
 class DeadlineBasis(enum.StrEnum):

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.companies.models import CorporateSubscriber
+from app.core.actors import Actor
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.deadlines.calendar import WorkingCalendar, end_of_day, moscow_date
@@ -27,7 +28,6 @@ from app.deadlines.models import (
     RecomputeStatus,
 )
 from app.deadlines.schemas import RuleIn, RulePatch
-from app.numbers.lifecycle import Actor
 
 NEXT_RUN = "at the next deadline run (or now: POST /api/v1/jobs/deadlines/run)"
 _EDITABLE = (

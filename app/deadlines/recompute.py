@@ -33,12 +33,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
 
 from app.companies.models import Contract
+from app.core.actors import Actor
 from app.db.base import UtcDateTime
 from app.db.session import insert_ignoring_duplicates
 from app.deadlines import repository as deadlines_repository
 from app.deadlines.calendar import WorkingCalendar, end_of_day
 from app.deadlines.models import DeadlineBasis, DeadlineDay, DeadlineRule, RuleSimKind
-from app.numbers.lifecycle import Actor
 from app.numbers.models import PhoneNumber, SimKind
 
 N = PhoneNumber

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.core.actors import Actor
 from app.db.base import UtcDateTime
 from app.db.session import insert_ignoring_duplicates, is_postgres
 from app.deadlines.models import DeadlineChange, DeadlineNotice, NoticeKind
@@ -37,7 +38,6 @@ from app.deadlines.notices import (
 )
 from app.notifications.models import Notification
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
 from app.numbers.models import NumberStatus, PhoneNumber
 from app.work.models import WorkKind
 

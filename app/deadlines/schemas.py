@@ -6,8 +6,8 @@ import datetime as dt
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from app.companies.schemas import StrictModel
 from app.core.integers import RowId, Version
+from app.core.schemas import StrictModel
 from app.deadlines.models import DeadlineBasis, RuleSimKind
 
 

@@ -19,11 +19,14 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
 
+from app.core.actors import Actor, ActorKind
 from app.core.runtime import Runtime
+from app.db.batches import over_id_batches
 from app.db.locks import one_at_a_time
 from app.db.session import unit_of_work
 from app.deadlines import repository
@@ -33,9 +36,8 @@ from app.deadlines.flagging import AT_RISK, flag_numbers_at_risk
 from app.deadlines.models import DeadlineRecompute, DeadlineRun, RecomputeStatus
 from app.deadlines.recompute import USER_OR_START_CHANGED, enabled_rules, recompute_batch
 from app.deadlines.suspension import suspend_overdue_numbers, terminate_long_suspended
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, PhoneNumber
-from app.numbers.service import number_id_ranges, over_number_batches
+from app.numbers.models import PhoneNumber
+from app.numbers.service import number_id_ranges
 
 N = PhoneNumber
 DEADLINE_JOB = Actor(ActorKind.OPERATOR_JOB, "deadlines")
@@ -83,8 +85,12 @@ def run_deadlines(runtime: Runtime, *, actor: Actor = DEADLINE_JOB) -> DeadlineR
         def one_batch(bounds: tuple[int, int]) -> DeadlineRunReport:
             return _run_batch(runtime, *bounds, now=now, run_id=report.run_id, actor=actor)
 
-        for part in over_number_batches(
-            runtime, settings.deadline_batch_ids, one_batch, name="deadlines"
+        for part in over_id_batches(
+            runtime.sessions,
+            partial(number_id_ranges, step=settings.deadline_batch_ids),
+            one_batch,
+            workers=settings.bulk_workers,
+            name="deadlines",
         ):
             report.add(part)
         with unit_of_work(runtime.sessions) as session:

@@ -9,11 +9,11 @@ import datetime as dt
 from sqlalchemy import ColumnElement, literal
 from sqlalchemy.orm import Session
 
+from app.core.actors import Actor
 from app.db.base import UtcDateTime
 from app.deadlines import repository
 from app.deadlines.flagging import AT_RISK
 from app.deadlines.models import NoticeKind
-from app.numbers.lifecycle import Actor
 from app.numbers.models import NumberStatus, PhoneNumber
 from app.work.models import WorkKind
 

@@ -4,17 +4,19 @@ out (their dispatch at the portal's rate is the portal's own job)."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
 
+from app.core.actors import Actor
 from app.core.metrics import MATCHING_OUTCOMES
 from app.core.runtime import Runtime
+from app.db.batches import over_id_batches
 from app.db.locks import one_at_a_time
 from app.db.session import unit_of_work
 from app.matching.service import MATCHING_JOB, MatchReport, run_matching
-from app.numbers.lifecycle import Actor
-from app.numbers.service import over_number_batches
+from app.numbers.service import number_id_ranges
 from app.portal.answers import collect_answers
 from app.portal.dispatch import send_queued
 from app.portal.models import ConfirmationRequest, RequestStatus
@@ -46,8 +48,12 @@ def run_matching_in_batches(
                     numbers=numbers,
                 )
 
-        parts = over_number_batches(
-            runtime, settings.matching_batch_ids, one_batch, name="matching"
+        parts = over_id_batches(
+            runtime.sessions,
+            partial(number_id_ranges, step=settings.matching_batch_ids),
+            one_batch,
+            workers=settings.bulk_workers,
+            name="matching",
         )
     total = MatchReport()
     for part in parts:

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Select, Update
 from sqlalchemy.orm import Session
 
+from app.core.actors import Actor
 from app.db.session import is_postgres
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
 from app.portal.models import ConfirmationRequest
 
 

@@ -28,12 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.core.actors import Actor, ActorKind
 from app.core.errors import Conflict, NotFound
 from app.db.base import UtcDateTime
 from app.matching import repository
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration, SimKind
+from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
 from app.portal.models import (
     LIVE_REQUEST_STATUSES,
     ConfirmationRequest,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.companies.schemas import StrictModel
+from app.core.schemas import StrictModel
 from app.notifications.channels import ChannelName
 from app.notifications.models import Audience, NotificationStatus
 

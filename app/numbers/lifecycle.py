@@ -31,10 +31,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
+from app.core.actors import Actor
 from app.core.errors import Conflict
 from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
+from app.numbers.models import NumberStatus, PhoneNumber, StatusEvent
 from app.numbers.repository import EVENT_COLUMNS, Followers, move_selected
 from app.work.service import queue_work
 
@@ -67,14 +68,6 @@ LEAVING = frozenset({S.TERMINATED, S.TRANSFERRED})
 def _leaving(target: NumberStatus) -> dict[str, object]:
     """What a move to `target` writes besides the status: the mark of a number that left."""
     return {"left_registry": True} if target in LEAVING else {}
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who causes a change: a job, a person, an admin, operator staff or an operator system."""
-
-    kind: ActorKind
-    id: str
 
 
 class IllegalTransition(Conflict):

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.actors import ActorKind
 from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
 
 
@@ -42,17 +43,6 @@ class SimKind(enum.StrEnum):
 
     EMPLOYEE = "employee"
     DEVICE = "device"
-
-
-class ActorKind(enum.StrEnum):
-    """Who made a change, for the event log."""
-
-    SYSTEM = "system"
-    OPERATOR_JOB = "operator_job"
-    OPERATOR_SYSTEM = "operator_system"
-    OPERATOR_STAFF = "operator_staff"
-    COMPANY_ADMIN = "company_admin"
-    PERSON = "person"
 
 
 class PhoneNumber(Base):

@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.companies.schemas import StrictModel
-from app.numbers.models import ActorKind, NumberStatus, SimKind
+from app.core.actors import ActorKind
+from app.core.schemas import StrictModel
+from app.numbers.models import NumberStatus, SimKind
 
 STATUS_IN_PLAIN_WORDS: dict[NumberStatus, tuple[str, str]] = {
     NumberStatus.UNREGISTERED: (

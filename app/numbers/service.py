@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal
 
 from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.companies.models import Contract, CorporateSubscriber, SubscriberStatus
+from app.core.actors import Actor
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.core.identifiers import InvalidIdentifier, normalize_iccid, normalize_msisdn
@@ -24,7 +24,6 @@ from app.core.personal_data import (
     mask_snils,
 )
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind, StatusEvent
 from app.numbers.registration_rules import (
     CleanDevice,
@@ -35,11 +34,6 @@ from app.numbers.registration_rules import (
     document_hash,
 )
 from app.numbers.schemas import DeviceIn, EmployeeIn, NumberIn, RegistrationOut
-
-if TYPE_CHECKING:
-    from app.core.runtime import Runtime
-
-T = TypeVar("T")
 
 _INSERT_CHUNK = 5_000
 
@@ -504,19 +498,3 @@ def split_ids(low: int, high: int, *, step: int, workers: int = 1) -> list[tuple
     count = min(span, -(-count // workers) * workers)
     cuts = [low + span * k // count for k in range(count + 1)]
     return list(itertools.pairwise(cuts))
-
-
-def over_number_batches(
-    runtime: Runtime, step: int, work: Callable[[tuple[int, int]], T], *, name: str
-) -> list[T]:
-    """`work` on each [low, high) range of number ids, `step` wide. The ranges touch disjoint
-    numbers, so PostgreSQL runs SIMREG_BULK_WORKERS of them side by side, one connection each;
-    SQLite has one writer and runs them in turn."""
-    sqlite = runtime.engine.dialect.name == "sqlite"
-    workers = 1 if sqlite else runtime.settings.bulk_workers
-    with runtime.sessions() as session:
-        ranges = number_id_ranges(session, step, workers=workers)
-    if workers == 1:
-        return [work(numbers) for numbers in ranges]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-        return list(pool.map(work, ranges))

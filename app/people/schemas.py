@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from app.companies.schemas import StrictModel
+from app.core.schemas import StrictModel
 
 
 class SandboxPersonCreate(StrictModel):

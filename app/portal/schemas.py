@@ -7,7 +7,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from app.companies.schemas import StrictModel
+from app.core.schemas import StrictModel
 from app.portal.models import PortalAnswer, RequestStatus
 
 

@@ -9,19 +9,16 @@ are integers simreg computed; they stay numbers so an admin can sort and filter 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import xlsxwriter
 
 from app.core.clock import MOSCOW
+from app.core.excel import XLSX_MAX_ROWS, XLSX_TRUNCATED, excel_csv, neutralise, xlsx_text
 from app.numbers.models import NumberStatus, SimKind
 from app.reports.service import AtRiskNumber, days_left
-from app.uploads.spreadsheets import neutralise
 
 __all__ = ["AT_RISK_HEADERS", "STATUS_IN_RUSSIAN", "at_risk_csv", "at_risk_xlsx"]
 
@@ -71,16 +68,6 @@ DEVICE_TYPE_IN_RUSSIAN: dict[str, str] = {
 }
 
 XLSX_SHEET = "Под угрозой"
-_CSV_BOM = "\ufeff"
-_CSV_FLUSH_CHARS = 64 * 1024
-# XLSX (XML 1.0) cannot hold these control characters; they cannot be typed in Excel anyway.
-_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_XLSX_MAX_ROWS = 1_048_576
-_XLSX_MAX_CELL = 32_767
-_TRUNCATED = (
-    "Отчёт обрезан: в лист Excel больше строк не помещается; скачайте отчёт в CSV, там все строки"
-)
-
 Cell = str | int
 
 
@@ -103,23 +90,7 @@ def _cells(number: AtRiskNumber, now: dt.datetime) -> list[Cell]:
 
 def at_risk_csv(numbers: Iterable[AtRiskNumber], *, now: dt.datetime) -> Iterator[bytes]:
     """The at-risk numbers as CSV chunks: UTF-8 with a BOM first, ";" and CRLF."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow([neutralise(h) for h in AT_RISK_HEADERS])
-    yield (_CSV_BOM + _take(buffer)).encode("utf-8")
-    for number in numbers:
-        writer.writerow(_cells(number, now))
-        if buffer.tell() >= _CSV_FLUSH_CHARS:
-            yield _take(buffer).encode("utf-8")
-    if buffer.tell():
-        yield _take(buffer).encode("utf-8")
-
-
-def _take(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
+    return excel_csv(AT_RISK_HEADERS, (_cells(number, now) for number in numbers))
 
 
 def at_risk_xlsx(numbers: Iterable[AtRiskNumber], *, now: dt.datetime, path: Path) -> None:
@@ -147,20 +118,16 @@ def at_risk_xlsx(numbers: Iterable[AtRiskNumber], *, now: dt.datetime, path: Pat
         sheet.freeze_panes(1, 0)
         last = 0
         for line, number in enumerate(numbers, start=1):
-            if line == _XLSX_MAX_ROWS - 1:
+            if line == XLSX_MAX_ROWS - 1:
                 # The last row Excel has: say the report goes on, rather than drop rows unsaid.
-                sheet.write_string(line, 0, _TRUNCATED)
+                sheet.write_string(line, 0, XLSX_TRUNCATED)
                 break
             for col, value in enumerate(_cells(number, now)):
                 if isinstance(value, int):
                     sheet.write_number(line, col, value)
                 else:
-                    sheet.write_string(line, col, _xlsx_text(value))
+                    sheet.write_string(line, col, xlsx_text(value))
             last = line
         sheet.autofilter(0, 0, last, len(AT_RISK_HEADERS) - 1)
     finally:
         workbook.close()
-
-
-def _xlsx_text(value: str) -> str:
-    return _XML_ILLEGAL.sub("\ufffd", value)[:_XLSX_MAX_CELL]

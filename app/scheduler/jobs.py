@@ -48,8 +48,8 @@ def _uploads(runtime: Runtime) -> dict[str, Any]:
 
 
 def _metrics(runtime: Runtime) -> dict[str, Any]:
-    from app.core.metrics import refresh_gauges
     from app.portal.backlog import refresh_backlog_gauges
+    from app.scheduler.gauges import refresh_gauges
 
     return {**refresh_gauges(runtime), **refresh_backlog_gauges(runtime)}
 

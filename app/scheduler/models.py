@@ -24,14 +24,3 @@ class JobClaim(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str | None] = mapped_column(String(16))  # ok, failed
     summary: Mapped[str | None] = mapped_column(Text)  # JSON of what the run did, or the error
-
-
-class DevClock(Base):
-    """The dev and test clock every process on one database shares (never read in production).
-    One row: `fixed_at` pins the time; NULL means the wall clock."""
-
-    __tablename__ = "dev_clock"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    fixed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    set_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -3,45 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, Field
 
 from app.auth.dependencies import require
 from app.auth.service import Principal, Role
-from app.companies.schemas import StrictModel
 from app.core.clock import FixedClock, SystemClock
 from app.core.deps import RuntimeDep
+from app.core.dev_clock import SharedClock
 from app.core.errors import FieldProblem, InvalidInput
 from app.scheduler import service
-from app.scheduler.dev_clock import SharedClock
+from app.scheduler.schemas import ClockIn, ClockOut, JobOut, JobRunOut
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 sandbox_router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 
 Staff = Annotated[Principal, require(Role.OPERATOR_STAFF)]
-
-
-class JobOut(BaseModel):
-    name: str
-    description: str
-    interval_seconds: int
-    last_slot: str | None
-    last_started_at: dt.datetime | None
-    last_finished_at: dt.datetime | None
-    last_outcome: str | None
-    last_summary: dict[str, Any] | None
-    last_claimed_by: str | None
-
-
-class JobRunOut(BaseModel):
-    job: str
-    slot: str
-    ran: bool
-    outcome: str | None
-    summary: dict[str, Any] | None
-    seconds: float | None
 
 
 @router.get("/jobs", response_model=list[JobOut])
@@ -55,18 +33,6 @@ def run_job(name: str, runtime: RuntimeDep, staff: Staff) -> JobRunOut:
     """Run a job now and answer what it did (the deadline run waits for a running one)."""
     outcome = service.run_now(runtime, name, claimed_by=f"api:{staff.subject}")
     return JobRunOut(**vars(outcome))
-
-
-class ClockIn(StrictModel):
-    """Set the clock to `now`, or move it by `advance_days` (may be negative)."""
-
-    now: AwareDatetime | None = None
-    advance_days: float | None = Field(default=None, ge=-36500, le=36500)
-
-
-class ClockOut(BaseModel):
-    now: dt.datetime
-    fixed: bool
 
 
 @sandbox_router.get("/clock", response_model=ClockOut)

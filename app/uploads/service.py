@@ -53,6 +53,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.companies.models import CorporateSubscriber, SubscriberStatus
+from app.core.actors import Actor, ActorKind
 from app.core.clock import MOSCOW, moscow_today
 from app.core.errors import Conflict, NotFound
 from app.core.metrics import UPLOAD_ROWS_PROCESSED, UPLOAD_ROWS_REJECTED
@@ -63,8 +64,7 @@ from app.db.base import UtcDateTime
 from app.db.session import is_postgres
 from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
+from app.numbers.models import NumberStatus, PhoneNumber, Registration
 from app.uploads import attempts, files
 from app.uploads.columns import (
     DEVICE_MARKERS,

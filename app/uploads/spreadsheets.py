@@ -16,6 +16,7 @@ from typing import Literal
 
 import xlsxwriter
 
+from app.core.excel import neutralise
 from app.uploads.columns import DEVICE_TYPES, DOC_TYPES
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "EMPLOYEE_TEMPLATE_HEADERS",
     "error_report_csv",
     "error_report_xlsx",
-    "neutralise",
     "template_csv",
     "template_xlsx",
 ]
@@ -100,8 +100,6 @@ _HOW_TO_FILL: dict[str, str] = {
 }
 
 _CSV_BOM = "\ufeff"
-# Excel treats a cell starting with one of these as a formula (DDE/CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # XLSX (XML 1.0) cannot hold these control characters; they cannot be typed in Excel anyway.
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Excel's sheet ends here; a report row past it would be silently dropped.
@@ -154,13 +152,6 @@ def template_xlsx(kind: TemplateKind) -> bytes:
         help_sheet.write_string(row, 1, _HOW_TO_FILL[title], wrap)
     workbook.close()
     return buffer.getvalue()
-
-
-def neutralise(cell: str) -> str:
-    """The cell with a leading apostrophe if Excel would run it as a formula, else unchanged."""
-    if cell.startswith(_FORMULA_STARTS):
-        return "'" + cell
-    return cell
 
 
 def _report_row(row_no: int, cells: list[str], errors: str, width: int) -> list[str]:

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from app.companies.schemas import StrictModel
 from app.core.integers import RowId
+from app.core.schemas import StrictModel
 from app.work.models import WorkItem, WorkKind, WorkStatus
 from app.work.results import ResultStatus
 

@@ -12,10 +12,11 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.core.actors import Actor, ActorKind
 from app.core.errors import Conflict
 from app.numbers import lifecycle
-from app.numbers.lifecycle import ALLOWED_TRANSITIONS, Actor, IllegalTransition
-from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, StatusEvent
+from app.numbers.lifecycle import ALLOWED_TRANSITIONS, IllegalTransition
+from app.numbers.models import NumberStatus, PhoneNumber, StatusEvent
 from tests.builders import make_company_with_numbers
 
 S = NumberStatus

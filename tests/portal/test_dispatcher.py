@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.config import Settings
+from app.core.actors import Actor, ActorKind
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, PhoneNumber
+from app.numbers.models import PhoneNumber
 from app.numbers.service import remove_registration
 from app.portal.dispatch import dispatch, send_queued
 from app.portal.models import ConfirmationRequest, RequestStatus, SandboxDelivery

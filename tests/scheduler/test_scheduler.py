@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.config import Settings
+from app.core.dev_clock import SharedClock
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
 from app.main import create_app
 from app.scheduler import jobs as scheduler_jobs
-from app.scheduler.dev_clock import SharedClock
 from app.scheduler.jobs import Job
 from app.scheduler.models import JobClaim
 from app.scheduler.runner import build_scheduler

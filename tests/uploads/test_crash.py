@@ -14,11 +14,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.core.actors import Actor, ActorKind
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind, PhoneNumber, Registration, StatusEvent
+from app.numbers.models import PhoneNumber, Registration, StatusEvent
 from app.uploads import service
 from app.uploads.models import StagedRow, Upload, UploadMode, UploadStatus
 from tests.builders import add_numbers, make_company_with_numbers

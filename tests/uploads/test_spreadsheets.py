@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
+from app.core.excel import neutralise
 from app.uploads.columns import DEVICE_TYPES, Column, column_for_header
 from app.uploads.readers import UploadRejected, open_table
 from app.uploads.spreadsheets import (
@@ -21,7 +22,6 @@ from app.uploads.spreadsheets import (
     EMPLOYEE_TEMPLATE_HEADERS,
     error_report_csv,
     error_report_xlsx,
-    neutralise,
     template_csv,
     template_xlsx,
 )

@@ -19,12 +19,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.core.actors import Actor, ActorKind
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
 from app.main import create_app
-from app.numbers.lifecycle import Actor
-from app.numbers.models import ActorKind
 from app.uploads import service
 from app.uploads.models import Upload, UploadMode, UploadStatus
 from tests.builders import make_company_with_numbers

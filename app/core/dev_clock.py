@@ -16,16 +16,27 @@ import time
 import structlog
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.core.clock import SystemClock
+from app.db.base import Base, UtcDateTime
 from app.db.session import insert_ignoring_duplicates
-from app.scheduler.models import DevClock
 
 log = structlog.get_logger("simreg.clock")
 
 _ROW = 1
 _UNREAD = -1.0
+
+
+class DevClock(Base):
+    """The dev and test clock every process on one database shares (never read in production).
+    One row: `fixed_at` pins the time; NULL means the wall clock."""
+
+    __tablename__ = "dev_clock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fixed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    set_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class SharedClock:

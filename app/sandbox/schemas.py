@@ -7,8 +7,8 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from app.auth.service import Role
-from app.companies.schemas import StrictModel
 from app.core.integers import RowId
+from app.core.schemas import StrictModel
 
 
 class SandboxTokenRequest(StrictModel):

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import get_token_service
-from app.auth.schemas import SandboxToken, SandboxTokenRequest
 from app.auth.service import Principal, Role, TokenService
 from app.companies.models import CorporateSubscriber, Operator
 from app.companies.service import get_operator, get_subscriber
@@ -20,6 +19,7 @@ from app.core.deps import RuntimeDep, SessionDep
 from app.core.errors import FieldProblem, InvalidInput, NotFound
 from app.people.models import Person
 from app.people.service import find_person
+from app.sandbox.schemas import SandboxToken, SandboxTokenRequest
 
 router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 
