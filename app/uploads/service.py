@@ -66,7 +66,8 @@ from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
 from app.uploads import attempts, files
-from app.uploads.columns import (
+from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
+from app.uploads.reading.columns import (
     DEVICE_MARKERS,
     DEVICE_REQUIRED,
     EMPLOYEE_MARKERS,
@@ -74,10 +75,11 @@ from app.uploads.columns import (
     Column,
     header_for,
 )
-from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
-from app.uploads.readers import RowBatch, Table, UploadRejected, open_table
+from app.uploads.reading.opening import open_table
+from app.uploads.reading.refusals import UploadRejected
+from app.uploads.reading.table import RowBatch, Table
+from app.uploads.reading.xlsx_bounds import XlsxLimits
 from app.uploads.validation import RowProblem, validate_batch
-from app.uploads.xlsx_bounds import XlsxLimits
 
 log = structlog.get_logger("simreg.uploads")
 

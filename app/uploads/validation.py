@@ -40,7 +40,7 @@ from app.core.identifiers import (
 from app.core.names import is_cyrillic_name, normalize_person_name
 from app.numbers.registration_rules import check_device
 from app.numbers.schemas import DeviceIn, DeviceType
-from app.uploads.columns import (
+from app.uploads.reading.columns import (
     DEVICE_MARKERS,
     DEVICE_TYPES,
     DOC_TYPES,

@@ -30,7 +30,7 @@ from app.core.identifiers import (
 from app.core.names import is_cyrillic_name, normalize_full_name
 from app.numbers.registration_rules import check_device
 from app.numbers.schemas import DeviceIn, DeviceType
-from app.uploads.columns import Column
+from app.uploads.reading.columns import Column
 from app.uploads.validation import CLEAN_SCHEMA, RowProblem, _prefix_depths, validate_batch
 
 TODAY = date(2025, 6, 1)
