@@ -66,6 +66,7 @@ from app.numbers import lifecycle
 from app.numbers.lifecycle import Actor
 from app.numbers.models import ActorKind, NumberStatus, PhoneNumber, Registration
 from app.uploads import attempts, files
+from app.uploads.checking.batch import RowProblem, validate_batch
 from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
 from app.uploads.reading.columns import (
     DEVICE_MARKERS,
@@ -79,7 +80,6 @@ from app.uploads.reading.opening import open_table
 from app.uploads.reading.refusals import UploadRejected
 from app.uploads.reading.table import RowBatch, Table
 from app.uploads.reading.xlsx_bounds import XlsxLimits
-from app.uploads.validation import RowProblem, validate_batch
 
 log = structlog.get_logger("simreg.uploads")
 
