@@ -134,7 +134,7 @@ def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> 
 
 def _read_xlsx(file: str) -> dict[str, Any]:
     """Open a workbook as an upload does and hand out all its rows in batches, timed."""
-    from app.uploads.readers import open_table
+    from app.uploads.reading.opening import open_table
 
     started = time.perf_counter()
     table = open_table(Path(file), filename="bench.xlsx")

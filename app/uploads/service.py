@@ -66,7 +66,9 @@ from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle
 from app.numbers.models import NumberStatus, PhoneNumber, Registration
 from app.uploads import attempts, files
-from app.uploads.columns import (
+from app.uploads.checking.batch import RowProblem, validate_batch
+from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
+from app.uploads.reading.columns import (
     DEVICE_MARKERS,
     DEVICE_REQUIRED,
     EMPLOYEE_MARKERS,
@@ -74,10 +76,10 @@ from app.uploads.columns import (
     Column,
     header_for,
 )
-from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection, UploadStatus
-from app.uploads.readers import RowBatch, Table, UploadRejected, open_table
-from app.uploads.validation import RowProblem, validate_batch
-from app.uploads.xlsx_bounds import XlsxLimits
+from app.uploads.reading.opening import open_table
+from app.uploads.reading.refusals import UploadRejected
+from app.uploads.reading.table import RowBatch, Table
+from app.uploads.reading.xlsx_bounds import XlsxLimits
 
 log = structlog.get_logger("simreg.uploads")
 

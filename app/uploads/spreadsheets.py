@@ -17,7 +17,7 @@ from typing import Literal
 import xlsxwriter
 
 from app.core.excel import neutralise
-from app.uploads.columns import DEVICE_TYPES, DOC_TYPES
+from app.uploads.reading.columns import DEVICE_TYPES, DOC_TYPES
 
 __all__ = [
     "DEVICE_TEMPLATE_HEADERS",

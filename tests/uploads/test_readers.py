@@ -17,10 +17,12 @@ import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.uploads import readers
-from app.uploads.columns import Column
-from app.uploads.readers import RawRow, Table, UploadRejected, open_table
-from app.uploads.xlsx_bounds import XlsxLimits
+from app.uploads.reading import csv_files
+from app.uploads.reading.columns import Column
+from app.uploads.reading.opening import open_table
+from app.uploads.reading.refusals import UploadRejected
+from app.uploads.reading.table import RawRow, Table
+from app.uploads.reading.xlsx_bounds import XlsxLimits
 
 HEADER = "Номер телефона;Фамилия;Имя;Дата рождения"
 COLUMNS = [Column.MSISDN, Column.LAST_NAME, Column.FIRST_NAME, Column.BIRTH_DATE]
@@ -640,7 +642,7 @@ class TestRowBatches:
         except UnicodeEncodeError:
             return  # cp1251 has no such letter: not a file Excel would write
         with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
-            patch.setattr("app.uploads.readers._FRAME_CHUNK", chunk)
+            patch.setattr("app.uploads.reading.csv_files._FRAME_CHUNK", chunk)
             path = Path(folder) / "list.csv"
             path.write_bytes(data)
             try:
@@ -670,11 +672,11 @@ class TestRowBatches:
     ) -> None:
         text = ending.join(["Фамилия;Имя;Дата рождения", *rows]) + (ending if last_ending else "")
         with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
-            patch.setattr("app.uploads.readers._FRAME_CHUNK", chunk)
+            patch.setattr("app.uploads.reading.csv_files._FRAME_CHUNK", chunk)
             path = Path(folder) / "list.csv"
             path.write_bytes(text.encode("utf-8-sig" if bom else "utf-8"))
-            fast = readers._count_plain_records(path, delimiter=";", width=3)
-            slow = readers._count_data_records(
+            fast = csv_files._count_plain_records(path, delimiter=";", width=3)
+            slow = csv_files._count_data_records(
                 path, encoding="utf-8-sig" if bom else "utf-8", delimiter=";", name="x", width=3
             )
         assert fast == slow
@@ -682,9 +684,9 @@ class TestRowBatches:
     def test_a_plain_file_the_csv_parser_would_refuse_is_left_to_it(self, tmp_path: Path) -> None:
         path = tmp_path / "list.csv"
         path.write_bytes(b"a;b\r\nx\x00y;z\r\n")
-        assert readers._count_plain_records(path, delimiter=";", width=2) is None
+        assert csv_files._count_plain_records(path, delimiter=";", width=2) is None
         path.write_bytes(b"a;b\r\n" + b"x" * (csv.field_size_limit() + 1) + b";z\r\n")
-        assert readers._count_plain_records(path, delimiter=";", width=2) is None
+        assert csv_files._count_plain_records(path, delimiter=";", width=2) is None
 
     @pytest.mark.parametrize(
         "lines",

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from app.core.excel import neutralise
-from app.uploads.columns import DEVICE_TYPES, Column, column_for_header
-from app.uploads.readers import UploadRejected, open_table
+from app.uploads.reading.columns import DEVICE_TYPES, Column, column_for_header
+from app.uploads.reading.opening import open_table
+from app.uploads.reading.refusals import UploadRejected
 from app.uploads.spreadsheets import (
     DEVICE_TEMPLATE_HEADERS,
     EMPLOYEE_TEMPLATE_HEADERS,

@@ -1,4 +1,4 @@
-"""Tests of app.uploads.validation.
+"""Tests of app.uploads.checking: the row rules of a batch.
 
 The vectorised checks must agree with the scalar validators of app.core (and with
 check_device), so the property tests below run both on the same generated values and
@@ -30,8 +30,9 @@ from app.core.identifiers import (
 from app.core.names import is_cyrillic_name, normalize_full_name
 from app.numbers.registration_rules import check_device
 from app.numbers.schemas import DeviceIn, DeviceType
-from app.uploads.columns import Column
-from app.uploads.validation import CLEAN_SCHEMA, RowProblem, _prefix_depths, validate_batch
+from app.uploads.checking.batch import CLEAN_SCHEMA, RowProblem, validate_batch
+from app.uploads.checking.phones import _prefix_depths
+from app.uploads.reading.columns import Column
 
 TODAY = date(2025, 6, 1)
 DIGITS = "0123456789"

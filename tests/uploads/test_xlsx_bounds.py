@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
-from app.uploads.readers import UploadRejected, open_table
-from app.uploads.xlsx_bounds import MAX_MERGED_RANGES, XlsxLimits, check_workbook
+from app.uploads.reading.opening import open_table
+from app.uploads.reading.refusals import UploadRejected
+from app.uploads.reading.xlsx_bounds import MAX_MERGED_RANGES, XlsxLimits, check_workbook
 from tests.uploads.builders import sparse_sheet, xlsx_by_hand
 
 

@@ -28,7 +28,7 @@ from urllib.parse import unquote
 
 import polars as pl
 
-from app.uploads.refusals import UploadRejected, corrupt, not_a_table
+from app.uploads.reading.refusals import UploadRejected, corrupt, not_a_table
 
 __all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "XlsxLimits", "check_workbook"]
 

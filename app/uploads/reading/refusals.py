@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SAVE_HINT", "UploadRejected", "corrupt", "not_a_table"]
+__all__ = ["SAVE_HINT", "UploadRejected", "corrupt", "no_rows", "not_a_table"]
 
 SAVE_HINT = 'save the list from Excel as .xlsx or as "CSV UTF-8"'
 
@@ -36,4 +36,12 @@ def corrupt(name: str) -> UploadRejected:
         "file.corrupt",
         f"{name} is damaged and cannot be opened as an XLSX workbook; open it in Excel and save "
         "it again as .xlsx",
+    )
+
+
+def no_rows(name: str) -> UploadRejected:
+    """The file has a header but no data rows."""
+    return UploadRejected(
+        "file.no_rows",
+        f"{name}: the file has a header row but no data rows; add the rows below the header",
     )

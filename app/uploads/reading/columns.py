@@ -1,4 +1,5 @@
-"""The columns an upload may carry: canonical names, and the headers people write for them.
+"""The columns an upload may carry: canonical names, the headers people write for them, and
+the header row of a file read into columns.
 
 Russian Excel users write headers their own way (DOMAIN.md, "Data the company submits");
 matching forgives case, spaces, ё and punctuation.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import enum
 import re
+
+from app.uploads.reading.refusals import UploadRejected
 
 # Python's str.strip() and str.isspace() count these as whitespace, the ASCII information
 # separators U+001C..U+001F among them; the regex engine behind polars does not. Spelled out,
@@ -208,3 +211,40 @@ DOC_TYPES = {
 ROW_TYPES = {header_key(k): v for k, v in ROW_TYPES.items()}
 DEVICE_TYPES = {header_key(k): v for k, v in DEVICE_TYPES.items()}
 DOC_TYPES = {header_key(k): v for k, v in DOC_TYPES.items()}
+
+
+def read_header(
+    cells: list[str], *, name: str, has_rows: bool
+) -> tuple[list[str], list[Column | None]]:
+    """The header as written (stripped, trailing empty cells dropped) and its columns."""
+    header = [cell.strip() for cell in cells]
+    while header and not header[-1]:
+        header.pop()
+    if not header:
+        if not has_rows:
+            raise UploadRejected("file.empty", f"{name} is empty; there is no table in it")
+        raise UploadRejected(
+            "file.no_header",
+            f"the first row of {name} is empty; put the column headers "
+            "(Номер телефона, Фамилия, Имя, …) in the first row",
+        )
+    columns = [column_for_header(cell) if cell else None for cell in header]
+    first_seen: dict[Column, int] = {}
+    for position, column in enumerate(columns):
+        if column is None:
+            continue
+        if column in first_seen:
+            earlier = first_seen[column]
+            same = header[earlier] == header[position]
+            what = (
+                f'the column "{header[position]}" appears twice'
+                if same
+                else f'the columns "{header[earlier]}" and "{header[position]}" mean the same'
+            )
+            raise UploadRejected(
+                "header.duplicate_column",
+                f"in {name} {what} (columns {earlier + 1} and {position + 1}); keep one of them",
+                column=column.value,
+            )
+        first_seen[column] = position
+    return header, columns

@@ -1,0 +1,186 @@
+"""Dates of an employee: birth (an age the law admits) and the document's issue.
+
+Dates are parsed by polars exactly as :func:`app.core.identifiers.parse_date` parses one
+(``ДД.ММ.ГГГГ`` or ``ГГГГ-ММ-ДД``, a real calendar day), in three steps.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import polars as pl
+
+from app.core.identifiers import parse_date, validate_birth_date
+from app.uploads.checking.checks import (
+    NO_PROBLEM,
+    REQUIRED,
+    Check,
+    Derived,
+    MessageFn,
+    Rules,
+    required_message,
+    scalar_message,
+)
+from app.uploads.checking.kinds import IS_EMPLOYEE
+from app.uploads.reading.columns import Column
+
+__all__ = ["derived", "rules"]
+
+_DATES = (Column.BIRTH_DATE, Column.DOC_ISSUED_ON)
+
+
+def derived() -> Derived:
+    """``{date}__date`` (Date) and ``{date}__err`` (parse_date's code) of both dates."""
+    return Derived(
+        steps=(
+            list(itertools.chain.from_iterable(_date_groups(c) for c in _DATES)),
+            list(itertools.chain.from_iterable(_date_numbers(c) for c in _DATES)),
+            list(itertools.chain.from_iterable(_date_values(c) for c in _DATES)),
+        ),
+        scratch=tuple(
+            f"{c.value}__{part}" for c in _DATES for part in ("ru", "iso", "year", "month", "day")
+        ),
+    )
+
+
+def _date_groups(name: str) -> list[pl.Expr]:
+    """Step 1 of parse_date: the two spellings' groups, as structs."""
+    return [
+        pl.col(name)
+        .str.extract_groups(r"^([0-9]{1,2})\.([0-9]{1,2})\.([0-9]+)$")
+        .alias(f"{name}__ru"),
+        pl.col(name)
+        .str.extract_groups(r"^([0-9]+)-([0-9]{1,2})-([0-9]{1,2})$")
+        .alias(f"{name}__iso"),
+    ]
+
+
+def _date_numbers(name: str) -> list[pl.Expr]:
+    """Step 2: year text, month and day."""
+    ru, iso = pl.col(f"{name}__ru").struct, pl.col(f"{name}__iso").struct
+    return [
+        pl.coalesce(ru.field("3"), iso.field("1")).alias(f"{name}__year"),
+        pl.coalesce(ru.field("2"), iso.field("2")).cast(pl.Int32).alias(f"{name}__month"),
+        pl.coalesce(ru.field("1"), iso.field("3")).cast(pl.Int32).alias(f"{name}__day"),
+    ]
+
+
+def _date_values(name: str) -> list[pl.Expr]:
+    """Step 3: ``{name}__date`` (Date) and ``{name}__err`` (parse_date's code)."""
+    year_text = pl.col(f"{name}__year")
+    month, day = pl.col(f"{name}__month"), pl.col(f"{name}__day")
+    year = pl.when(year_text.str.len_bytes() == 4).then(year_text).cast(pl.Int32)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = (
+        pl.when(month == 2)
+        .then(28 + leap.cast(pl.Int32))
+        .when(month.is_in([4, 6, 9, 11]))
+        .then(30)
+        .otherwise(31)
+    )
+    calendar = ((year >= 1) & month.is_between(1, 12) & day.is_between(1, month_days)).fill_null(
+        False
+    )
+    error = (
+        pl.when(pl.col(name).is_null())
+        .then(pl.lit(None, pl.String))
+        .when(year_text.is_null() | (year_text.str.len_bytes() != 4))
+        .then(pl.lit("date.format"))
+        .when(~calendar)
+        .then(pl.lit("date.invalid"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    parsed = pl.date(
+        pl.when(calendar).then(year), pl.when(calendar).then(month), pl.when(calendar).then(day)
+    )
+    return [parsed.alias(f"{name}__date"), error.alias(f"{name}__err")]
+
+
+def rules(*, today: date, min_age: int, max_age: int) -> Rules:
+    """An employee's birth date gives an age from ``min_age`` to ``max_age``; the document
+    was issued neither in the future nor before the birth."""
+    birth_code = _birth_code(today=today, min_age=min_age, max_age=max_age)
+    issued_code = _issued_code(today=today)
+    birth_message = _date_message(today, min_age, max_age)
+    return Rules(
+        [
+            Check(
+                Column.BIRTH_DATE,
+                "c_birth",
+                Column.BIRTH_DATE,
+                pl.lit(Column.BIRTH_DATE),
+                birth_message,
+                verdict=birth_code,
+            ),
+            Check(
+                Column.DOC_ISSUED_ON,
+                "c_issued",
+                Column.DOC_ISSUED_ON,
+                None,
+                _issued_message,
+                verdict=issued_code,
+            ),
+        ]
+    )
+
+
+def _birth_code(*, today: date, min_age: int, max_age: int) -> pl.Expr:
+    birth = pl.col(f"{Column.BIRTH_DATE}__date")
+    had_birthday = (birth.dt.month() < today.month) | (
+        (birth.dt.month() == today.month) & (birth.dt.day() <= today.day)
+    )
+    age = today.year - birth.dt.year() - (~had_birthday).cast(pl.Int32)
+    return (
+        pl.when(~IS_EMPLOYEE)
+        .then(NO_PROBLEM)
+        .when(pl.col(Column.BIRTH_DATE).is_null())
+        .then(REQUIRED)
+        .when(pl.col(f"{Column.BIRTH_DATE}__err").is_not_null())
+        .then(pl.col(f"{Column.BIRTH_DATE}__err"))
+        .when(birth > today)
+        .then(pl.lit("birth_date.future"))
+        .when(age < min_age)
+        .then(pl.lit("birth_date.too_young"))
+        .when(age > max_age)
+        .then(pl.lit("birth_date.too_old"))
+        .otherwise(NO_PROBLEM)
+    )
+
+
+def _issued_code(*, today: date) -> pl.Expr:
+    birth = pl.col(f"{Column.BIRTH_DATE}__date")
+    issued = pl.col(f"{Column.DOC_ISSUED_ON}__date")
+    return (
+        pl.when(~IS_EMPLOYEE)
+        .then(NO_PROBLEM)
+        .when(pl.col(f"{Column.DOC_ISSUED_ON}__err").is_not_null())
+        .then(pl.col(f"{Column.DOC_ISSUED_ON}__err"))
+        .when(issued > today)
+        .then(pl.lit("date.future"))
+        .when(issued < birth)
+        .then(pl.lit("date.before_birth"))
+        .otherwise(NO_PROBLEM)
+    )
+
+
+def _date_message(today: date, min_age: int, max_age: int) -> MessageFn:
+    def check(raw: str) -> object:
+        return validate_birth_date(parse_date(raw), today=today, min_age=min_age, max_age=max_age)
+
+    scalar = scalar_message(check)
+
+    def message(code: str, raw: str | None, extra: str | None) -> str:
+        if code == "required":
+            return required_message("an employee row")(code, raw, extra)
+        return scalar(code, raw, None)
+
+    return message
+
+
+def _issued_message(code: str, raw: str | None, extra: str | None) -> str:
+    if code == "date.future":
+        return "the issue date is in the future; check the issue date in the document"
+    if code == "date.before_birth":
+        return "the issue date is before the birth date; check the issue date and the birth date"
+    return scalar_message(parse_date)(code, raw, None)
