@@ -89,8 +89,9 @@ def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> 
     from app.db.session import unit_of_work
     from app.numbers.lifecycle import Actor
     from app.numbers.models import ActorKind
-    from app.uploads import service
+    from app.uploads import intake
     from app.uploads.models import UploadMode
+    from app.uploads.worker import process_upload
 
     settings = Settings(
         env=Environment.DEV,
@@ -103,11 +104,11 @@ def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> 
     started = time.perf_counter()
     copy = Path(upload_dir) / f"incoming-{mode}"
     shutil.copyfile(file, copy)
-    received = service.ReceivedFile(
-        path=copy, filename="bench.csv", size=copy.stat().st_size, sha256=service.file_sha256(copy)
+    received = intake.ReceivedFile(
+        path=copy, filename="bench.csv", size=copy.stat().st_size, sha256=intake.file_sha256(copy)
     )
     with unit_of_work(runtime.sessions) as session:
-        upload, _ = service.receive_upload(
+        upload, _ = intake.receive_upload(
             session,
             subscriber_id=int(company_id),
             received=received,
@@ -118,7 +119,7 @@ def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> 
             now=NOW,
         )
         upload_id = upload.id
-    result = service.process_upload(runtime, upload_id)
+    result = process_upload(runtime, upload_id)
     seconds = time.perf_counter() - started
     assert result is not None
     return {
