@@ -92,8 +92,9 @@ def import_file(
     from rich.progress import Progress
 
     from app.core.runtime import Runtime
-    from app.uploads import service
+    from app.uploads import intake
     from app.uploads.models import UploadStatus
+    from app.uploads.worker import process_upload
 
     runtime = Runtime.build(get_settings())
     upload_id, created = _receive(runtime, path, company, mode, idempotency_key)
@@ -105,7 +106,7 @@ def import_file(
         def show(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total or None)
 
-        result = service.process_upload(runtime, upload_id, progress=show)
+        result = process_upload(runtime, upload_id, progress=show)
     if result is None:
         typer.echo(f"upload {upload_id} is being processed by another worker")
         raise typer.Exit(1)
@@ -117,7 +118,7 @@ def import_file(
     if result.failure_message:
         typer.echo(f"  {result.failure_code}: {result.failure_message}")
     with runtime.sessions() as session:
-        for error in service.first_errors(session, upload_id=result.id, limit=10):
+        for error in intake.first_errors(session, upload_id=result.id, limit=10):
             typer.echo(f"  row {error['row']}, {error['column']}: {error['message']}")
     if result.status is UploadStatus.FAILED:
         raise typer.Exit(2)
@@ -133,7 +134,7 @@ def _receive(
 
     from app.core.actors import Actor, ActorKind
     from app.db.session import unit_of_work
-    from app.uploads import service
+    from app.uploads import intake
     from app.uploads.models import UploadMode
 
     upload_dir = Path(runtime.settings.upload_dir)
@@ -143,15 +144,15 @@ def _receive(
         path.open("rb") as source,
     ):
         shutil.copyfileobj(source, copy)
-    received = service.ReceivedFile(
+    received = intake.ReceivedFile(
         path=Path(copy.name),
         filename=path.name,
         size=path.stat().st_size,
-        sha256=service.file_sha256(path),
+        sha256=intake.file_sha256(path),
     )
     try:
         with unit_of_work(runtime.sessions) as session:
-            upload, created = service.receive_upload(
+            upload, created = intake.receive_upload(
                 session,
                 subscriber_id=company,
                 received=received,
@@ -170,15 +171,12 @@ def _receive(
 def resume_uploads() -> None:
     """Finish uploads left unfinished by a worker that died."""
     from app.core.runtime import Runtime
-    from app.uploads import service
+    from app.uploads import intake
     from app.uploads.worker import run_upload
 
     runtime = Runtime.build(get_settings())
-    settled = service.settle_prepared(runtime.engine)
-    if settled:
-        typer.echo(f"{settled} interrupted apply(s) settled")
     with runtime.sessions() as session:
-        pending = service.stale_uploads(session, now=runtime.clock.now())
+        pending = intake.stale_uploads(session, now=runtime.clock.now())
     for upload_id in pending:
         result = run_upload(runtime, upload_id)  # one file that kills its worker stops no other
         typer.echo(f"upload {upload_id}: {result.status.value if result else 'held elsewhere'}")

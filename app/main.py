@@ -42,7 +42,7 @@ from app.sandbox.router import router as sandbox_tokens_router
 from app.scheduler.router import router as jobs_router
 from app.scheduler.router import sandbox_router as sandbox_clock_router
 from app.scheduler.runner import build_scheduler
-from app.uploads import service as uploads
+from app.uploads import intake as uploads
 from app.uploads.router import router as uploads_router
 from app.uploads.worker import run_upload
 from app.work.router import router as work_router
@@ -53,7 +53,6 @@ log = structlog.get_logger("simreg.app")
 def _resume_uploads(runtime: Runtime) -> None:
     """Finish uploads whose worker died (a crash or a restart mid-upload)."""
     try:
-        uploads.settle_prepared(runtime.engine)
         with runtime.sessions() as session:
             pending = uploads.stale_uploads(session, now=runtime.clock.now())
         for upload_id in pending:

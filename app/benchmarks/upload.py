@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.benchmarks.common import NOW, bench_database, peak_rss_mb, run_child, seed_company
+from app.core.actors import Actor
 from app.core.identifiers import luhn_valid
 
 HEADER = [
@@ -84,12 +85,13 @@ def list_rows(rows: int) -> Iterator[list[str]]:
 
 def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> dict[str, Any]:
     from app.config import Environment, Settings
-    from app.core.actors import Actor, ActorKind
+    from app.core.actors import ActorKind
     from app.core.clock import FixedClock
     from app.core.runtime import Runtime
     from app.db.session import unit_of_work
-    from app.uploads import service
+    from app.uploads import intake
     from app.uploads.models import UploadMode
+    from app.uploads.worker import process_upload
 
     settings = Settings(
         env=Environment.DEV,
@@ -102,11 +104,11 @@ def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> 
     started = time.perf_counter()
     copy = Path(upload_dir) / f"incoming-{mode}"
     shutil.copyfile(file, copy)
-    received = service.ReceivedFile(
-        path=copy, filename="bench.csv", size=copy.stat().st_size, sha256=service.file_sha256(copy)
+    received = intake.ReceivedFile(
+        path=copy, filename="bench.csv", size=copy.stat().st_size, sha256=intake.file_sha256(copy)
     )
     with unit_of_work(runtime.sessions) as session:
-        upload, _ = service.receive_upload(
+        upload, _ = intake.receive_upload(
             session,
             subscriber_id=int(company_id),
             received=received,
@@ -117,7 +119,7 @@ def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> 
             now=NOW,
         )
         upload_id = upload.id
-    result = service.process_upload(runtime, upload_id)
+    result = process_upload(runtime, upload_id)
     seconds = time.perf_counter() - started
     assert result is not None
     return {
@@ -150,7 +152,7 @@ def _naive(url: str, company_id: str, file: str, limit: str) -> dict[str, Any]:
     from sqlalchemy import select
 
     from app.config import Environment, Settings
-    from app.core.actors import Actor, ActorKind
+    from app.core.actors import ActorKind
     from app.core.clock import FixedClock
     from app.core.errors import DomainError
     from app.core.identifiers import InvalidIdentifier, normalize_msisdn

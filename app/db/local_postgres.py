@@ -113,9 +113,7 @@ def start_server() -> PostgresServer:
         "-c max_wal_size=8GB -c checkpoint_timeout=30min "
         # A new server has no WAL files to recycle yet: a server that has run for a while
         # reuses its old ones, and this one need not write 1.5 GB of zeros to make new ones.
-        "-c wal_init_zero=off "
-        # An upload's apply commits its two writers in two phases (app/uploads/service.py).
-        "-c max_prepared_transactions=20"
+        "-c wal_init_zero=off"
     )
     _pg_ctl_start(run_as, bin_dir, data_dir, options)
     _wait_for_port(port)

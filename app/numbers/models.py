@@ -110,7 +110,31 @@ class PhoneNumber(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
-class Registration(Base):
+class NamedUser:
+    """The columns that say who uses a number: a person (identity data sealed) or a device.
+    Declared once, for a registration and for an upload's row waiting to become one."""
+
+    kind: Mapped[SimKind] = mapped_column(str_enum(SimKind, 16))
+    # Employee: names stay readable (shown to the admin); documents are sealed in pd_sealed.
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    patronymic: Mapped[str | None] = mapped_column(String(200))
+    name_key: Mapped[str | None] = mapped_column(String(600))
+    doc_type: Mapped[str | None] = mapped_column(String(32))
+    pd_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pd_key_id: Mapped[str | None] = mapped_column(String(32))
+    doc_hash: Mapped[str | None] = mapped_column(String(32))
+    birth_date_hash: Mapped[str | None] = mapped_column(String(32))
+    snils_hash: Mapped[str | None] = mapped_column(String(32))
+    # Device.
+    device_type: Mapped[str | None] = mapped_column(String(64))
+    device_model: Mapped[str | None] = mapped_column(String(200))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    device_id_kind: Mapped[str | None] = mapped_column(String(16))
+    install_address: Mapped[str | None] = mapped_column(Text)
+
+
+class Registration(NamedUser, Base):
     """Who uses a number: a person (identity data sealed) or a device. One current per number."""
 
     __tablename__ = "registrations"
@@ -131,24 +155,6 @@ class Registration(Base):
     # No foreign key: uploads insert registrations by the hundred thousand for numbers they
     # have just looked up, and numbers are never deleted (triggers refuse it).
     number_id: Mapped[int] = mapped_column(BigIntPK)
-    kind: Mapped[SimKind] = mapped_column(str_enum(SimKind, 16))
-    # Employee: names stay readable (shown to the admin); documents are sealed in pd_sealed.
-    last_name: Mapped[str | None] = mapped_column(String(200))
-    first_name: Mapped[str | None] = mapped_column(String(200))
-    patronymic: Mapped[str | None] = mapped_column(String(200))
-    name_key: Mapped[str | None] = mapped_column(String(600))
-    doc_type: Mapped[str | None] = mapped_column(String(32))
-    pd_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
-    pd_key_id: Mapped[str | None] = mapped_column(String(32))
-    doc_hash: Mapped[str | None] = mapped_column(String(32))
-    birth_date_hash: Mapped[str | None] = mapped_column(String(32))
-    snils_hash: Mapped[str | None] = mapped_column(String(32))
-    # Device.
-    device_type: Mapped[str | None] = mapped_column(String(64))
-    device_model: Mapped[str | None] = mapped_column(String(200))
-    device_id: Mapped[str | None] = mapped_column(String(64))
-    device_id_kind: Mapped[str | None] = mapped_column(String(16))
-    install_address: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16))
     submitted_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

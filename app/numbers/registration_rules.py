@@ -6,6 +6,7 @@ Shared by the API and by uploads, so a row and a request are judged by the same 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,64 +84,17 @@ def check_employee(
     data: EmployeeIn, *, today: dt.date
 ) -> tuple[CleanEmployee | None, list[FieldProblem]]:
     """Every problem of an employee's data (not only the first), or its normal form."""
-    problems: list[FieldProblem] = []
-    russian = data.doc_type is DocumentType.RU_PASSPORT
-    for field, value in (
-        ("last_name", data.last_name),
-        ("first_name", data.first_name),
-        ("patronymic", data.patronymic),
-    ):
-        if value and russian and not is_cyrillic_name(value):
-            problems.append(
-                FieldProblem(
-                    field,
-                    "name.not_cyrillic",
-                    "write the name in Cyrillic letters, as in the Russian passport",
-                )
-            )
-    series = number = ""
-    if russian:
-        try:
-            series, number = normalize_passport_ru(data.doc_number)
-        except InvalidIdentifier as exc:
-            problems.append(FieldProblem("doc_number", exc.code, exc.message))
-    else:
-        number = "".join(data.doc_number.split()).upper()
-        if not 5 <= len(number) <= 20 or not number.isalnum():
-            problems.append(
-                FieldProblem(
-                    "doc_number",
-                    "document.invalid",
-                    "a foreign document number has 5 to 20 letters or digits",
-                )
-            )
+    problems = _name_problems(data)
+    series, number = _document_number(data, problems)
     try:
         validate_birth_date(data.birth_date, today=today)
     except InvalidIdentifier as exc:
         problems.append(FieldProblem("birth_date", exc.code, exc.message))
-    if data.doc_issued_on is not None:
-        if data.doc_issued_on > today:
-            problems.append(
-                FieldProblem("doc_issued_on", "date.future", "the issue date is in the future")
-            )
-        elif data.doc_issued_on < data.birth_date:
-            problems.append(
-                FieldProblem(
-                    "doc_issued_on", "date.before_birth", "the issue date is before the birth date"
-                )
-            )
-    issuer_code = None
-    if data.doc_issuer_code:
-        try:
-            issuer_code = normalize_issuer_code(data.doc_issuer_code)
-        except InvalidIdentifier as exc:
-            problems.append(FieldProblem("doc_issuer_code", exc.code, exc.message))
-    snils = None
-    if data.snils:
-        try:
-            snils = normalize_snils(data.snils)
-        except InvalidIdentifier as exc:
-            problems.append(FieldProblem("snils", exc.code, exc.message))
+    problems.extend(_issue_date_problems(data, today=today))
+    issuer_code = _normal_or_problem(
+        "doc_issuer_code", data.doc_issuer_code, normalize_issuer_code, problems
+    )
+    snils = _normal_or_problem("snils", data.snils, normalize_snils, problems)
     if problems:
         return None, problems
     patronymic = data.patronymic or None
@@ -161,6 +115,74 @@ def check_employee(
         ),
         [],
     )
+
+
+def _name_problems(data: EmployeeIn) -> list[FieldProblem]:
+    """A Russian passport holder's names must be written in Cyrillic, as in the passport."""
+    if data.doc_type is not DocumentType.RU_PASSPORT:
+        return []
+    return [
+        FieldProblem(
+            field,
+            "name.not_cyrillic",
+            "write the name in Cyrillic letters, as in the Russian passport",
+        )
+        for field, value in (
+            ("last_name", data.last_name),
+            ("first_name", data.first_name),
+            ("patronymic", data.patronymic),
+        )
+        if value and not is_cyrillic_name(value)
+    ]
+
+
+def _document_number(data: EmployeeIn, problems: list[FieldProblem]) -> tuple[str, str]:
+    """The document's (series, number) in normal form; a problem is added when it is invalid."""
+    if data.doc_type is DocumentType.RU_PASSPORT:
+        try:
+            return normalize_passport_ru(data.doc_number)
+        except InvalidIdentifier as exc:
+            problems.append(FieldProblem("doc_number", exc.code, exc.message))
+            return "", ""
+    number = "".join(data.doc_number.split()).upper()
+    if not 5 <= len(number) <= 20 or not number.isalnum():
+        problems.append(
+            FieldProblem(
+                "doc_number",
+                "document.invalid",
+                "a foreign document number has 5 to 20 letters or digits",
+            )
+        )
+    return "", number
+
+
+def _issue_date_problems(data: EmployeeIn, *, today: dt.date) -> list[FieldProblem]:
+    """An issue date may be neither in the future nor before the holder was born."""
+    issued = data.doc_issued_on
+    if issued is None:
+        return []
+    if issued > today:
+        return [FieldProblem("doc_issued_on", "date.future", "the issue date is in the future")]
+    if issued < data.birth_date:
+        return [
+            FieldProblem(
+                "doc_issued_on", "date.before_birth", "the issue date is before the birth date"
+            )
+        ]
+    return []
+
+
+def _normal_or_problem(
+    field: str, value: str | None, normalize: Callable[[str], str], problems: list[FieldProblem]
+) -> str | None:
+    """An optional identifier in normal form, or None with a problem added when it is invalid."""
+    if not value:
+        return None
+    try:
+        return normalize(value)
+    except InvalidIdentifier as exc:
+        problems.append(FieldProblem(field, exc.code, exc.message))
+        return None
 
 
 def check_device(data: DeviceIn) -> tuple[CleanDevice | None, list[FieldProblem]]:

@@ -23,7 +23,7 @@ from app.core.personal_data import (
     mask_passport,
     mask_snils,
 )
-from app.numbers import lifecycle
+from app.numbers import lifecycle, new_user
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind, StatusEvent
 from app.numbers.registration_rules import (
     CleanDevice,
@@ -350,24 +350,6 @@ def _device_row(clean: CleanDevice) -> dict[str, object]:
     }
 
 
-_COMPARED = (
-    "kind",
-    "name_key",
-    "doc_type",
-    "doc_hash",
-    "birth_date_hash",
-    "snils_hash",
-    "device_type",
-    "device_model",
-    "device_id",
-    "install_address",
-)
-
-
-def _same_user(current: Registration, row: dict[str, object]) -> bool:
-    return all(getattr(current, key) == row.get(key) for key in _COMPARED)
-
-
 Outcome = Literal["created", "superseded", "unchanged"]
 
 # Terminated and transferred numbers have left the registry: no new user, no removal.
@@ -385,20 +367,55 @@ def register_user(
     now: dt.datetime,
     today: dt.date,
 ) -> tuple[Outcome, Registration]:
-    """Name who uses a number (flow A / C).
+    """Name who uses a number (flow A / C), by the rule of `app.numbers.new_user`.
 
     An employee needs the person's confirmation: the number goes to `pending_confirmation`.
     A device waits for the operator's matching step, which activates it; if the number was
     serving someone else, it counts as unregistered until then. A suspended number stays
     suspended until the new user is confirmed. The same user again changes nothing.
     """
-    if number.status in _FINAL:
+    if number.status in new_user.FINAL:
         raise lifecycle.IllegalTransition(
             f"Number {number.id} is '{number.status.value}'; it has left the registry and "
             "cannot get a new user.",
             number_id=number.id,
             current_status=number.status.value,
         )
+    row = _user_row(data, vault, today=today)
+    current = current_registration(session, number_id=number.id)
+    if current is not None and new_user.same_user(current, row):
+        return "unchanged", current
+    if current is not None:
+        current.ended_at = now
+        current.end_reason = new_user.end_reason()
+        session.flush()
+    registration = Registration(
+        number_id=number.id, source=source, submitted_by=actor.id, created_at=now, **row
+    )
+    session.add(registration)
+    session.flush()
+    values = new_user.number_values(registration.kind, superseded=current is not None, now=now)
+    for name, value in values.items():
+        setattr(number, name, value)
+    number.deadline_stale = True  # the caller settles it (`settle_stale_deadlines`)
+    move = new_user.MOVES[registration.kind]
+    if number.status in move.sources:
+        lifecycle.transition(
+            session,
+            number,
+            move.target,
+            actor=actor,
+            reason=move.reason,
+            at=now,
+            registration_id=registration.id,
+        )
+    return ("superseded" if current is not None else "created"), registration
+
+
+def _user_row(
+    data: EmployeeIn | DeviceIn, vault: PersonalDataVault, *, today: dt.date
+) -> dict[str, object]:
+    """A registration's user columns from a request, or InvalidInput with every problem."""
     if isinstance(data, EmployeeIn):
         clean_employee, problems = check_employee(data, today=today)
         row = _employee_row(clean_employee, vault) if clean_employee else {}
@@ -407,41 +424,7 @@ def register_user(
         row = _device_row(clean_device) if clean_device else {}
     if problems:
         raise InvalidInput("The user's data are not valid; see errors.", errors=problems)
-    current = current_registration(session, number_id=number.id)
-    if current is not None and _same_user(current, row):
-        return "unchanged", current
-    outcome: Outcome = "created"
-    if current is not None:
-        current.ended_at = now
-        current.end_reason = "superseded by a new user"
-        session.flush()
-        outcome = "superseded"
-        # DOMAIN.md: a change of user opens a grace period, counted from this day.
-        number.user_changed_on = now.astimezone(MOSCOW).date()
-    registration = Registration(
-        number_id=number.id, source=source, submitted_by=actor.id, created_at=now, **row
-    )
-    session.add(registration)
-    session.flush()
-    number.sim_kind = registration.kind
-    number.deadline_stale = True
-    if registration.kind is SimKind.EMPLOYEE:
-        target = NumberStatus.PENDING_CONFIRMATION
-        why = "employee named; waiting for the person's confirmation"
-    else:
-        target = NumberStatus.UNREGISTERED
-        why = "device named; waiting for the operator's matching step"
-    if number.status not in (NumberStatus.SUSPENDED, target):
-        lifecycle.transition(
-            session,
-            number,
-            target,
-            actor=actor,
-            reason=why,
-            at=now,
-            registration_id=registration.id,
-        )
-    return outcome, registration
+    return row
 
 
 def remove_registration(

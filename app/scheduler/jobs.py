@@ -36,15 +36,14 @@ def _notifications(runtime: Runtime) -> dict[str, Any]:
 
 
 def _uploads(runtime: Runtime) -> dict[str, Any]:
-    from app.uploads import service as uploads
+    from app.uploads import intake as uploads
     from app.uploads.worker import run_upload
 
-    settled = uploads.settle_prepared(runtime.engine)
     with runtime.sessions() as session:
         stale = uploads.stale_uploads(session, now=runtime.clock.now())
     for upload_id in stale:
         run_upload(runtime, upload_id)  # in a worker process: a file cannot stop the jobs
-    return {"uploads_resumed": len(stale), "prepared_settled": settled}
+    return {"uploads_resumed": len(stale)}
 
 
 def _metrics(runtime: Runtime) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, BigIntPK, UtcDateTime, str_enum
+from app.numbers.models import NamedUser
 
 
 class UploadStatus(enum.StrEnum):
@@ -108,8 +109,9 @@ class UploadRejection(Base):
     msisdn_digits: Mapped[str | None] = mapped_column(String(10))
 
 
-class StagedRow(Base):
-    """An accepted row waiting to be applied: the registration it will become, sealed."""
+class StagedRow(NamedUser, Base):
+    """An accepted row waiting to be applied: the registration it will become (its user's
+    columns are a registration's own), sealed."""
 
     __tablename__ = "upload_staged_rows"
     __table_args__ = (Index("ix_upload_staged_rows_upload_number", "upload_id", "number_id"),)
@@ -121,22 +123,6 @@ class StagedRow(Base):
     row_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     number_id: Mapped[int] = mapped_column(BigInteger)
     msisdn: Mapped[str] = mapped_column(String(16))
-    kind: Mapped[str] = mapped_column(String(16))
-    last_name: Mapped[str | None] = mapped_column(String(200))
-    first_name: Mapped[str | None] = mapped_column(String(200))
-    patronymic: Mapped[str | None] = mapped_column(String(200))
-    name_key: Mapped[str | None] = mapped_column(String(600))
-    doc_type: Mapped[str | None] = mapped_column(String(32))
-    pd_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
-    pd_key_id: Mapped[str | None] = mapped_column(String(32))
-    doc_hash: Mapped[str | None] = mapped_column(String(32))
-    birth_date_hash: Mapped[str | None] = mapped_column(String(32))
-    snils_hash: Mapped[str | None] = mapped_column(String(32))
-    device_type: Mapped[str | None] = mapped_column(String(64))
-    device_model: Mapped[str | None] = mapped_column(String(200))
-    device_id: Mapped[str | None] = mapped_column(String(64))
-    device_id_kind: Mapped[str | None] = mapped_column(String(16))
-    install_address: Mapped[str | None] = mapped_column(Text)
     iccid: Mapped[str | None] = mapped_column(String(20))
     prev_registration_id: Mapped[int | None] = mapped_column(BigInteger)
     outcome: Mapped[str | None] = mapped_column(String(16))

@@ -29,7 +29,7 @@ from app.core.errors import FieldProblem, InvalidInput
 from app.core.integers import RowId
 from app.core.runtime import Runtime
 from app.people.service import log_personal_data_read
-from app.uploads import service
+from app.uploads import intake
 from app.uploads.models import Upload, UploadMode
 from app.uploads.schemas import Counts, Progress, RowError, UploadOut, UploadPage
 from app.uploads.spreadsheets import (
@@ -74,7 +74,7 @@ def upload_view(session: Session, upload: Upload) -> UploadOut:
             unchanged=upload.unchanged,
             superseded=upload.superseded,
         ),
-        first_errors=[RowError(**e) for e in service.first_errors(session, upload_id=upload.id)],
+        first_errors=[RowError(**e) for e in intake.first_errors(session, upload_id=upload.id)],
         failure_code=upload.failure_code,
         failure_message=upload.failure_message,
         created_at=upload.created_at,
@@ -85,7 +85,7 @@ def upload_view(session: Session, upload: Upload) -> UploadOut:
     )
 
 
-async def _spool(file: UploadFile, directory: Path) -> service.ReceivedFile:
+async def _spool(file: UploadFile, directory: Path) -> intake.ReceivedFile:
     """Copy the upload to a file of our own, hashing it on the way."""
     directory.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -99,7 +99,7 @@ async def _spool(file: UploadFile, directory: Path) -> service.ReceivedFile:
         except BaseException:
             Path(out.name).unlink(missing_ok=True)  # a disconnect, a full disk
             raise
-    return service.ReceivedFile(
+    return intake.ReceivedFile(
         path=Path(out.name),
         filename=file.filename or "upload",
         size=size,
@@ -150,7 +150,7 @@ def _record(
     runtime: Runtime,
     admin: Principal,
     company_id: int,
-    received: service.ReceivedFile,
+    received: intake.ReceivedFile,
     mode: UploadMode,
     idempotency_key: str | None,
 ) -> tuple[Upload, bool, dict[str, Any]]:
@@ -162,7 +162,7 @@ def _record(
         )
     upload_dir = Path(runtime.settings.upload_dir)
     with runtime.sessions() as session:
-        upload, created = service.receive_upload(
+        upload, created = intake.receive_upload(
             session,
             subscriber_id=company_id,
             received=received,
@@ -188,7 +188,7 @@ def get_upload(
     """Status, progress, counts and the first errors of an upload."""
     ensure_company_visible(reader, company_id)
     return upload_view(
-        session, service.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
+        session, intake.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
     )
 
 
@@ -205,9 +205,7 @@ def list_uploads(
     ensure_company_visible(reader, company_id)
     scope = {"uploads": company_id}
     before = int(cursors.decode(cursor, scope=scope)["before"]) if cursor else None
-    rows = service.list_uploads(
-        session, subscriber_id=company_id, before_id=before, limit=limit + 1
-    )
+    rows = intake.list_uploads(session, subscriber_id=company_id, before_id=before, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return UploadPage(
@@ -229,9 +227,9 @@ def download_errors(
     """The refused rows as written, with an error column: fix them in Excel and upload again.
     Their cells may hold personal data: a read by operator staff is logged."""
     ensure_company_visible(reader, company_id)
-    upload = service.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
+    upload = intake.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
     header = upload.header or []
-    rows = list(service.rejected_rows(session, vault=runtime.vault, upload_id=upload.id))
+    rows = list(intake.rejected_rows(session, vault=runtime.vault, upload_id=upload.id))
     if reader.role is Role.OPERATOR_STAFF and rows:
         log_personal_data_read(
             session,

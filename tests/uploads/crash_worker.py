@@ -9,7 +9,8 @@ import sys
 from app.config import Environment, Settings
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
-from app.uploads import service
+from app.uploads import checkpoints
+from app.uploads.worker import process_upload
 
 
 def main() -> None:
@@ -26,9 +27,9 @@ def main() -> None:
         if name == checkpoint:
             os._exit(137)
 
-    service.checkpoints.hook = die
+    checkpoints.hook = die
     runtime = Runtime.build(settings, clock=FixedClock(dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)))
-    service.process_upload(runtime, int(upload_id))
+    process_upload(runtime, int(upload_id))
     os._exit(0)
 
 

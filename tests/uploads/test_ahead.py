@@ -1,4 +1,4 @@
-"""`_ahead`: the upload pipeline's stage that works on the next item in a thread."""
+"""`ahead`: the upload pipeline's stage that works on the next item in a thread."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.uploads.service import _ahead
+from app.uploads.pipeline import ahead
 
 
 def test_items_come_out_in_order_each_with_its_work_done() -> None:
-    assert list(_ahead(iter(range(5)), lambda n: n * n)) == [(n, n * n) for n in range(5)]
-    assert list(_ahead(iter([]), lambda n: n)) == []
+    assert list(ahead(iter(range(5)), lambda n: n * n)) == [(n, n * n) for n in range(5)]
+    assert list(ahead(iter([]), lambda n: n)) == []
 
 
 def test_the_next_item_is_worked_on_while_the_caller_holds_this_one() -> None:
@@ -23,7 +23,7 @@ def test_the_next_item_is_worked_on_while_the_caller_holds_this_one() -> None:
             second_started.set()
         return n
 
-    stage = _ahead(iter(range(3)), work)
+    stage = ahead(iter(range(3)), work)
     assert next(stage) == (0, 0)
     # The caller has not asked for item 1 yet, and its work is already under way.
     assert second_started.wait(timeout=10)
@@ -31,8 +31,8 @@ def test_the_next_item_is_worked_on_while_the_caller_holds_this_one() -> None:
 
 
 def test_stages_chain_and_keep_the_order() -> None:
-    first = _ahead(iter(range(50)), lambda n: n + 1)
-    second = _ahead(first, lambda pair: pair[1] * 10)
+    first = ahead(iter(range(50)), lambda n: n + 1)
+    second = ahead(first, lambda pair: pair[1] * 10)
     assert list(second) == [((n, n + 1), (n + 1) * 10) for n in range(50)]
 
 
@@ -42,7 +42,7 @@ def test_an_error_of_the_reader_or_the_work_reaches_the_caller_in_its_place() ->
         yield 2
         raise ValueError("the file ends in the middle of a quote")
 
-    stage = _ahead(items(), lambda n: n)
+    stage = ahead(items(), lambda n: n)
     assert next(stage) == (1, 1)
     assert next(stage) == (2, 2)
     with pytest.raises(ValueError, match="middle of a quote"):
@@ -53,7 +53,7 @@ def test_an_error_of_the_reader_or_the_work_reaches_the_caller_in_its_place() ->
             raise RuntimeError("two")
         return n
 
-    stage = _ahead(iter(range(5)), fails_on_two)
+    stage = ahead(iter(range(5)), fails_on_two)
     assert next(stage) == (0, 0)
     assert next(stage) == (1, 1)
     with pytest.raises(RuntimeError, match="two"):
@@ -62,7 +62,7 @@ def test_an_error_of_the_reader_or_the_work_reaches_the_caller_in_its_place() ->
 
 def test_a_caller_that_stops_early_leaves_no_thread_behind() -> None:
     before = threading.active_count()
-    stage = _ahead(iter(range(100)), lambda n: n)
+    stage = ahead(iter(range(100)), lambda n: n)
     assert next(stage) == (0, 0)
     stage.close()
     assert threading.active_count() == before
@@ -78,7 +78,7 @@ def test_several_workers_keep_the_order_when_later_work_ends_first() -> None:
             threading.Event().wait(0.05)  # and item 0 ends last
         return n * 2
 
-    assert list(_ahead(iter(range(6)), work, workers=2)) == [(n, n * 2) for n in range(6)]
+    assert list(ahead(iter(range(6)), work, workers=2)) == [(n, n * 2) for n in range(6)]
 
 
 def test_several_workers_raise_a_reader_error_after_the_items_before_it() -> None:
@@ -86,7 +86,7 @@ def test_several_workers_raise_a_reader_error_after_the_items_before_it() -> Non
         yield from range(3)
         raise ValueError("bad block")
 
-    stage = _ahead(items(), lambda n: n, workers=2)
+    stage = ahead(items(), lambda n: n, workers=2)
     assert [next(stage) for _ in range(3)] == [(0, 0), (1, 1), (2, 2)]
     with pytest.raises(ValueError, match="bad block"):
         next(stage)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,9 @@ from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
 from app.numbers.models import PhoneNumber, Registration, StatusEvent
-from app.uploads import service
+from app.uploads import checkpoints, intake
 from app.uploads.models import StagedRow, Upload, UploadMode, UploadStatus
+from app.uploads.worker import process_upload
 from tests.builders import add_numbers, make_company_with_numbers
 from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row, problem_codes
 
@@ -37,14 +37,14 @@ def _receive(
 ) -> int:
     listing = tmp_path / "list.csv"
     listing.write_bytes(content)
-    received = service.ReceivedFile(
+    received = intake.ReceivedFile(
         path=listing,
         filename="list.csv",
         size=listing.stat().st_size,
-        sha256=service.file_sha256(listing),
+        sha256=intake.file_sha256(listing),
     )
     with unit_of_work(runtime.sessions) as session:
-        upload, _ = service.receive_upload(
+        upload, _ = intake.receive_upload(
             session,
             subscriber_id=company_id,
             received=received,
@@ -127,11 +127,11 @@ class TestKilledMidApply:
         assert upload.status is UploadStatus.APPLYING
         assert _counts(session) == (0, 0)
         # Nobody else takes it while the dead worker's lease runs; afterwards, anyone may.
-        assert service.process_upload(runtime, pending_upload) is None
+        assert process_upload(runtime, pending_upload) is None
         clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
         with runtime.sessions() as fresh:
-            assert service.stale_uploads(fresh, now=clock.now()) == [pending_upload]
-        result = service.process_upload(runtime, pending_upload)
+            assert intake.stale_uploads(fresh, now=clock.now()) == [pending_upload]
+        result = process_upload(runtime, pending_upload)
         assert result is not None
         assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
         assert _counts(session) == (ROWS, ROWS)
@@ -159,7 +159,7 @@ class TestKilledMidValidation:
         assert upload.resume_after_row == 51  # the first batch: rows 2..51
         assert _counts(session) == (0, 0)
         clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
-        result = service.process_upload(runtime, pending_upload)
+        result = process_upload(runtime, pending_upload)
         assert result is not None
         assert (result.status, result.rows_read, result.accepted) == (UploadStatus.DONE, ROWS, ROWS)
         assert _counts(session) == (ROWS, ROWS)
@@ -184,7 +184,7 @@ class TestKilledMidValidation:
         )
         assert _counts(session) == (0, 0)
         clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
-        result = service.process_upload(runtime, pending_upload)
+        result = process_upload(runtime, pending_upload)
         assert result is not None
         assert (result.status, result.rows_read, result.accepted, result.created) == (
             UploadStatus.DONE,
@@ -221,7 +221,7 @@ class TestKilledMidValidation:
         assert (killed.status, killed.resume_after_row) == expected_killed
         settings.max_numbers_per_person = 1
         clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
-        result = service.process_upload(runtime, upload_id)
+        result = process_upload(runtime, upload_id)
         assert result is not None
         # A dry run and a streamed apply start over; a staged apply resumes. Either way every
         # row is counted once.
@@ -255,11 +255,11 @@ class TestStagedRowsOfAnotherUpload:
             if name == "apply.superseded_ended":
                 raise RuntimeError("stopped before applying")
 
-        service.checkpoints.hook = stop
+        checkpoints.hook = stop
         try:
-            service.process_upload(runtime, pending_upload)  # validated, then stopped in apply
+            process_upload(runtime, pending_upload)  # validated, then stopped in apply
         finally:
-            service.checkpoints.hook = None
+            checkpoints.hook = None
         assert session.get_one(Upload, pending_upload).status is UploadStatus.APPLYING
         waiting = select(func.count()).select_from(StagedRow)
         assert session.scalar(waiting.where(StagedRow.upload_id == pending_upload)) == ROWS
@@ -270,14 +270,14 @@ class TestStagedRowsOfAnotherUpload:
             runtime, settings, tmp_path, other["company"]["id"],
             csv_bytes(EMPLOYEE_HEADER, rows), UploadMode.APPLY,
         )  # fmt: skip
-        done = service.process_upload(runtime, other_upload)
+        done = process_upload(runtime, other_upload)
         assert done is not None
         assert (done.status, done.created) == (UploadStatus.DONE, 2)
         session.expire_all()
         assert session.scalar(waiting.where(StagedRow.upload_id == pending_upload)) == ROWS
 
         clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
-        result = service.process_upload(runtime, pending_upload)
+        result = process_upload(runtime, pending_upload)
         assert result is not None
         assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
         session.expire_all()
@@ -297,89 +297,15 @@ def _prepared(session: Session) -> int:
     )
 
 
-@pytest.fixture
-def no_prepared_left(runtime: Runtime) -> Iterator[None]:
-    """A failed assertion must not leave a prepared transaction behind: it would keep the
-    test database from being dropped."""
-    yield
-    with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        names = connection.scalars(
-            text("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")
-        ).all()
-        for name in names:
-            connection.exec_driver_sql(f"ROLLBACK PREPARED '{name}'")
-
-
 @pytest.mark.postgres_only
-@pytest.mark.usefixtures("no_prepared_left")
-class TestKilledMidCommitOfTwoWriters:
-    """On PostgreSQL the streamed apply's moves are a prepared transaction of their own,
-    committed after the session commits the upload done (see `_UploadWorker.stream`)."""
+class TestOneWriter:
+    """On PostgreSQL the streamed apply writes everything in the session's one transaction:
+    nothing is left prepared for a later commit."""
 
-    def test_before_the_upload_is_done_the_moves_are_rolled_back_and_the_rerun_applies(
-        self,
-        pending_upload: int,
-        settings: Settings,
-        session: Session,
-        runtime: Runtime,
-        clock: FixedClock,
+    def test_one_writer_applies_everything(
+        self, pending_upload: int, session: Session, runtime: Runtime
     ) -> None:
-        _kill_at(settings, pending_upload, "stream.moves_prepared", batch_rows=75)
-        assert session.get_one(Upload, pending_upload).status is UploadStatus.APPLYING
-        assert _prepared(session) == 1
-        assert _counts(session) == (0, 0)  # neither writer's work is visible
-        assert service.settle_prepared(runtime.engine) == 1
-        assert _prepared(session) == 0
-        assert _counts(session) == (0, 0)
-        clock.advance(dt.timedelta(seconds=settings.upload_lease_seconds + 1))
-        result = service.process_upload(runtime, pending_upload)
-        assert result is not None
-        assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
-        assert _counts(session) == (ROWS, ROWS)
-
-    def test_after_the_upload_is_done_the_moves_are_committed(
-        self, pending_upload: int, settings: Settings, session: Session, runtime: Runtime
-    ) -> None:
-        _kill_at(settings, pending_upload, "stream.upload_done", batch_rows=75)
-        session.expire_all()
-        assert session.get_one(Upload, pending_upload).status is UploadStatus.DONE
-        # The registrations committed; the numbers' moves wait, prepared.
-        assert _counts(session) == (ROWS, 0)
-        assert _prepared(session) == 1
-        assert service.settle_prepared(runtime.engine) == 1
-        assert _prepared(session) == 0
-        assert _counts(session) == (ROWS, ROWS)
-        pending = select(func.count()).where(PhoneNumber.status == "pending_confirmation")
-        assert session.scalar(pending) == ROWS
-
-    def test_the_moves_of_a_live_worker_are_left_to_it(
-        self, pending_upload: int, settings: Settings, session: Session, runtime: Runtime
-    ) -> None:
-        _kill_at(settings, pending_upload, "stream.moves_prepared", batch_rows=75)
-        with runtime.engine.connect() as alive:  # holds the lock a live worker would hold
-            alive.execute(
-                text("SELECT pg_advisory_lock(:space, :id)"),
-                {"space": service._PREPARED_LOCKS, "id": pending_upload},
-            )
-            assert service.settle_prepared(runtime.engine) == 0
-            assert _prepared(session) == 1
-            alive.execute(
-                text("SELECT pg_advisory_unlock(:space, :id)"),
-                {"space": service._PREPARED_LOCKS, "id": pending_upload},
-            )
-        assert service.settle_prepared(runtime.engine) == 1
-        assert _prepared(session) == 0
-
-    def test_without_prepared_transactions_one_writer_applies_everything(
-        self,
-        pending_upload: int,
-        session: Session,
-        runtime: Runtime,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        # A server left at max_prepared_transactions = 0, as PostgreSQL ships.
-        monkeypatch.setattr(service, "_prepared_transactions", lambda _session: False)
-        result = service.process_upload(runtime, pending_upload)
+        result = process_upload(runtime, pending_upload)
         assert result is not None
         assert (result.status, result.created) == (UploadStatus.DONE, ROWS)
         assert _counts(session) == (ROWS, ROWS)

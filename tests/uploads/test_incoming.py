@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.auth.service import Principal, Role
 from app.config import Settings
-from app.uploads import service
+from app.uploads import intake
 from tests.builders import make_company_with_numbers, staff_headers
 from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row, upload
 
@@ -138,7 +138,7 @@ class TestAFailureAfterTheFileWasMovedIn:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         world = make_company_with_numbers(lenient_client, count=1)
-        receive = service.receive_upload
+        receive = intake.receive_upload
 
         def receive_then_break(*args: Any, **kwargs: Any) -> Any:
             upload, created = receive(*args, **kwargs)
@@ -146,7 +146,7 @@ class TestAFailureAfterTheFileWasMovedIn:
             upload.size_bytes = None  # type: ignore[assignment]
             return upload, created
 
-        monkeypatch.setattr(service, "receive_upload", receive_then_break)
+        monkeypatch.setattr(intake, "receive_upload", receive_then_break)
         response = upload(lenient_client, world["company"]["id"], world["admin"], _content(world))
         assert response.status_code in (409, 500), response.text
         assert _incoming(settings) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app.uploads.service import SQLITE_NUMBERS_OF
+from app.uploads.repository import SQLITE_NUMBERS_OF
 
 
 def test_sqlite_reads_each_wanted_number_by_the_msisdn_index(session: Session) -> None:

@@ -24,8 +24,9 @@ from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
 from app.main import create_app
-from app.uploads import service
+from app.uploads import intake
 from app.uploads.models import Upload, UploadMode, UploadStatus
+from app.uploads.worker import process_upload
 from tests.builders import make_company_with_numbers
 from tests.uploads.builders import (
     EMPLOYEE_HEADER,
@@ -123,7 +124,7 @@ class TestAWorkerThatDies:
         session.expire_all()
         upload_row = session.get_one(Upload, failed["id"])
         assert (upload_row.status, upload_row.attempts) == (UploadStatus.FAILED, 2)
-        assert service.stale_uploads(session, now=clock.now()) == []
+        assert intake.stale_uploads(session, now=clock.now()) == []
 
 
 class TestAWorkerThatRunsTooLong:
@@ -151,12 +152,12 @@ def received(client: TestClient, runtime: Runtime, settings: Settings, tmp_path:
     world = make_company_with_numbers(client, count=1)
     listing = tmp_path / "list.csv"
     listing.write_bytes(csv_bytes(EMPLOYEE_HEADER, [employee_row(world["numbers"][0]["msisdn"])]))
-    file = service.ReceivedFile(
+    file = intake.ReceivedFile(
         path=listing, filename="list.csv", size=listing.stat().st_size,
-        sha256=service.file_sha256(listing),
+        sha256=intake.file_sha256(listing),
     )  # fmt: skip
     with unit_of_work(runtime.sessions) as db:
-        created, _ = service.receive_upload(
+        created, _ = intake.receive_upload(
             db,
             subscriber_id=world["company"]["id"],
             received=file,
@@ -203,7 +204,7 @@ class TestAttemptsAreCountedBeforeTheyStart:
             killed = session.get_one(Upload, received)
             assert (killed.status, killed.attempts) == (UploadStatus.RECEIVED, attempt)
             _lease_ran_out(session, received, clock)
-        result = service.process_upload(runtime, received)
+        result = process_upload(runtime, received)
         assert result is not None
         assert (result.status, result.failure_code) == (
             UploadStatus.FAILED,

@@ -1,0 +1,246 @@
+"""The uploads' face to the API and the command line: receive a file (or find the earlier
+upload of the same file or key), list and show uploads, and report what they refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.companies.models import CorporateSubscriber, SubscriberStatus
+from app.core.actors import Actor
+from app.core.errors import Conflict, NotFound
+from app.core.metrics import UPLOAD_ROWS_PROCESSED, UPLOAD_ROWS_REJECTED
+from app.core.personal_data import PersonalDataVault
+from app.uploads.models import Upload, UploadMode, UploadRejection, UploadStatus
+
+FIRST_ERRORS = 50
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """An uploaded file already on disk, with what the API learned while receiving it."""
+
+    path: Path
+    filename: str
+    size: int
+    sha256: str
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def receive_upload(
+    session: Session,
+    *,
+    subscriber_id: int,
+    received: ReceivedFile,
+    mode: UploadMode,
+    idempotency_key: str | None,
+    actor: Actor,
+    upload_dir: Path,
+    now: dt.datetime,
+) -> tuple[Upload, bool]:
+    """Record an upload, or return the earlier one for the same key or the same file.
+
+    Returns (upload, created). The file is moved into `upload_dir` only for a new upload;
+    otherwise (a replay or a refusal) the caller still has it to delete."""
+    company = session.get(CorporateSubscriber, subscriber_id)
+    if company is None:
+        raise NotFound(f"Company {subscriber_id} was not found.")
+    earlier = _earlier_upload(
+        session,
+        subscriber_id=subscriber_id,
+        received=received,
+        mode=mode,
+        idempotency_key=idempotency_key,
+    )
+    if earlier is not None:
+        return earlier, False
+    if company.status is SubscriberStatus.LIQUIDATED:
+        raise Conflict(
+            f"Company {subscriber_id} is liquidated; its numbers left the registry and "
+            "take no new users."
+        )
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    # A file of its own for each upload: it is deleted when its upload ends, whatever other
+    # uploads of the same content are doing.
+    stored = upload_dir / f"{subscriber_id}-{received.sha256[:16]}-{secrets.token_hex(8)}"
+    shutil.move(str(received.path), stored)
+    upload = _new_upload(
+        subscriber_id=subscriber_id,
+        received=received,
+        mode=mode,
+        idempotency_key=idempotency_key,
+        stored=stored,
+        actor=actor,
+        now=now,
+    )
+    session.add(upload)
+    session.flush()
+    return upload, True
+
+
+def _new_upload(
+    *,
+    subscriber_id: int,
+    received: ReceivedFile,
+    mode: UploadMode,
+    idempotency_key: str | None,
+    stored: Path,
+    actor: Actor,
+    now: dt.datetime,
+) -> Upload:
+    """A new upload of a file stored at `stored`, received and not yet read."""
+    return Upload(
+        subscriber_id=subscriber_id,
+        mode=mode,
+        status=UploadStatus.RECEIVED,
+        filename=received.filename[:300],
+        content_sha256=received.sha256,
+        idempotency_key=idempotency_key,
+        size_bytes=received.size,
+        stored_path=str(stored),
+        created_by=actor.id,
+        created_at=now,
+        rows_total=0,
+        rows_read=0,
+        accepted=0,
+        rejected=0,
+        created=0,
+        unchanged=0,
+        superseded=0,
+        resume_after_row=0,
+        attempts=0,
+    )
+
+
+def _earlier_upload(
+    session: Session,
+    *,
+    subscriber_id: int,
+    received: ReceivedFile,
+    mode: UploadMode,
+    idempotency_key: str | None,
+) -> Upload | None:
+    """The company's earlier upload of the same key (Conflict when its file or mode differs),
+    or else of the same file in the same mode that has not failed."""
+    if idempotency_key:
+        earlier = session.scalars(
+            select(Upload).where(
+                Upload.subscriber_id == subscriber_id, Upload.idempotency_key == idempotency_key
+            )
+        ).one_or_none()
+        if earlier is not None:
+            if earlier.content_sha256 != received.sha256 or earlier.mode is not mode:
+                raise Conflict(
+                    "This Idempotency-Key was used for another file or mode; "
+                    "send a new key for a new upload.",
+                    upload_id=earlier.id,
+                )
+            return earlier
+    return session.scalars(
+        select(Upload)
+        .where(
+            Upload.subscriber_id == subscriber_id,
+            Upload.content_sha256 == received.sha256,
+            Upload.mode == mode,
+            Upload.status != UploadStatus.FAILED,
+        )
+        .order_by(Upload.id)
+        .limit(1)
+    ).first()
+
+
+def get_upload(session: Session, *, subscriber_id: int, upload_id: int) -> Upload:
+    """One upload of a company, or NotFound."""
+    upload = session.scalars(
+        select(Upload).where(Upload.id == upload_id, Upload.subscriber_id == subscriber_id)
+    ).one_or_none()
+    if upload is None:
+        raise NotFound(f"Upload {upload_id} was not found.")
+    return upload
+
+
+def list_uploads(
+    session: Session, *, subscriber_id: int, before_id: int | None, limit: int
+) -> list[Upload]:
+    """A company's uploads, newest first."""
+    query = (
+        select(Upload)
+        .where(Upload.subscriber_id == subscriber_id)
+        .order_by(Upload.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(Upload.id < before_id)
+    return list(session.scalars(query))
+
+
+def first_errors(
+    session: Session, *, upload_id: int, limit: int = FIRST_ERRORS
+) -> list[dict[str, Any]]:
+    """The first problems of an upload, row by row, as (row, column, code, message)."""
+    rows = session.scalars(
+        select(UploadRejection)
+        .where(UploadRejection.upload_id == upload_id)
+        .order_by(UploadRejection.row_no)
+        .limit(limit)
+    )
+    found: list[dict[str, Any]] = []
+    for rejection in rows:
+        for problem in rejection.problems:
+            found.append({"row": rejection.row_no, **problem})
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def rejected_rows(
+    session: Session, *, vault: PersonalDataVault, upload_id: int
+) -> Iterable[tuple[int, list[str], str]]:
+    """Refused rows as written (their cells opened), with their problems in words, in row
+    order (streamed). For the error report only: the cells may hold personal data."""
+    query = (
+        select(UploadRejection.row_no, UploadRejection.cells_sealed, UploadRejection.problems)
+        .where(UploadRejection.upload_id == upload_id)
+        .order_by(UploadRejection.row_no)
+        .execution_options(yield_per=2_000)
+    )
+    for row_no, sealed, problems in session.execute(query):
+        text = "; ".join(f"{p['column']}: {p['message']}" for p in problems)
+        yield row_no, vault.open(sealed)["cells"], text
+
+
+def stale_uploads(session: Session, *, now: dt.datetime) -> list[int]:
+    """Uploads that are unfinished and held by nobody (their worker died, or never started)."""
+    return list(
+        session.scalars(
+            select(Upload.id)
+            .where(
+                Upload.status.not_in([UploadStatus.DONE, UploadStatus.FAILED]),
+                or_(Upload.lease_until.is_(None), Upload.lease_until < now),
+            )
+            .order_by(Upload.id)
+        )
+    )
+
+
+def count_rows(upload: Upload) -> None:
+    """Add a finished upload's rows to the metrics (once: only after its final commit)."""
+    UPLOAD_ROWS_PROCESSED.labels(mode=upload.mode.value).inc(upload.rows_read)
+    UPLOAD_ROWS_REJECTED.labels(mode=upload.mode.value).inc(upload.rejected)
