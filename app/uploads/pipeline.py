@@ -29,9 +29,9 @@ from app.db.units import commit_batch
 from app.uploads import checkpoints
 from app.uploads.applying.batches import staged_frame
 from app.uploads.applying.staged import stage_batch
+from app.uploads.checking.batch import Examined, examine
 from app.uploads.checking.header import check_header
 from app.uploads.checking.registry import check_registry
-from app.uploads.checking.row_batch import Examined, examine
 from app.uploads.checking.whole_file import SeenRows, late_refusals
 from app.uploads.models import Upload, UploadMode, UploadRejection, UploadStatus
 from app.uploads.reading.columns import Column

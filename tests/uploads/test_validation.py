@@ -30,8 +30,8 @@ from app.core.identifiers import (
 from app.core.names import is_cyrillic_name, normalize_full_name
 from app.numbers.registration_rules import check_device
 from app.numbers.schemas import DeviceIn, DeviceType
-from app.uploads.checking.batch import CLEAN_SCHEMA, RowProblem, validate_batch
 from app.uploads.checking.phones import _prefix_depths
+from app.uploads.checking.rules import CLEAN_SCHEMA, RowProblem, validate_batch
 from app.uploads.reading.columns import Column
 
 TODAY = date(2025, 6, 1)

@@ -16,7 +16,7 @@ from app.db.bulk import csv_slices
 from app.deadlines.settle import new_user_may_move_deadline
 from app.numbers import new_user
 from app.numbers.models import NumberStatus
-from app.uploads.checking.row_batch import hashed
+from app.uploads.checking.batch import hashed
 from app.uploads.models import Upload
 
 # The columns of a staged row, and those a registration takes from it.

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from app.numbers.new_user import FINAL
-from app.uploads.checking.row_batch import Examined, rejection
+from app.uploads.checking.batch import Examined, rejection
 from app.uploads.reading.columns import Column
 from app.uploads.reading.table import RowBatch
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.core.personal_data import PersonalDataVault
 from app.numbers.models import PhoneNumber, Registration
-from app.uploads.checking.row_batch import rejection
+from app.uploads.checking.batch import rejection
 from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection
 from app.uploads.reading.columns import Column
 from app.uploads.reading.table import Table
