@@ -8,7 +8,6 @@ neutralised before it goes back out, so a report can never run a formula the adm
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -16,7 +15,7 @@ from typing import Literal
 
 import xlsxwriter
 
-from app.core.excel import neutralise
+from app.core.excel import CSV_BOM, excel_csv, neutralise
 from app.uploads.reading.columns import DEVICE_TYPES, DOC_TYPES
 
 __all__ = [
@@ -99,13 +98,11 @@ _HOW_TO_FILL: dict[str, str] = {
     "Адрес установки": "Где стоит устройство: г. Москва, ул. Тверская, д. 1",
 }
 
-_CSV_BOM = "\ufeff"
 # XLSX (XML 1.0) cannot hold these control characters; they cannot be typed in Excel anyway.
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Excel's sheet ends here; a report row past it would be silently dropped.
 _XLSX_MAX_ROWS = 1_048_576
 _XLSX_MAX_CELL = 32_767
-_CSV_FLUSH_CHARS = 64 * 1024
 _TRUNCATED = (
     "Отчёт обрезан: в лист Excel больше строк не помещается; скачайте отчёт в CSV, там все строки"
 )
@@ -121,7 +118,7 @@ def _template_headers(kind: TemplateKind) -> list[str]:
 
 def template_csv(kind: TemplateKind) -> bytes:
     """An empty list to fill in: the header row only, as Russian Excel opens CSV without asking."""
-    return (_CSV_BOM + ";".join(_template_headers(kind)) + "\r\n").encode("utf-8")
+    return (CSV_BOM + ";".join(_template_headers(kind)) + "\r\n").encode("utf-8")
 
 
 def template_xlsx(kind: TemplateKind) -> bytes:
@@ -175,24 +172,12 @@ def error_report_csv(
     `rows` are (row number in the uploaded file, cells as written, errors text). The chunks
     are UTF-8 with a BOM first, CRLF line ends; every cell is neutralised.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow([neutralise(h) for h in [*header, ERRORS_HEADER, ROW_NO_HEADER]])
-    yield (_CSV_BOM + _take(buffer)).encode("utf-8")
     width = len(header)
-    for row_no, cells, errors in rows:
-        writer.writerow(_report_row(row_no, cells, errors, width))
-        if buffer.tell() >= _CSV_FLUSH_CHARS:
-            yield _take(buffer).encode("utf-8")
-    if buffer.tell():
-        yield _take(buffer).encode("utf-8")
-
-
-def _take(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
+    return excel_csv(
+        [*header, ERRORS_HEADER, ROW_NO_HEADER],
+        (_report_row(row_no, cells, errors, width) for row_no, cells, errors in rows),
+        delimiter=delimiter,
+    )
 
 
 def error_report_xlsx(header: list[str], rows: Iterable[tuple[int, list[str], str]]) -> bytes:
