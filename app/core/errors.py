@@ -13,8 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.messages import Language, Text, language_of, request_language, say, word
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://simreg.dev/problems/"
@@ -27,24 +30,25 @@ class FieldProblem:
 
     field: str
     code: str
-    message: str
+    message: str | Text
 
-    def as_dict(self) -> dict[str, str]:
-        """Shape used in the `errors` member of a problem."""
-        return {"field": self.field, "code": self.code, "message": self.message}
+    def as_dict(self, language: Language | None = None) -> dict[str, str]:
+        """Shape used in the `errors` member of a problem, worded in `language`."""
+        message = word(self.message, language) if language else word(self.message)
+        return {"field": self.field, "code": self.code, "message": message}
 
 
 class DomainError(Exception):
-    """Base of the errors the API turns into problem+json."""
+    """Base of the errors the API turns into problem+json. The title is the catalog's
+    `problem.<type_slug>`; the detail a :class:`Text` worded in the caller's language."""
 
     status: int = 400
     type_slug: str = "bad-request"
-    title: str = "Bad request"
 
     def __init__(
-        self, detail: str, *, errors: list[FieldProblem] | None = None, **extra: Any
+        self, detail: str | Text, *, errors: list[FieldProblem] | None = None, **extra: Any
     ) -> None:
-        super().__init__(detail)
+        super().__init__(word(detail, "en"))
         self.detail = detail
         self.errors = errors or []
         self.extra = extra
@@ -55,7 +59,6 @@ class InvalidInput(DomainError):
 
     status = 422
     type_slug = "invalid-input"
-    title = "The input is not valid"
 
 
 class BadRequest(DomainError):
@@ -63,7 +66,6 @@ class BadRequest(DomainError):
 
     status = 400
     type_slug = "bad-request"
-    title = "Bad request"
 
 
 class NotFound(DomainError):
@@ -71,7 +73,6 @@ class NotFound(DomainError):
 
     status = 404
     type_slug = "not-found"
-    title = "Not found"
 
 
 class Conflict(DomainError):
@@ -79,7 +80,6 @@ class Conflict(DomainError):
 
     status = 409
     type_slug = "conflict"
-    title = "Conflict"
 
 
 class Unauthorized(DomainError):
@@ -87,7 +87,6 @@ class Unauthorized(DomainError):
 
     status = 401
     type_slug = "unauthorized"
-    title = "Authentication required"
 
 
 class Forbidden(DomainError):
@@ -95,7 +94,6 @@ class Forbidden(DomainError):
 
     status = 403
     type_slug = "forbidden"
-    title = "Forbidden"
 
 
 class TooManyRequests(DomainError):
@@ -103,9 +101,8 @@ class TooManyRequests(DomainError):
 
     status = 429
     type_slug = "too-many-requests"
-    title = "Too many requests"
 
-    def __init__(self, detail: str, *, retry_after: float) -> None:
+    def __init__(self, detail: str | Text, *, retry_after: float) -> None:
         self.retry_after = max(1, math.ceil(retry_after))
         super().__init__(detail, retry_after_seconds=self.retry_after)
 
@@ -115,11 +112,10 @@ class DatabaseUnavailable(DomainError):
 
     status = 503
     type_slug = "database-unavailable"
-    title = "Database unavailable"
     retry_after = 5
 
     def __init__(self, cause: str = "") -> None:
-        super().__init__("The database does not answer; retry in a few seconds.")
+        super().__init__(Text("problem.database-unavailable.detail"))
         self.cause = cause
 
 
@@ -128,7 +124,6 @@ class PayloadTooLarge(DomainError):
 
     status = 413
     type_slug = "payload-too-large"
-    title = "Payload too large"
 
 
 class BodyTooLarge(Exception):
@@ -139,19 +134,19 @@ def problem_response(
     *,
     status: int,
     type_slug: str,
-    title: str,
-    detail: str,
+    detail: str | Text,
+    language: Language,
     instance: str | None = None,
     errors: list[dict[str, str]] | None = None,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """Build one problem+json response."""
+    """Build one problem+json response, its title and detail worded in `language`."""
     body: dict[str, Any] = {
         "type": TYPE_BASE + type_slug,
-        "title": title,
+        "title": say(f"problem.{type_slug}", language),
         "status": status,
-        "detail": detail,
+        "detail": word(detail, language),
     }
     if instance:
         body["instance"] = instance
@@ -159,19 +154,13 @@ def problem_response(
         body["errors"] = errors
     if extra:
         body.update(extra)
+    headers = {**(headers or {}), "Content-Language": language, "Vary": "Accept-Language"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body",)]
     return ".".join(parts) or "body"
-
-
-_FIX_HINTS = {
-    "extra_forbidden": "remove this field; it is not part of the request",
-    "missing": "add this field; it is required",
-    "json_invalid": "send a valid JSON document",
-}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -195,47 +184,57 @@ async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, DatabaseUnavailable):
         _log.error("database unavailable", path=request.url.path, error=exc.cause)
+    language = request_language(request)
     return problem_response(
         status=exc.status,
         type_slug=exc.type_slug,
-        title=exc.title,
         detail=exc.detail,
+        language=language,
         instance=request.url.path,
-        errors=[e.as_dict() for e in exc.errors],
+        errors=[e.as_dict(language) for e in exc.errors],
         extra=exc.extra,
         headers=headers,
     )
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [_field_problem(err) for err in exc.errors()]
+    language = request_language(request)
+    errors = [_field_problem(err, language) for err in exc.errors()]
     if any(e["code"] == "json_invalid" for e in errors):
         return problem_response(
             status=400,
             type_slug="malformed-json",
-            title="The body is not valid JSON",
-            detail="The request body could not be parsed as JSON; fix the syntax and resend.",
+            detail=Text("problem.malformed-json.detail"),
+            language=language,
             instance=request.url.path,
             errors=errors,
         )
     return problem_response(
         status=422,
         type_slug="invalid-input",
-        title="The input is not valid",
-        detail=f"{len(errors)} field(s) are not valid; see errors for each and how to fix it.",
+        detail=Text("problem.invalid-input.detail", count=len(errors)),
+        language=language,
         instance=request.url.path,
         errors=errors,
     )
 
 
-def _field_problem(err: Mapping[str, Any]) -> dict[str, str]:
-    """One of pydantic's errors as the problem's `errors` item, with how to fix it where known."""
+def _field_problem(err: Mapping[str, Any], language: Language) -> dict[str, str]:
+    """One of pydantic's errors as the problem's `errors` item, worded from the catalog
+    (`validation.<type>`, with pydantic's context values) where it has the type; pydantic's
+    own English words otherwise."""
     kind = str(err.get("type", "invalid"))
-    message = str(err.get("msg", "invalid value"))
-    hint = _FIX_HINTS.get(kind)
-    if hint:
-        message = f"{message}: {hint}"
+    context = {key: _plain(value) for key, value in (err.get("ctx") or {}).items()}
+    try:
+        message = say(f"validation.{kind}", language, **context)
+    except (KeyError, IndexError):
+        message = str(err.get("msg", "invalid value"))
     return {"field": _location(err.get("loc", ())), "code": kind, "message": message}
+
+
+def _plain(value: object) -> object:
+    """A context value as the message shows it (numbers as they are, the rest as text)."""
+    return value if isinstance(value, int | float | str) else str(value)
 
 
 async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -255,8 +254,8 @@ async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
     return problem_response(
         status=409,
         type_slug="conflict",
-        title="Conflict",
-        detail="The request clashes with data stored at the same moment; reload and retry.",
+        detail=Text("problem.conflict.concurrent"),
+        language=request_language(request),
         instance=request.url.path,
     )
 
@@ -264,30 +263,37 @@ async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The last resort, outside every middleware; UnexpectedErrorMiddleware answers first.
     _log_unexpected(request.url.path, exc)
-    return internal_error(request.url.path)
+    return internal_error(request.url.path, request_language(request))
+
+
+_HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
-        exc.status_code, "http-error"
+    slug = _HTTP_SLUGS.get(exc.status_code, "http-error")
+    language = request_language(request)
+    detail = (
+        Text(f"problem.{slug}.detail", method=request.method, path=request.url.path)
+        if exc.status_code in _HTTP_SLUGS
+        else str(exc.detail)
     )
     return problem_response(
         status=exc.status_code,
         type_slug=slug,
-        title=str(exc.detail) if exc.status_code != 404 else "Not found",
-        detail=str(exc.detail),
+        detail=detail,
+        language=language,
         instance=request.url.path,
         headers=dict(exc.headers) if exc.headers else None,
     )
 
 
-def internal_error(path: str) -> JSONResponse:
+def internal_error(path: str, language: Language) -> JSONResponse:
     """The 500 problem: no stack trace, no message of the exception."""
     return problem_response(
         status=500,
         type_slug="internal-error",
-        title="Internal error",
-        detail="Something went wrong on our side; the request changed nothing.",
+        detail=Text("problem.internal-error.detail"),
+        language=language,
         instance=path,
     )
 
@@ -327,4 +333,5 @@ class UnexpectedErrorMiddleware:
             if started:  # too late for another answer: the server cuts the connection
                 raise
             _log_unexpected(scope["path"], exc)
-            await internal_error(scope["path"])(scope, receive, send)
+            language = language_of(Headers(scope=scope).get("accept-language"))
+            await internal_error(scope["path"], language)(scope, receive, send)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.deps import RuntimeDep
 from app.core.errors import problem_response
+from app.core.messages import DEFAULT, Text
 
 router = APIRouter(tags=["health"])
 
@@ -29,7 +30,7 @@ def readyz(runtime: RuntimeDep) -> dict[str, str] | JSONResponse:
         return problem_response(
             status=503,
             type_slug="database-unavailable",
-            title="Database unavailable",
-            detail="The database does not answer; requests will fail until it is back.",
+            detail=Text("problem.database-unavailable.detail"),
+            language=DEFAULT,
         )
     return {"status": "ready", "database": runtime.engine.dialect.name}

@@ -226,4 +226,4 @@ def _device_id_message(code: str, raw: str | None, extra: str | None) -> str:
         kind="device", device_type=DeviceType.OTHER, model="-", identifier=raw or ""
     )
     problems = check_device(data)[1]
-    return problems[0].message if problems else f"the identifier is not accepted ({code})"
+    return str(problems[0].message) if problems else f"the identifier is not accepted ({code})"
