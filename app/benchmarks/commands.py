@@ -4,9 +4,19 @@ Each command imports its benchmark when run, so `simreg` starts without them."""
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import typer
 
 bench = typer.Typer(help="Benchmarks: print figures measured on this machine.")
+
+
+@bench.callback()
+def _on_stop() -> None:
+    """A bench stopped by SIGTERM (`timeout`, `kill`) unwinds as one stopped by Ctrl-C: its
+    servers are stopped and its scratch folders removed."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def _csv_ints(value: str) -> list[int]:

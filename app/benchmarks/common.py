@@ -6,9 +6,9 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from app.companies.models import (
     SubscriberKind,
     SubscriberStatus,
 )
-from app.db.local_postgres import start_server
+from app.db.local_postgres import owned_scratch, start_server
 from app.db.migrations import upgrade_to_head
 from app.db.session import is_postgres
 from app.numbers.models import NumberStatus, PhoneNumber
@@ -47,12 +47,29 @@ def bench_database(engine_name: str) -> Iterator[BenchDatabase]:
 
     PostgreSQL: SIMREG_BENCH_PG_URL when set (a database that may be emptied), else a
     throwaway local server."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"simreg-bench-{engine_name}-"))
-    if engine_name == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.db'}"
-        upgrade_to_head(url)
-        yield BenchDatabase(engine_name, url, workdir)
-        return
+    with scratch(engine_name) as workdir:
+        if engine_name == "sqlite":
+            url = f"sqlite:///{workdir / 'bench.db'}"
+            upgrade_to_head(url)
+            yield BenchDatabase(engine_name, url, workdir)
+        else:
+            with _postgres_database(workdir) as database:
+                yield database
+
+
+@contextlib.contextmanager
+def scratch(name: str) -> Iterator[Path]:
+    """A scratch folder for one bench (`simreg-bench-<name>-…`), removed afterwards, or by
+    the next bench if this one is killed first."""
+    workdir = owned_scratch(f"simreg-bench-{name}-")
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _postgres_database(workdir: Path) -> Iterator[BenchDatabase]:
     given = os.environ.get("SIMREG_BENCH_PG_URL")
     server = None if given else start_server()
     admin = given or server.admin_url  # type: ignore[union-attr]
@@ -64,7 +81,7 @@ def bench_database(engine_name: str) -> Iterator[BenchDatabase]:
     url = admin.rsplit("/", 1)[0] + "/" + name
     try:
         upgrade_to_head(url)
-        yield BenchDatabase(engine_name, url, workdir)
+        yield BenchDatabase("postgresql", url, workdir)
     finally:
         with engine.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +156,8 @@ def run(
     with bench_database("postgresql") as db:
         company_id = seed_company(db.url, numbers=people * numbers_each)
         seed_people(db.url, people=people, numbers_each=numbers_each)
-        workdir = Path(tempfile.mkdtemp(prefix="simreg-loadtest-"))
+        workdir = db.workdir / "loadtest"
+        workdir.mkdir()
         scripts = _scripts(db.url, workdir, people=people, company_id=company_id)
         port = 18000 + os.getpid() % 1000
         server, log = _serve(db.url, workdir, port=port, log_level=log_level)
@@ -174,7 +174,6 @@ def run(
         finally:
             server.terminate()
             server.wait(timeout=30)
-            shutil.rmtree(workdir, ignore_errors=True)
     return figures
 
 

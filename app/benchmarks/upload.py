@@ -10,13 +10,19 @@ import csv
 import json
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from app.benchmarks.common import NOW, bench_database, peak_rss_mb, run_child, seed_company
+from app.benchmarks.common import (
+    NOW,
+    bench_database,
+    peak_rss_mb,
+    run_child,
+    scratch,
+    seed_company,
+)
 from app.core.actors import Actor
 from app.core.identifiers import luhn_valid
 
@@ -228,13 +234,10 @@ def run(
     """Measure and print; returns the figures."""
     figures: list[dict[str, Any]] = []
     if xlsx_rows:
-        workdir = Path(tempfile.mkdtemp(prefix="simreg-bench-xlsx-"))
-        try:
+        with scratch("xlsx") as workdir:
             workbook = workdir / "list.xlsx"
             write_xlsx(workbook, xlsx_rows)
             read = run_child("app.benchmarks.upload", "xlsx", str(workbook))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
         figures.append({"xlsx_rows": read["rows"], "xlsx_read_s": read["seconds"]})
         print(
             f"upload xlsx read {read['rows']:>9,} rows: {read['seconds']:6.2f} s "

@@ -77,11 +77,64 @@ class PostgresServer:
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 
+OWNER = "owner.pid"
+"""The file in a scratch folder naming the process that made it (see `sweep_abandoned`)."""
+
+
+def owned_scratch(prefix: str) -> Path:
+    """A new folder under the temporary directory, named `prefix…`, that records this
+    process as its owner; folders of the same prefix whose owner died (killed before it could
+    clean up) are removed first."""
+    sweep_abandoned(prefix)
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    (root / OWNER).write_text(str(os.getpid()))
+    return root
+
+
+def sweep_abandoned(prefix: str) -> list[Path]:
+    """Remove the `prefix…` folders whose owner process is gone, stopping a server still
+    running on one first; the folders removed. Folders without an owner file are left."""
+    removed = []
+    for root in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((root / OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        server_pid = root / "data" / "postmaster.pid"
+        if server_pid.exists():
+            _stop_abandoned(root / "data")
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_abandoned(data_dir: Path) -> None:
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(
+        [*run_as, str(_bin_dir() / "pg_ctl"), "-D", str(data_dir), *_IMMEDIATE],
+        check=False,
+        capture_output=True,
+    )
+
+
 def start_server() -> PostgresServer:
     """initdb + pg_ctl start on a free loopback port; as root, run as the `postgres` user
-    because pg_ctl refuses to run as root."""
+    because pg_ctl refuses to run as root. Its folder is removed by `stop`, or by the next
+    server's start if this process dies first."""
     bin_dir = _bin_dir()
-    root = Path(tempfile.mkdtemp(prefix="simreg-pg-"))
+    root = owned_scratch("simreg-pg-")
     data_dir = root / "data"
     run_as: list[str] = []
     if os.geteuid() == 0:
