@@ -73,8 +73,9 @@ def normalize_person_name(value: str) -> str:
 
     Applies NFKC, removes invisible format characters (soft hyphens, zero-width spaces),
     upper-cases (after case folding, so ß and ẞ match), writes Ё as Е, turns every dash into
-    a hyphen with no spaces around it and every apostrophe into ``'``, collapses runs of whitespace into one space and, inside
-    words that contain Cyrillic letters, replaces Latin look-alike letters with Cyrillic ones.
+    a hyphen with no spaces around it and every apostrophe into ``'``, collapses runs of
+    whitespace into one space and, inside words that contain Cyrillic letters, replaces Latin
+    look-alike letters with Cyrillic ones.
     A wholly Latin word stays Latin.
 
     >>> normalize_person_name("  салтыков — щедрин ")
