@@ -33,7 +33,7 @@ def derived() -> Derived:
         scratch=tuple(
             f"{c.value}__{part}"
             for c in _DATES
-            for part in ("dot", "slash", "iso", "year", "month", "day", "ambiguous")
+            for part in ("dmy", "iso", "year", "month", "day", "ambiguous")
         ),
     )
 
@@ -43,16 +43,13 @@ _TAIL = DATE_TAIL.replace(r"\s", f"[{WS}]")
 
 
 def _date_groups(name: str) -> list[pl.Expr]:
-    """Step 1 of parse_date: the three spellings' groups, as structs (the regex engine behind
-    polars has no back-references, so dots and slashes are two patterns)."""
+    """Step 1 of parse_date: the day-first and ISO spellings' groups, as structs (the regex
+    engine behind polars has no back-references: step 2 checks that both separators agree)."""
     cell = pl.col(name)
     return [
-        cell.str.extract_groups(rf"^([0-9]{{1,2}})\.([0-9]{{1,2}})\.([0-9]+){_TAIL}$").alias(
-            f"{name}__dot"
-        ),
-        cell.str.extract_groups(rf"^([0-9]{{1,2}})/([0-9]{{1,2}})/([0-9]+){_TAIL}$").alias(
-            f"{name}__slash"
-        ),
+        cell.str.extract_groups(
+            rf"^([0-9]{{1,2}})([./])([0-9]{{1,2}})([./])([0-9]+){_TAIL}$"
+        ).alias(f"{name}__dmy"),
         cell.str.extract_groups(rf"^([0-9]+)-([0-9]{{1,2}})-([0-9]{{1,2}}){_TAIL}$").alias(
             f"{name}__iso"
         ),
@@ -62,21 +59,21 @@ def _date_groups(name: str) -> list[pl.Expr]:
 def _date_numbers(name: str) -> list[pl.Expr]:
     """Step 2: year text, month and day; with slashes the day comes first unless only month
     first can be meant, and two numbers that could both be the month are ambiguous."""
-    dot, slash = pl.col(f"{name}__dot").struct, pl.col(f"{name}__slash").struct
-    iso = pl.col(f"{name}__iso").struct
-    first, second = slash.field("1").cast(pl.Int32), slash.field("2").cast(pl.Int32)
-    month_first = (second > 12) & (first <= 12)
-    slash_day = pl.when(month_first).then(second).otherwise(first)
-    slash_month = pl.when(month_first).then(first).otherwise(second)
+    dmy, iso = pl.col(f"{name}__dmy").struct, pl.col(f"{name}__iso").struct
+    same = dmy.field("2") == dmy.field("4")
+    slashed = same & (dmy.field("2") == "/")
+    first = pl.when(same).then(dmy.field("1").cast(pl.Int32))
+    second = pl.when(same).then(dmy.field("3").cast(pl.Int32))
+    month_first = slashed & (second > 12) & (first <= 12)
     return [
-        pl.coalesce(dot.field("3"), slash.field("3"), iso.field("1")).alias(f"{name}__year"),
+        pl.coalesce(pl.when(same).then(dmy.field("5")), iso.field("1")).alias(f"{name}__year"),
         pl.coalesce(
-            dot.field("2").cast(pl.Int32), slash_month, iso.field("2").cast(pl.Int32)
+            pl.when(month_first).then(first).otherwise(second), iso.field("2").cast(pl.Int32)
         ).alias(f"{name}__month"),
-        pl.coalesce(dot.field("1").cast(pl.Int32), slash_day, iso.field("3").cast(pl.Int32)).alias(
-            f"{name}__day"
-        ),
-        ((first != second) & (first <= 12) & (second <= 12))
+        pl.coalesce(
+            pl.when(month_first).then(second).otherwise(first), iso.field("3").cast(pl.Int32)
+        ).alias(f"{name}__day"),
+        (slashed & (first != second) & (first <= 12) & (second <= 12))
         .fill_null(False)
         .alias(f"{name}__ambiguous"),
     ]
