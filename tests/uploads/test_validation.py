@@ -666,7 +666,7 @@ class TestDates:
         def check(value: str) -> date:
             parsed = parse_date(value)
             if parsed > TODAY:
-                raise InvalidIdentifier("date.future", "")
+                raise InvalidIdentifier("date.future")
             return parsed
 
         expected = [scalar(check, v) for v in values]
