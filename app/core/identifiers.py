@@ -4,9 +4,10 @@ Every function takes what a person typed or what a spreadsheet cell held, and re
 canonical spelling the database stores, or raises :class:`InvalidIdentifier` with a stable
 machine code and a message that tells a company admin what is wrong and how to fix it.
 
-Messages never repeat passport, SNILS, issuer-code or birth-date values: they are personal data
-and the messages end up in error reports and logs. Company identifiers (INN, OGRN, KPP) and
-phone, IMEI, ICCID and MAC values may be repeated, which makes a bad row easy to find.
+Messages are :class:`Text` from the ``identifiers`` catalog, Russian unless the reader asks
+for English. They never carry passport, SNILS, issuer-code or birth-date values: those are
+personal data, and messages end up in error reports and logs. Company identifiers (INN, OGRN,
+KPP) and phone, IMEI, ICCID and MAC values may be repeated, which makes a bad row easy to find.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ from typing import Literal
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from app.core.messages import Text
+
 __all__ = [
     "InvalidIdentifier",
+    "clean_cell",
+    "device_id_kind",
     "format_snils",
     "inn_kind",
     "luhn_valid",
+    "normalize_device_id",
     "normalize_iccid",
     "normalize_imei",
     "normalize_inn",
@@ -40,26 +46,46 @@ __all__ = [
 
 
 class InvalidIdentifier(ValueError):
-    """Carries a stable machine code and a human message that says how to fix the value."""
+    """Carries a stable machine code and the words that say how to fix the value: a
+    :class:`Text` from the ``identifiers`` catalog, worded in the reader's language."""
 
     code: str
-    message: str
+    message: Text
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, message: str | None = None, /, **values: object) -> None:
+        """``message`` names the catalog entry (``identifier.<message>``) when it differs
+        from ``code``, as when one code has several explanations."""
+        super().__init__(code)
         self.code = code
-        self.message = message
+        self.message = Text(f"identifier.{message or code}", **values)
+
+    def __str__(self) -> str:
+        # English for logs and tracebacks; people read the message in their own language.
+        return self.message("en")
 
     def __repr__(self) -> str:
-        return f"InvalidIdentifier(code={self.code!r}, message={self.message!r})"
+        return f"InvalidIdentifier(code={self.code!r}, message={self.message.code!r})"
 
+
+# Spreadsheets and HR systems put these inside values: zero-width spaces, joiners, word
+# joiners, byte order marks and soft hyphens are invisible, so they are dropped; the dashes a
+# word processor makes of a hyphen are read as the hyphen the person meant.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+_UNSEEN = str.maketrans({**dict.fromkeys(INVISIBLE, ""), **dict.fromkeys(DASHES, "-")})
 
 _WHITESPACE = re.compile(r"\s+")
 
 
+def clean_cell(value: str) -> str:
+    """``value`` without invisible characters, with every dash read as a hyphen, trimmed."""
+    return value.translate(_UNSEEN).strip()
+
+
 def _strip(value: str, separators: str = "") -> str:
-    """Drop whitespace (including no-break spaces from spreadsheets) and the given separators."""
-    compact = _WHITESPACE.sub("", value)
+    """Drop whitespace (including no-break spaces from spreadsheets), invisible characters and
+    the given separators."""
+    compact = _WHITESPACE.sub("", value.translate(_UNSEEN))
     for separator in separators:
         compact = compact.replace(separator, "")
     return compact
@@ -72,11 +98,16 @@ def _only_ascii_digits(value: str) -> bool:
     return all("0" <= char <= "9" for char in value)
 
 
-def _digit_count(subject: str, count: int) -> str:
-    """Say how many digits ``subject`` has: ``INN 123 has 3 digits``, ``the SNILS is empty``."""
+def _length_problem(code: str, count: int, **values: object) -> InvalidIdentifier:
+    """A wrong number of digits: said as "is empty" when there are none."""
     if count == 0:
-        return f"{subject.strip()} is empty"
-    return f"{subject} has {count} digit{'' if count == 1 else 's'}"
+        return InvalidIdentifier(code, f"{code.partition('.')[0]}.empty")
+    return InvalidIdentifier(code, count=count, **values)
+
+
+def _without_label(value: str, label: str) -> str:
+    """A value without the label people write before it (``ИНН 7707083893``)."""
+    return re.sub(rf"^\s*{label}\s*[:№]?", "", value.translate(_UNSEEN), flags=re.IGNORECASE)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -111,18 +142,15 @@ def _inn_check_digit(digits: str, weights: tuple[int, ...]) -> int:
 def normalize_inn(value: str) -> str:
     """Return the INN as 10 digits (legal entity) or 12 digits (entrepreneur or person).
 
-    Spaces are ignored. The check digits are verified with the Federal Tax Service algorithm.
+    Spaces and a leading ``ИНН`` label are ignored. The check digits are verified with the
+    Federal Tax Service algorithm.
 
     Raises:
         InvalidIdentifier: ``inn.format``, ``inn.length`` or ``inn.checksum``.
     """
-    inn = _strip(value)
+    inn = _strip(_without_label(value, "ИНН"))
     if not _only_ascii_digits(inn):
-        raise InvalidIdentifier(
-            "inn.format",
-            f"INN {value.strip()!r} contains characters other than digits; "
-            "enter only the 10 or 12 digits of the INN",
-        )
+        raise InvalidIdentifier("inn.format", value=clean_cell(value))
     if len(inn) == 10:
         if _inn_check_digit(inn[:9], _INN10_WEIGHTS) == int(inn[9]):
             return inn
@@ -131,20 +159,8 @@ def normalize_inn(value: str) -> str:
         if first_ok and _inn_check_digit(inn[:11], _INN12_WEIGHTS_2) == int(inn[11]):
             return inn
     else:
-        raise InvalidIdentifier(
-            "inn.length",
-            f"{_digit_count(f'INN {inn}', len(inn))}; an INN has 10 digits for a company "
-            "or 12 digits for an individual entrepreneur, so check for missing or extra digits",
-        )
-    raise InvalidIdentifier(
-        "inn.checksum",
-        f"INN {inn} has a wrong check digit; "
-        + (
-            "check the last digit against the company's registration documents"
-            if len(inn) == 10
-            else "check the last two digits against the entrepreneur's INN certificate"
-        ),
-    )
+        raise _length_problem("inn.length", len(inn), inn=inn)
+    raise InvalidIdentifier("inn.checksum", f"inn.checksum.{len(inn)}", inn=inn)
 
 
 def inn_kind(inn: str) -> Literal["legal_entity", "entrepreneur"]:
@@ -157,49 +173,45 @@ def inn_kind(inn: str) -> Literal["legal_entity", "entrepreneur"]:
 
 
 def _normalize_state_registration_number(
-    value: str, *, code: str, label: str, length: int, modulus: int
+    value: str, *, code: str, label: str, length: int, modulus: int, first: str
 ) -> str:
-    number = _strip(value)
+    number = _strip(_without_label(value, label))
     if not _only_ascii_digits(number):
-        raise InvalidIdentifier(
-            f"{code}.format",
-            f"{label} {value.strip()!r} contains characters other than digits; "
-            f"enter only the {length} digits of the {label}",
-        )
+        raise InvalidIdentifier(f"{code}.format", value=clean_cell(value))
     if len(number) != length:
-        raise InvalidIdentifier(
-            f"{code}.length",
-            f"{_digit_count(f'{label} {number}', len(number))}; an {label} has {length} "
-            "digits, so check for missing or extra digits",
-        )
+        raise _length_problem(f"{code}.length", len(number), number=number)
+    # The first digit says whose number it is (1 or 5: a legal entity's OGRN; 3: an
+    # entrepreneur's OGRNIP); 2 and 4 are numbers of later entries, not of a registration.
+    if number[0] not in first:
+        raise InvalidIdentifier(f"{code}.prefix", number=number)
     if int(number[:-1]) % modulus % 10 != int(number[-1]):
-        raise InvalidIdentifier(
-            f"{code}.checksum",
-            f"{label} {number} has a wrong check digit; check the last digit against the "
-            "extract from the state register",
-        )
+        raise InvalidIdentifier(f"{code}.checksum", number=number)
     return number
 
 
 def normalize_ogrn(value: str) -> str:
-    """Return the 13-digit OGRN of a legal entity after verifying its check digit.
+    """Return the 13-digit OGRN of a legal entity, which starts with 1 or 5, after verifying
+    its check digit.
 
     Raises:
-        InvalidIdentifier: ``ogrn.format``, ``ogrn.length`` or ``ogrn.checksum``.
+        InvalidIdentifier: ``ogrn.format``, ``ogrn.length``, ``ogrn.prefix`` or
+            ``ogrn.checksum``.
     """
     return _normalize_state_registration_number(
-        value, code="ogrn", label="OGRN", length=13, modulus=11
+        value, code="ogrn", label="ОГРН", length=13, modulus=11, first="15"
     )
 
 
 def normalize_ogrnip(value: str) -> str:
-    """Return the 15-digit OGRNIP of an individual entrepreneur after verifying its check digit.
+    """Return the 15-digit OGRNIP of an individual entrepreneur, which starts with 3, after
+    verifying its check digit.
 
     Raises:
-        InvalidIdentifier: ``ogrnip.format``, ``ogrnip.length`` or ``ogrnip.checksum``.
+        InvalidIdentifier: ``ogrnip.format``, ``ogrnip.length``, ``ogrnip.prefix`` or
+            ``ogrnip.checksum``.
     """
     return _normalize_state_registration_number(
-        value, code="ogrnip", label="OGRNIP", length=15, modulus=13
+        value, code="ogrnip", label="ОГРНИП", length=15, modulus=13, first="3"
     )
 
 
@@ -209,30 +221,28 @@ _KPP = re.compile(r"[0-9]{4}[0-9A-Z]{2}[0-9]{3}")
 def normalize_kpp(value: str) -> str:
     """Return the 9-character KPP: 4 digits, 2 digits or capital Latin letters, 3 digits.
 
-    Spaces are ignored and letters are upper-cased.
+    Spaces and a leading ``КПП`` label are ignored and letters are upper-cased.
 
     Raises:
         InvalidIdentifier: ``kpp.length`` or ``kpp.format``.
     """
-    kpp = _strip(value).upper()
+    kpp = _strip(_without_label(value, "КПП")).upper()
     if len(kpp) != 9:
-        raise InvalidIdentifier(
-            "kpp.length",
-            (f"KPP {kpp} has {len(kpp)} characters" if kpp else "KPP is empty")
-            + "; a KPP has 9 characters, so check for missing or extra characters",
-        )
+        if not kpp:
+            raise InvalidIdentifier("kpp.length", "kpp.empty")
+        raise InvalidIdentifier("kpp.length", count=len(kpp), kpp=kpp)
     if not _KPP.fullmatch(kpp):
-        raise InvalidIdentifier(
-            "kpp.format",
-            f"KPP {kpp!r} is not in the KPP format; a KPP is 4 digits, then 2 digits or "
-            "Latin capital letters, then 3 digits (for example 773601001)",
-        )
+        raise InvalidIdentifier("kpp.format", kpp=kpp)
     return kpp
 
 
 # --- Personal documents --------------------------------------------------------------------
+# Their values are personal data: no message below carries them.
 
 _SNILS_SEPARATORS = "-"
+# The check number was introduced after these numbers had been given out: a SNILS up to
+# 001-001-998 has no check number to verify.
+SNILS_UNCHECKED_UP_TO = 1_001_998
 
 
 def _snils_check_number(first9: str) -> int:
@@ -246,30 +256,18 @@ def _snils_check_number(first9: str) -> int:
 def normalize_snils(value: str) -> str:
     """Return the SNILS as 11 digits; accepts ``112-233-445 95`` and ``11223344595``.
 
-    The two-digit check number is verified for every SNILS.
+    The two-digit check number is verified for every SNILS above 001-001-998.
 
     Raises:
         InvalidIdentifier: ``snils.format``, ``snils.length`` or ``snils.checksum``.
     """
     snils = _strip(value, _SNILS_SEPARATORS)
     if not _only_ascii_digits(snils):
-        raise InvalidIdentifier(
-            "snils.format",
-            "the SNILS contains characters other than digits, spaces and hyphens; "
-            "enter it as on the insurance certificate, for example 123-456-789 01",
-        )
+        raise InvalidIdentifier("snils.format")
     if len(snils) != 11:
-        raise InvalidIdentifier(
-            "snils.length",
-            f"{_digit_count('the SNILS', len(snils))}; a SNILS has 11 digits "
-            "(9 digits and a 2-digit check number), so check for missing or extra digits",
-        )
-    if _snils_check_number(snils[:9]) != int(snils[9:]):
-        raise InvalidIdentifier(
-            "snils.checksum",
-            "the SNILS check number (the last 2 digits) does not match the first 9 digits; "
-            "re-type the SNILS from the person's insurance certificate",
-        )
+        raise _length_problem("snils.length", len(snils))
+    if int(snils[:9]) > SNILS_UNCHECKED_UP_TO and _snils_check_number(snils[:9]) != int(snils[9:]):
+        raise InvalidIdentifier("snils.checksum")
     return snils
 
 
@@ -283,28 +281,31 @@ def format_snils(snils11: str) -> str:
     return f"{s[0:3]}-{s[3:6]}-{s[6:9]} {s[9:11]}"
 
 
+# The words and signs people put between a passport's series and number: `серия 4506 номер
+# 123456`, `45 06 № 123456`, `4506 N 123456`, `45 06 No 123456`, `4506/123456`.
+PASSPORT_NOISE = r"(?i:серия|номер|№|no\.?|n|[/\-])"
+_PASSPORT_NOISE = re.compile(PASSPORT_NOISE)
+
+
 def normalize_passport_ru(value: str) -> tuple[str, str]:
     """Return ``(series, number)`` of a Russian internal passport: 4 and 6 digits.
 
-    Accepts ``45 12 345678``, ``4512345678``, ``4512 345678`` and ``45 12 № 345678``.
+    Accepts ``45 12 345678``, ``4512345678``, ``4512 345678``, ``45 12 № 345678``,
+    ``4512 N 345678``, ``серия 4512 номер 345678`` and ``4512/345678``. Nine bare digits are
+    a passport whose series starts with 0, a zero Excel dropped when it read the cell as a
+    number: ``312345678`` is ``03 12 345678``.
 
     Raises:
         InvalidIdentifier: ``passport.format`` or ``passport.length``.
     """
-    passport = _strip(value, "№-")
+    text = value.translate(_UNSEEN)
+    passport = _PASSPORT_NOISE.sub("", _WHITESPACE.sub("", text))
     if not _only_ascii_digits(passport):
-        raise InvalidIdentifier(
-            "passport.format",
-            "the passport series and number contain characters other than digits; "
-            "enter the 4-digit series and the 6-digit number, for example 45 12 345678",
-        )
+        raise InvalidIdentifier("passport.format")
+    if len(passport) == 9 and text.strip() == passport:
+        passport = "0" + passport
     if len(passport) != 10:
-        raise InvalidIdentifier(
-            "passport.length",
-            f"{_digit_count('the passport number', len(passport))}; a Russian passport has "
-            "a 4-digit series and a 6-digit number (10 digits in total), so check for missing "
-            "or extra digits",
-        )
+        raise _length_problem("passport.length", len(passport))
     return passport[:4], passport[4:]
 
 
@@ -316,57 +317,60 @@ def normalize_issuer_code(value: str) -> str:
     """
     code = _strip(value, "-")
     if not _only_ascii_digits(code):
-        raise InvalidIdentifier(
-            "issuer_code.format",
-            "the issuing office code contains characters other than digits and a hyphen; "
-            "enter the 6-digit code from the passport, for example 770-001",
-        )
+        raise InvalidIdentifier("issuer_code.format")
     if len(code) != 6:
-        raise InvalidIdentifier(
-            "issuer_code.length",
-            f"{_digit_count('the issuing office code', len(code))}; it has 6 digits "
-            "written as 3 digits, a hyphen and 3 digits, for example 770-001",
-        )
+        raise _length_problem("issuer_code.length", len(code))
     return f"{code[:3]}-{code[3:]}"
 
 
-_RU_DATE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]+)")
-_ISO_DATE = re.compile(r"([0-9]+)-([0-9]{1,2})-([0-9]{1,2})")
+# A date as Russian Excel and HR systems write it: day first with dots (or slashes), or ISO;
+# then perhaps `г.` (года), and perhaps the midnight that a date cell exported with its time
+# carries (`31.12.1990 0:00:00`, `1990-12-31T00:00:00.000`).
+DATE_TAIL = r"(?:\s*г\.?)?(?:[ T]0?0:00(?::00(?:\.0+)?)?)?"
+DATE_TIME = r"[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
+_RU_DATE = re.compile(rf"([0-9]{{1,2}})([./])([0-9]{{1,2}})\2([0-9]+){DATE_TAIL}")
+_ISO_DATE = re.compile(rf"([0-9]+)-([0-9]{{1,2}})-([0-9]{{1,2}}){DATE_TAIL}")
+_TIMED_DATE = re.compile(rf"[0-9./\-]+(?:\s*г\.?)?{DATE_TIME}")
 
 
 def parse_date(value: str) -> date:
-    """Parse ``31.12.1990`` (day first, Russian style) or ISO ``1990-12-31``.
+    """Parse ``31.12.1990`` (day first, Russian style), ``31/12/1990`` or ISO ``1990-12-31``.
 
-    Only 4-digit years are accepted: ``31.12.90`` is ambiguous for birth dates.
+    ``г.`` after the date and a midnight time (``31.12.1990 0:00:00``) are allowed. Only
+    4-digit years are accepted: ``31.12.90`` is ambiguous for birth dates. With slashes, the
+    day comes first; when both of the first two numbers could be a month (``05/06/1990``), the
+    file may have been written month first, so the date is refused rather than guessed.
+    Another time of day is refused too: it may be the date of another time zone.
 
     Raises:
-        InvalidIdentifier: ``date.format`` or ``date.invalid``.
+        InvalidIdentifier: ``date.format``, ``date.ambiguous`` or ``date.invalid``.
     """
-    text = value.strip()
+    text = clean_cell(value)
     if (match := _RU_DATE.fullmatch(text)) is not None:
-        day, month, year = match.groups()
+        first, separator, second, year = match.groups()
+        day, month = first, second
+        if separator == "/":
+            day, month = _slashed_day_month(int(first), int(second))
     elif (match := _ISO_DATE.fullmatch(text)) is not None:
         year, month, day = match.groups()
+    elif _TIMED_DATE.fullmatch(text):
+        raise InvalidIdentifier("date.format", "date.time")
     else:
-        raise InvalidIdentifier(
-            "date.format",
-            "the value is not a date; write dates as DD.MM.YYYY (for example 31.12.1990) "
-            "or YYYY-MM-DD (for example 1990-12-31)",
-        )
+        raise InvalidIdentifier("date.format")
     if len(year) != 4:
-        raise InvalidIdentifier(
-            "date.format",
-            "the date does not have a 4-digit year; write the year in full, "
-            "for example 31.12.1990 rather than 31.12.90",
-        )
+        raise InvalidIdentifier("date.format", "date.year")
     try:
         return date(int(year), int(month), int(day))
     except ValueError:
-        raise InvalidIdentifier(
-            "date.invalid",
-            "the date is not a calendar date (no such day in that month); "
-            "check the day and the month",
-        ) from None
+        raise InvalidIdentifier("date.invalid") from None
+
+
+def _slashed_day_month(first: int, second: int) -> tuple[int, int]:
+    """Day and month of a date written with slashes: day first, unless only month first
+    can be meant (``12/31/1990``)."""
+    if first != second and first <= 12 and second <= 12:
+        raise InvalidIdentifier("date.ambiguous")
+    return (second, first) if second > 12 >= first else (first, second)
 
 
 def _age_on(birth: date, today: date) -> int:
@@ -385,23 +389,12 @@ def validate_birth_date(value: date, *, today: date, min_age: int = 14, max_age:
             ``birth_date.too_old``.
     """
     if value > today:
-        raise InvalidIdentifier(
-            "birth_date.future",
-            "the birth date is in the future; check the year, day and month",
-        )
+        raise InvalidIdentifier("birth_date.future")
     age = _age_on(value, today)
     if age < min_age:
-        raise InvalidIdentifier(
-            "birth_date.too_young",
-            f"the birth date makes the person younger than {min_age}; a SIM card user must "
-            f"be at least {min_age} years old, so check the birth date or register "
-            "another user",
-        )
+        raise InvalidIdentifier("birth_date.too_young", min_age=min_age)
     if age > max_age:
-        raise InvalidIdentifier(
-            "birth_date.too_old",
-            f"the birth date makes the person older than {max_age}; check the year of birth",
-        )
+        raise InvalidIdentifier("birth_date.too_old", max_age=max_age)
     return value
 
 
@@ -418,23 +411,11 @@ def normalize_imei(value: str) -> str:
     """
     imei = _strip(value, "-/")
     if not _only_ascii_digits(imei):
-        raise InvalidIdentifier(
-            "imei.format",
-            f"IMEI {value.strip()!r} contains characters other than digits; enter the 15 "
-            "digits shown by dialling *#06# on the device",
-        )
+        raise InvalidIdentifier("imei.format", value=clean_cell(value))
     if len(imei) != 15:
-        raise InvalidIdentifier(
-            "imei.length",
-            f"{_digit_count(f'IMEI {imei}', len(imei))}; an IMEI has 15 digits "
-            "(a 16-digit IMEISV is not accepted), so enter the 15 digits shown by "
-            "dialling *#06#",
-        )
+        raise _length_problem("imei.length", len(imei), imei=imei)
     if not luhn_valid(imei):
-        raise InvalidIdentifier(
-            "imei.checksum",
-            f"IMEI {imei} has a wrong check digit; re-type it from the device's box or from *#06#",
-        )
+        raise InvalidIdentifier("imei.checksum", imei=imei)
     return imei
 
 
@@ -455,50 +436,83 @@ def normalize_mac(value: str) -> str:
     Raises:
         InvalidIdentifier: ``mac.format``.
     """
-    mac = value.strip().upper()
+    mac = clean_cell(value).upper()
     if not any(pattern.fullmatch(mac) for pattern in _MAC_PATTERNS):
-        raise InvalidIdentifier(
-            "mac.format",
-            f"MAC address {value.strip()!r} is not in a recognised format; enter 12 "
-            "hexadecimal digits, for example 00:1A:2B:3C:4D:5E",
-        )
+        raise InvalidIdentifier("mac.format", value=clean_cell(value))
     hex_digits = re.sub(r"[:.\-]", "", mac)
     return ":".join(hex_digits[i : i + 2] for i in range(0, 12, 2))
+
+
+# Fewer letters and digits than this identify no device (`123`): a serial number is the
+# string on the device's label, an IMEI 15 digits, a MAC address 12 hexadecimal digits.
+SERIAL_MIN_LENGTH = 5
+
+
+def device_id_kind(value: str) -> Literal["imei", "mac", "serial"]:
+    """What a device identifier reads as: 15 digits (with spaces or hyphens) an IMEI, 12
+    letters or digits with separators a MAC address, anything else a serial number."""
+    raw = clean_cell(value)
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if len(digits) == 15 and digits == "".join(raw.replace("-", "").replace(" ", "").split()):
+        return "imei"
+    if len([ch for ch in raw if ch.isalnum()]) == 12 and any(sep in raw for sep in ":-."):
+        return "mac"
+    return "serial"
+
+
+def normalize_device_id(value: str, kind: str | None = None) -> tuple[str, str]:
+    """Return a device identifier in normal form and its kind (``imei``, ``mac``, ``serial``):
+    an IMEI as 15 digits, a MAC address as ``00:1A:2B:3C:4D:5E``, a serial number in capitals.
+
+    Raises:
+        InvalidIdentifier: the IMEI's or MAC address's code, or ``device_id.too_short`` for a
+            serial number of fewer than 5 letters or digits.
+    """
+    raw = clean_cell(value)
+    kind = kind or device_id_kind(raw)
+    if kind == "imei":
+        return normalize_imei(raw), kind
+    if kind == "mac":
+        return normalize_mac(raw), kind
+    if sum(ch.isalnum() for ch in raw) < SERIAL_MIN_LENGTH:
+        raise InvalidIdentifier("device_id.too_short", value=raw, least=SERIAL_MIN_LENGTH)
+    return raw.upper(), kind
+
+
+# ITU-T E.118: an ICCID starts with the telecom industry identifier 89, then the country.
+ICCID_PREFIX = "89"
 
 
 def normalize_iccid(value: str) -> str:
     """Return the SIM card ICCID as 19 or 20 digits; spaces and hyphens are ignored.
 
-    The last digit is a Luhn check digit over all the others. Russian ICCIDs start with 897,
-    but cards issued abroad are accepted too.
+    An ICCID starts with 89 (ITU-T E.118), so a digit written in front of a valid ICCID is
+    refused. The last digit is a Luhn check digit over all the others. Russian ICCIDs start
+    with 897, but cards issued abroad are accepted too.
 
     Raises:
-        InvalidIdentifier: ``iccid.format``, ``iccid.length`` or ``iccid.checksum``.
+        InvalidIdentifier: ``iccid.format``, ``iccid.length``, ``iccid.prefix`` or
+            ``iccid.checksum``.
     """
     iccid = _strip(value, "-")
     if not _only_ascii_digits(iccid):
-        raise InvalidIdentifier(
-            "iccid.format",
-            f"ICCID {value.strip()!r} contains characters other than digits; enter the "
-            "19 or 20 digits printed on the SIM card (drop a trailing letter such as F)",
-        )
+        raise InvalidIdentifier("iccid.format", value=clean_cell(value))
     if len(iccid) not in (19, 20):
-        raise InvalidIdentifier(
-            "iccid.length",
-            f"{_digit_count(f'ICCID {iccid}', len(iccid))}; an ICCID has 19 or 20 digits, "
-            "so re-type it from the SIM card or its holder",
-        )
+        raise _length_problem("iccid.length", len(iccid), iccid=iccid)
+    if not iccid.startswith(ICCID_PREFIX):
+        raise InvalidIdentifier("iccid.prefix", iccid=iccid)
     if not luhn_valid(iccid):
-        raise InvalidIdentifier(
-            "iccid.checksum",
-            f"ICCID {iccid} has a wrong check digit; re-type it from the SIM card or its holder",
-        )
+        raise InvalidIdentifier("iccid.checksum", iccid=iccid)
     return iccid
 
 
 # --- Phone numbers -------------------------------------------------------------------------
 
 _PHONE_CHARS = re.compile(r"\+?[0-9\s().\-]+")
+# An office extension after the number (`доб. 123`, `ext 12`): the SIM's number is the one
+# before it, so the extension is dropped.
+PHONE_EXTENSION = r"(?i:[\s,;]*(?:доб|ext|вн)\.?\s*[0-9]{1,6})$"
+_PHONE_EXTENSION = re.compile(PHONE_EXTENSION)
 _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
@@ -506,20 +520,17 @@ def normalize_msisdn(value: str) -> str:
     """Return a Russian mobile number in E.164 form, ``+79123456789``.
 
     Accepts the usual spellings: ``8 (912) 345-67-89``, ``+7 912 345 67 89``,
-    ``79123456789``, ``9123456789``. Without a leading ``+``, 10 digits are read as a Russian
-    number without the country code and 11 digits starting with 7 or 8 as a Russian number.
+    ``79123456789``, ``9123456789``, and an extension after it (``доб. 123``), which is
+    dropped. Without a leading ``+``, 10 digits are read as a Russian number without the
+    country code and 11 digits starting with 7 or 8 as a Russian number.
 
     Raises:
         InvalidIdentifier: ``phone.invalid`` when the value is not a phone number at all,
             ``phone.not_russian_mobile`` for landlines and foreign numbers.
     """
-    text = value.strip()
-    shown = text or "(empty)"
-    invalid = InvalidIdentifier(
-        "phone.invalid",
-        f"{shown!r} is not a phone number; enter a Russian mobile number, "
-        "for example +7 912 345-67-89",
-    )
+    shown = clean_cell(value)
+    text = _PHONE_EXTENSION.sub("", shown)
+    invalid = InvalidIdentifier("phone.invalid", "phone.empty" if not shown else None, value=shown)
     # phonenumbers would read letters as a vanity keypad ("+7 912 FLOWERS"), which no
     # company means in a SIM registry.
     if not _PHONE_CHARS.fullmatch(text):
@@ -543,10 +554,6 @@ def normalize_msisdn(value: str) -> str:
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     region = phonenumbers.region_code_for_number(number)
     if region != "RU" or phonenumbers.number_type(number) not in _MOBILE_TYPES:
-        kind = "a Russian landline" if region == "RU" else "not a Russian number"
-        raise InvalidIdentifier(
-            "phone.not_russian_mobile",
-            f"{e164} is {kind}; corporate SIM cards have Russian mobile numbers, "
-            "so enter the +7 9XX number of the SIM card",
-        )
+        where = "landline" if region == "RU" else "foreign"
+        raise InvalidIdentifier("phone.not_russian_mobile", f"phone.{where}", phone=e164)
     return e164

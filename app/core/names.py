@@ -14,7 +14,11 @@ import unicodedata
 __all__ = ["is_cyrillic_name", "normalize_full_name", "normalize_person_name"]
 
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
-_DASH_TO_HYPHEN = str.maketrans(dict.fromkeys(_DASHES, "-"))
+# Typographic apostrophes (Д’Артаньян, Дʼартаньян) are the typed one (Д'Артаньян) in a name.
+_APOSTROPHE_LOOKALIKES = "\u2019\u02bc\u2018\u0060"
+_DASH_TO_HYPHEN = str.maketrans(
+    {**dict.fromkeys(_DASHES, "-"), **dict.fromkeys(_APOSTROPHE_LOOKALIKES, "'")}
+)
 
 # Only letters whose shapes are the same in both alphabets; keyboard layout slips and OCR
 # produce exactly these, while a deliberately Latin word must stay Latin.
@@ -69,8 +73,9 @@ def normalize_person_name(value: str) -> str:
 
     Applies NFKC, removes invisible format characters (soft hyphens, zero-width spaces),
     upper-cases (after case folding, so ß and ẞ match), writes Ё as Е, turns every dash into
-    a hyphen with no spaces around it, collapses runs of whitespace into one space and, inside
-    words that contain Cyrillic letters, replaces Latin look-alike letters with Cyrillic ones.
+    a hyphen with no spaces around it and every apostrophe into ``'``, collapses runs of
+    whitespace into one space and, inside words that contain Cyrillic letters, replaces Latin
+    look-alike letters with Cyrillic ones.
     A wholly Latin word stays Latin.
 
     >>> normalize_person_name("  салтыков — щедрин ")

@@ -13,9 +13,8 @@ from typing import Any
 from app.core.errors import FieldProblem
 from app.core.identifiers import (
     InvalidIdentifier,
-    normalize_imei,
+    normalize_device_id,
     normalize_issuer_code,
-    normalize_mac,
     normalize_passport_ru,
     normalize_snils,
     validate_birth_date,
@@ -186,24 +185,10 @@ def _normal_or_problem(
 
 
 def check_device(data: DeviceIn) -> tuple[CleanDevice | None, list[FieldProblem]]:
-    """A device's identifier checked as IMEI (Luhn) or MAC, or kept as a serial number."""
-    kind = data.identifier_kind
-    raw = data.identifier.strip()
-    digits = "".join(ch for ch in raw if ch.isdigit())
-    if kind is None:
-        if len(digits) == 15 and digits == "".join(raw.replace("-", "").replace(" ", "").split()):
-            kind = "imei"
-        elif len([ch for ch in raw if ch.isalnum()]) == 12 and any(sep in raw for sep in ":-."):
-            kind = "mac"
-        else:
-            kind = "serial"
+    """A device's identifier checked as IMEI (Luhn) or MAC, or kept as a serial number (at
+    least 5 letters or digits)."""
     try:
-        if kind == "imei":
-            identifier = normalize_imei(raw)
-        elif kind == "mac":
-            identifier = normalize_mac(raw)
-        else:
-            identifier = raw.upper()
+        identifier, kind = normalize_device_id(data.identifier, data.identifier_kind)
     except InvalidIdentifier as exc:
         return None, [FieldProblem("identifier", exc.code, exc.message)]
     return (

@@ -3,8 +3,11 @@
 A problem is ``{"column": <Column value>, "code": <code>, "values": {...}}``. It is worded in
 the reader's language from the catalog entry ``row.<code>``, whose ``{column}`` placeholder is
 the column's header as the admin's file wrote it (or the catalog's ``column.<name>`` when the
-header is not known). Problems stored before the catalogs carry an English ``message`` and
-are said as they were stored.
+header is not known). Where one code is explained in more than one way (a landline or a
+foreign number for ``phone.not_russian_mobile``), the ``variant`` value picks the entry
+``row.<code>.<variant>``. Values never hold passport, birth-date or SNILS values: problems
+are stored and shown in error reports. Problems stored before the catalogs carry an English
+``message`` and are said as they were stored.
 """
 
 from __future__ import annotations
@@ -37,4 +40,7 @@ def word_problem(
     if "values" not in found:
         return str(found.get("message", found["code"]))
     column = column_name(found["column"], language, headers)
-    return say(f"row.{found['code']}", language, **{"column": column, **found["values"]})
+    values = found["values"]
+    variant = values.get("variant")
+    entry = f"row.{found['code']}" + (f".{variant}" if variant else "")
+    return say(entry, language, **{**values, "column": column})

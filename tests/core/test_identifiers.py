@@ -18,6 +18,7 @@ from app.core.identifiers import (
     format_snils,
     inn_kind,
     luhn_valid,
+    normalize_device_id,
     normalize_iccid,
     normalize_imei,
     normalize_inn,
@@ -49,7 +50,8 @@ def assert_code(code: str, func: object, value: str) -> InvalidIdentifier:
     with pytest.raises(InvalidIdentifier) as caught:
         func(value)
     assert caught.value.code == code
-    assert caught.value.message
+    assert caught.value.message("ru")
+    assert caught.value.message("en")
     return caught.value
 
 
@@ -137,8 +139,8 @@ class TestInnKnownValues:
 
     def test_wrong_check_digit_message_names_value_and_fix(self) -> None:
         error = assert_code("inn.checksum", normalize_inn, "7707083894")
-        assert "7707083894" in error.message
-        assert "check digit" in error.message
+        assert "7707083894" in error.message("en")
+        assert "check digit" in error.message("en")
 
     def test_wrong_second_check_digit_of_12(self) -> None:
         assert_code("inn.checksum", normalize_inn, "500100732258")
@@ -208,7 +210,7 @@ class TestOgrn:
 
     def test_checksum(self) -> None:
         error = assert_code("ogrn.checksum", normalize_ogrn, "1027700132196")
-        assert "1027700132196" in error.message
+        assert "1027700132196" in error.message("en")
 
     @pytest.mark.parametrize("value", ["", "102770013219", "10277001321950", "304500116000157"])
     def test_length(self, value: str) -> None:
@@ -218,9 +220,23 @@ class TestOgrn:
     def test_format(self, value: str) -> None:
         assert_code("ogrn.format", normalize_ogrn, value)
 
+    @pytest.mark.parametrize("value", ["ОГРН 1027700132195", "огрн: 1027700132195"])
+    def test_label(self, value: str) -> None:
+        assert normalize_ogrn(value) == "1027700132195"
+
+    @pytest.mark.parametrize("value", ["0027700132195", "3027700132195", "2027700132195"])
+    def test_first_digit(self, value: str) -> None:
+        error = assert_code("ogrn.prefix", normalize_ogrn, value)
+        assert "1 или 5" in error.message("ru")
+        assert "1 or 5" in error.message("en")
+
     @given(digit_strings(12))
     def test_check_digit(self, first12: str) -> None:
+        # A legal entity's OGRN starts with 1 or 5 (a state registration number's kind).
         check = str(int(first12) % 11 % 10)
+        if first12[0] not in ("1", "5"):
+            assert_code("ogrn.prefix", normalize_ogrn, first12 + check)
+            return
         assert normalize_ogrn(first12 + check) == first12 + check
         for wrong in other_digits(check):
             assert_code("ogrn.checksum", normalize_ogrn, first12 + wrong)
@@ -240,9 +256,18 @@ class TestOgrnip:
     def test_format(self) -> None:
         assert_code("ogrnip.format", normalize_ogrnip, "30450011600015O")
 
+    @pytest.mark.parametrize("value", ["104500116000157", "504500116000157"])
+    def test_first_digit(self, value: str) -> None:
+        error = assert_code("ogrnip.prefix", normalize_ogrnip, value)
+        assert "с 3" in error.message("ru")
+
     @given(digit_strings(14))
     def test_check_digit(self, first14: str) -> None:
+        # An entrepreneur's OGRNIP starts with 3.
         check = str(int(first14) % 13 % 10)
+        if first14[0] != "3":
+            assert_code("ogrnip.prefix", normalize_ogrnip, first14 + check)
+            return
         assert normalize_ogrnip(first14 + check) == first14 + check
         for wrong in other_digits(check):
             assert_code("ogrnip.checksum", normalize_ogrnip, first14 + wrong)
@@ -295,18 +320,18 @@ class TestSnilsKnownValues:
 
     def test_checksum_message_does_not_echo_value(self) -> None:
         error = assert_code("snils.checksum", normalize_snils, "112-233-445 96")
-        assert "112" not in error.message
-        assert "96" not in error.message
+        assert "112" not in error.message("en")
+        assert "96" not in error.message("en")
 
     @pytest.mark.parametrize("value", ["", "112-233-445 9", "112-233-445 955"])
     def test_length(self, value: str) -> None:
         error = assert_code("snils.length", normalize_snils, value)
-        assert "445" not in error.message
+        assert "445" not in error.message("en")
 
     @pytest.mark.parametrize("value", ["112/233/445 95", "112-233-445 9S", "СНИЛС 11223344595"])
     def test_format(self, value: str) -> None:
         error = assert_code("snils.format", normalize_snils, value)
-        assert "445" not in error.message
+        assert "445" not in error.message("en")
 
     @pytest.mark.parametrize(
         ("first9", "check"),
@@ -329,11 +354,24 @@ class TestSnilsKnownValues:
 class TestSnilsProperties:
     @given(digit_strings(9))
     def test_only_the_reference_check_number_fits(self, first9: str) -> None:
+        assume(int(first9) > 1_001_998)
         check = ref_snils_check(first9)
         assert normalize_snils(first9 + check) == first9 + check
         for wrong in range(100):
             if f"{wrong:02d}" != check:
                 assert_code("snils.checksum", normalize_snils, f"{first9}{wrong:02d}")
+
+    @given(st.integers(min_value=0, max_value=1_001_998), st.integers(0, 99))
+    def test_numbers_up_to_001_001_998_have_no_check_number(self, first: int, check: int) -> None:
+        snils = f"{first:09d}{check:02d}"
+        assert normalize_snils(snils) == snils
+
+    def test_the_check_number_applies_from_001_001_999(self) -> None:
+        assert normalize_snils("001-001-998 00") == "00100199800"
+        right = ref_snils_check("001001999")
+        assert normalize_snils(f"001-001-999 {right}") == f"001001999{right}"
+        wrong = "00" if right != "00" else "01"
+        assert_code("snils.checksum", normalize_snils, f"001-001-999 {wrong}")
 
     @given(digit_strings(9))
     def test_format_round_trip(self, first9: str) -> None:
@@ -365,27 +403,47 @@ class TestPassport:
             "45 12 № 345678",
             " 4512№345678 ",
             "45-12 345678",
+            "4512 N 345678",
+            "45 12 No 345678",
+            "45 12 no. 345678",
+            "серия 4512 номер 345678",
+            "Серия 45 12 Номер 345678",
+            "4512/345678",
+            "4512\u2013345678",
+            "4512\u200b345678",
+            "\ufeff4512 345678",
         ],
     )
     def test_valid_spellings(self, value: str) -> None:
         assert normalize_passport_ru(value) == ("4512", "345678")
 
+    def test_the_leading_zero_excel_dropped(self) -> None:
+        # Excel reads 0312345678 as a number and writes 312345678.
+        assert normalize_passport_ru("312345678") == ("0312", "345678")
+        assert normalize_passport_ru(" 312345678 ") == ("0312", "345678")
+
+    @pytest.mark.parametrize("value", ["3 12 345678", "0312 34567", "31234567"])
+    def test_nine_digits_written_apart_are_a_digit_short(self, value: str) -> None:
+        assert_code("passport.length", normalize_passport_ru, value)
+
     @pytest.mark.parametrize("value", ["45 12 34567", "4512 3456789", "", "45 12"])
     def test_length_without_echo(self, value: str) -> None:
         error = assert_code("passport.length", normalize_passport_ru, value)
-        assert "4-digit series" in error.message
-        assert "6-digit number" in error.message
-        assert "4512" not in error.message
-        assert "3456" not in error.message
+        assert "4-digit series" in error.message("en")
+        assert "6-digit number" in error.message("en")
+        assert "серия из 4 цифр" in error.message("ru") or "серию из 4 цифр" in error.message("ru")
+        digits = "".join(char for char in value if char.isdigit())
+        for language in ("ru", "en"):
+            assert not digits or digits not in error.message(language)
 
     def test_length_message_counts_digits(self) -> None:
         error = assert_code("passport.length", normalize_passport_ru, "45 12 34567")
-        assert "9 digits" in error.message
+        assert "9 digits" in error.message("en")
 
-    @pytest.mark.parametrize("value", ["45 12 34567X", "серия 4512 номер 345678", "4512/345678"])
+    @pytest.mark.parametrize("value", ["45 12 34567X", "45 12 #345678", "паспорт 4512 345678"])
     def test_format(self, value: str) -> None:
         error = assert_code("passport.format", normalize_passport_ru, value)
-        assert "4512" not in error.message
+        assert "4512" not in error.message("en")
 
     @given(digit_strings(4), digit_strings(6))
     def test_round_trip(self, series: str, number: str) -> None:
@@ -394,8 +452,21 @@ class TestPassport:
             f"{series} {number}",
             f"{series[:2]} {series[2:]} {number}",
             f"{series[:2]} {series[2:]} № {number}",
+            f"{series} N {number}",
+            f"{series[:2]} {series[2:]} No {number}",
+            f"серия {series} номер {number}",
+            f"{series}/{number}",
+            f"{series}\u2013{number}",
         ):
             assert normalize_passport_ru(spelling) == (series, number)
+
+    @given(digit_strings(3), digit_strings(6))
+    def test_series_starting_with_zero_as_excel_writes_it(self, rest: str, number: str) -> None:
+        bare = str(int("0" + rest + number))  # what Excel shows of a number cell
+        if len(bare) == 9:
+            assert normalize_passport_ru(bare) == ("0" + rest, number)
+        else:
+            assert_code("passport.length", normalize_passport_ru, bare)
 
 
 class TestIssuerCode:
@@ -406,7 +477,7 @@ class TestIssuerCode:
     @pytest.mark.parametrize("value", ["", "770-01", "7700011", "770--0011"])
     def test_length(self, value: str) -> None:
         error = assert_code("issuer_code.length", normalize_issuer_code, value)
-        assert "770" not in error.message.replace("770-001", "")
+        assert "770" not in error.message("en").replace("770-001", "")
 
     @pytest.mark.parametrize("value", ["770_001", "77O-001"])
     def test_format(self, value: str) -> None:
@@ -431,29 +502,63 @@ class TestParseDate:
             (" 01.02.2003 ", date(2003, 2, 1)),
             ("1.2.2003", date(2003, 2, 1)),
             ("29.02.2000", date(2000, 2, 29)),
+            ("31.12.1990 0:00:00", date(1990, 12, 31)),
+            ("31.12.1990 00:00", date(1990, 12, 31)),
+            ("1990-12-31 00:00:00", date(1990, 12, 31)),
+            ("1990-12-31T00:00:00.000", date(1990, 12, 31)),
+            ("31.12.1990 г.", date(1990, 12, 31)),
+            ("31.12.1990г", date(1990, 12, 31)),
+            ("31.12.1990 г. 0:00:00", date(1990, 12, 31)),
+            ("31/12/1990", date(1990, 12, 31)),
+            ("12/31/1990", date(1990, 12, 31)),
+            ("05/05/1990", date(1990, 5, 5)),
+            ("1990\u201312\u201331", date(1990, 12, 31)),
+            ("\ufeff31.12.1990", date(1990, 12, 31)),
         ],
     )
     def test_valid(self, value: str, expected: date) -> None:
         assert parse_date(value) == expected
 
+    @pytest.mark.parametrize("value", ["05/06/1990", "1/2/2003", "12/11/1990", "05/06/90"])
+    def test_slashes_that_could_be_either_way(self, value: str) -> None:
+        error = assert_code("date.ambiguous", parse_date, value)
+        assert "день первым" in error.message("ru")
+        assert "day first" in error.message("en")
+
+    @pytest.mark.parametrize(
+        "value", ["31.12.1990 13:45", "31.12.1990 23:00:00", "1990-12-31T03:00"]
+    )
+    def test_a_time_other_than_midnight(self, value: str) -> None:
+        # 30.12.1990 23:00 may be 31.12.1990 in another time zone: the day is not certain.
+        error = assert_code("date.format", parse_date, value)
+        assert "только дату" in error.message("ru")
+
+    @given(st.dates(min_value=date(1000, 1, 1)))
+    def test_slashes_day_first_unless_ambiguous(self, value: date) -> None:
+        written = f"{value.day}/{value.month}/{value.year:04d}"
+        if value.day <= 12 and value.day != value.month:
+            assert_code("date.ambiguous", parse_date, written)
+        else:
+            assert parse_date(written) == value
+
     @pytest.mark.parametrize("value", ["31.02.1990", "29.02.1900", "1990-13-01", "00.01.1990"])
     def test_not_a_calendar_date(self, value: str) -> None:
         error = assert_code("date.invalid", parse_date, value)
-        assert "not a calendar date" in error.message
+        assert "not a calendar date" in error.message("en")
 
     def test_message_does_not_echo_the_date(self) -> None:
         # Dates are often birth dates: personal data stays out of messages.
         error = assert_code("date.invalid", parse_date, "31.02.1990")
-        assert "1990" not in error.message
-        assert "check the day and the month" in error.message
+        assert "1990" not in error.message("en")
+        assert "check the day and the month" in error.message("en")
 
     @pytest.mark.parametrize("value", ["31.12.90", "90-12-31", "31.12.19900"])
     def test_two_digit_year(self, value: str) -> None:
         error = assert_code("date.format", parse_date, value)
-        assert "4-digit year" in error.message
+        assert "4-digit year" in error.message("en")
 
     @pytest.mark.parametrize(
-        "value", ["", "yesterday", "31/12/1990", "1990.12.31", "31.12.1990 г."]
+        "value", ["", "yesterday", "31/12.1990", "1990.12.31", "31.12.1990 года", "31 12 1990"]
     )
     def test_format(self, value: str) -> None:
         assert_code("date.format", parse_date, value)
@@ -477,7 +582,7 @@ class TestBirthDate:
         with pytest.raises(InvalidIdentifier) as caught:
             self.check(date(2010, 6, 16))
         assert caught.value.code == "birth_date.too_young"
-        assert "14" in caught.value.message
+        assert "14" in caught.value.message("en")
 
     def test_future(self) -> None:
         with pytest.raises(InvalidIdentifier) as caught:
@@ -500,7 +605,7 @@ class TestBirthDate:
     def test_message_does_not_echo_date(self) -> None:
         with pytest.raises(InvalidIdentifier) as caught:
             self.check(date(2010, 6, 16))
-        assert "2010" not in caught.value.message
+        assert "2010" not in caught.value.message("en")
 
     def test_custom_limits(self) -> None:
         assert validate_birth_date(date(2006, 6, 15), today=self.TODAY, min_age=18)
@@ -548,7 +653,7 @@ class TestImei:
 
     def test_checksum(self) -> None:
         error = assert_code("imei.checksum", normalize_imei, "490154203237519")
-        assert "490154203237519" in error.message
+        assert "490154203237519" in error.message("en")
 
     @pytest.mark.parametrize("value", ["", "49015420323751", "4901542032375180"])
     def test_length(self, value: str) -> None:
@@ -602,12 +707,32 @@ class TestIccid:
     def test_format(self, value: str) -> None:
         assert_code("iccid.format", normalize_iccid, value)
 
+    @pytest.mark.parametrize(
+        "value", ["0" + VALID_19, "9970100123456789010", "1234567890123456789"]
+    )
+    def test_prefix(self, value: str) -> None:
+        # ITU-T E.118: every ICCID starts with 89; a 0 in front of a valid one is a typo.
+        error = assert_code("iccid.prefix", normalize_iccid, value)
+        assert value in error.message("ru")
+        assert "89" in error.message("en")
+
     @given(st.sampled_from([18, 19]).flatmap(digit_strings))
     def test_check_digit(self, payload: str) -> None:
         iccid = payload + ref_luhn_check_digit(payload)
+        if not iccid.startswith("89"):
+            assert_code("iccid.prefix", normalize_iccid, iccid)
+            return
         assert normalize_iccid(iccid) == iccid
         for wrong in other_digits(iccid[-1]):
             assert_code("iccid.checksum", normalize_iccid, payload + wrong)
+
+    @given(st.sampled_from([16, 17]).flatmap(digit_strings))
+    def test_check_digit_of_89(self, rest: str) -> None:
+        payload = "89" + rest
+        iccid = payload + ref_luhn_check_digit(payload)
+        assert normalize_iccid(iccid) == iccid
+        if len(iccid) == 19:
+            assert_code("iccid.prefix", normalize_iccid, "0" + iccid)
 
 
 # --- MAC -------------------------------------------------------------------------------------
@@ -685,6 +810,12 @@ class TestMsisdnKnownValues:
             "+7(912)3456789",
             " +7 (912) 345-67-89 ",
             "+7.912.345.67.89",
+            "+7 912 345\u201367\u201389",
+            "+7 912\u200b345 67 89",
+            "8 (912) 345-67-89 доб. 123",
+            "+7 912 345 67 89, доб 12",
+            "+7 912 345 67 89 ДОБ.1",
+            "+7 912 345 67 89 ext. 5",
         ],
     )
     def test_spellings(self, value: str) -> None:
@@ -702,12 +833,12 @@ class TestMsisdnKnownValues:
     )
     def test_not_russian_mobile(self, value: str) -> None:
         error = assert_code("phone.not_russian_mobile", normalize_msisdn, value)
-        assert "mobile" in error.message
+        assert "mobile" in error.message("en")
 
     def test_landline_message_names_number(self) -> None:
         error = assert_code("phone.not_russian_mobile", normalize_msisdn, "+7 495 123 45 67")
-        assert "+74951234567" in error.message
-        assert "landline" in error.message
+        assert "+74951234567" in error.message("en")
+        assert "landline" in error.message("en")
 
     @pytest.mark.parametrize(
         "value",
@@ -724,7 +855,9 @@ class TestMsisdnKnownValues:
             "++79123456789",
             "7+9123456789",
             "+8 912 345 67 89",
-            "89123456789 доб. 12",
+            "доб. 123",
+            "89123456789 доб. 1234567",
+            "89123456789 доб.",
         ],
     )
     def test_invalid(self, value: str) -> None:
@@ -770,3 +903,79 @@ class TestMsisdnProperties:
             assert len(result) == 12
         else:
             assert code in ("phone.invalid", "phone.not_russian_mobile")
+
+
+# --- Labels, invisible characters and dashes in real exports -----------------------------------
+
+
+class TestWhatExportsWrite:
+    @pytest.mark.parametrize("value", ["ИНН 7707083893", "ИНН: 7707083893", "инн №7707083893"])
+    def test_inn_with_its_label(self, value: str) -> None:
+        assert normalize_inn(value) == "7707083893"
+
+    @pytest.mark.parametrize(
+        ("function", "value", "expected"),
+        [
+            (normalize_snils, "465\u2013959\u2013583\u201366", "46595958366"),
+            (normalize_snils, "\ufeff465-959-583 66", "46595958366"),
+            (normalize_issuer_code, "770\u2013001", "770-001"),
+            (normalize_issuer_code, "770\u200b-001", "770-001"),
+            (normalize_inn, "7707\u200b083893", "7707083893"),
+            (
+                normalize_imei,
+                "49-015420-323751\u20138".replace("-", "\u2013", 1),
+                "490154203237518",
+            ),
+            (normalize_iccid, "\ufeff8970100123456789010", "8970100123456789010"),
+            (normalize_mac, "00\u201311\u201322\u201333\u201344\u201355", "00:11:22:33:44:55"),
+        ],
+    )
+    def test_invisible_characters_and_dashes(
+        self, function: object, value: str, expected: str
+    ) -> None:
+        assert callable(function)
+        assert function(value) == expected
+
+
+class TestDeviceIdentifier:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("490154203237518", ("490154203237518", "imei")),
+            ("00-1a-2b-3c-4d-5e", ("00:1A:2B:3C:4D:5E", "mac")),
+            ("sn12345", ("SN12345", "serial")),
+            ("ab-12 3", ("AB-12 3", "serial")),
+        ],
+    )
+    def test_kinds(self, value: str, expected: tuple[str, str]) -> None:
+        assert normalize_device_id(value) == expected
+
+    @pytest.mark.parametrize("value", ["123", "A-1", "12 34", "1"])
+    def test_too_short_to_identify_a_device(self, value: str) -> None:
+        error = assert_code("device_id.too_short", normalize_device_id, value)
+        words = error.message("ru")
+        assert "IMEI" in words
+        assert "MAC-адрес" in words
+        assert "серийный номер" in words
+        assert "serial number" in error.message("en")
+
+
+class TestInvalidIdentifierWords:
+    def test_russian_by_default_english_on_request(self) -> None:
+        error = assert_code("inn.checksum", normalize_inn, "7707083894")
+        assert error.message() == error.message("ru")
+        assert "контрольная цифра" in error.message("ru")
+        assert "check digit" in error.message("en")
+        # Logs read English.
+        assert str(error) == error.message("en")
+
+    def test_the_message_is_a_code_with_values(self) -> None:
+        error = assert_code("inn.length", normalize_inn, "123")
+        assert error.message.code == "identifier.inn.length"
+        assert dict(error.message.values) == {"count": 3, "inn": "123"}
+        assert error.message("ru").startswith("В ИНН 123 3 цифры,")
+        assert error.message("en").startswith("INN 123 has 3 digits;")
+
+    def test_an_empty_value_is_said_to_be_empty(self) -> None:
+        error = assert_code("inn.length", normalize_inn, " ")
+        assert error.message("ru").startswith("ИНН не указан")

@@ -12,12 +12,13 @@ from typing import Any
 import polars as pl
 
 from app.uploads.checking.rules import validate_batch
+from app.uploads.problems import Problem, problem
 from app.uploads.reading.columns import Column
 from app.uploads.reading.table import RowBatch
 
 # What `examine` finds in a batch: the problems per row, the cells of the rows the reader
 # could not split, and the clean rows.
-Examined = tuple[dict[int, list[dict[str, str]]], dict[int, list[str]], pl.DataFrame]
+Examined = tuple[dict[int, list[Problem]], dict[int, list[str]], pl.DataFrame]
 
 # Longest values the registry stores, by column of the checked rows.
 _MAX_LENGTHS = {
@@ -36,21 +37,20 @@ def examine(
     """The checks of one batch that need nothing but its rows: the problems found per row,
     the cells of the rows the reader could not split, and the clean rows with the keyed hash
     of each person's document (`doc_hash`, which the whole-file checks count)."""
-    problems: dict[int, list[dict[str, str]]] = defaultdict(list)
+    problems: dict[int, list[Problem]] = defaultdict(list)
     cells_of: dict[int, list[str]] = {}
     for row in batch.odd:
         assert row.problem is not None
         code, message = row.problem
+        # The reader words its own problems (the row's shape), as stored before the catalogs.
         problems[row.row_no].append({"column": "row", "code": code, "message": message})
         cells_of[row.row_no] = row.cells
     frame = batch.cells.select(
         "row_no", *(pl.col(str(i)).alias(column.value) for i, column in positions)
     )
     clean, row_problems = validate_batch(frame, today=today)
-    for problem in row_problems:
-        problems[problem.row_no].append(
-            {"column": problem.column, "code": problem.code, "message": problem.message}
-        )
+    for found in row_problems:
+        problems[found.row_no].append(found.as_problem())
     _refuse_too_long(clean, problems)
     doc_key = pl.when(pl.col("kind") == "employee").then(
         pl.concat_str(
@@ -67,18 +67,12 @@ def examine(
     return problems, cells_of, clean
 
 
-def _refuse_too_long(clean: pl.DataFrame, problems: dict[int, list[dict[str, str]]]) -> None:
+def _refuse_too_long(clean: pl.DataFrame, problems: dict[int, list[Problem]]) -> None:
     """Add a problem to each value longer than the registry stores."""
     for column, limit in _MAX_LENGTHS.items():
         too_long = clean.filter(pl.col(column).str.len_chars() > limit).select("row_no")
         for (row_no,) in too_long.rows():
-            problems[row_no].append(
-                {
-                    "column": column,
-                    "code": "value.too_long",
-                    "message": f"the value is longer than {limit} characters; shorten it",
-                }
-            )
+            problems[row_no].append(problem(column, "value.too_long", limit=limit))
 
 
 def hashed(digest: Callable[[str], str], keys: pl.Series) -> pl.Series:
@@ -91,7 +85,7 @@ def hashed(digest: Callable[[str], str], keys: pl.Series) -> pl.Series:
 def rejection(
     row_no: int,
     cells: list[str],
-    problems: list[dict[str, str]],
+    problems: list[Problem],
     positions: Sequence[tuple[int, Column]],
 ) -> dict[str, Any]:
     """A refused row as `app.uploads.repository.write_rejections` takes it."""

@@ -3,14 +3,13 @@
 Each field group (kinds, phones, names, dates, documents, devices) contributes its columns in
 three steps: cells it derives before any rule runs (`Derived`), values looked up once per
 distinct cell, and its `Rules`: one `Check` per column, a polars expression giving a stable
-code (null when the value is fine) and a function wording the problem. Messages come from the
-scalar validators of :mod:`app.core.identifiers` where there is one, so a row and an API
-request get the same words.
+code (null when the value is fine) and the values its words need. A problem is stored as its
+code and values and worded when read (`app.uploads.problems`), so nothing here runs per row in
+Python, and the values are computed only for the refused rows.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from app.core.identifiers import InvalidIdentifier
-from app.uploads.reading.columns import WHITESPACE, Column
+from app.core.identifiers import DASHES, INVISIBLE
+from app.uploads.reading.columns import WHITESPACE
 
 __all__ = [
     "NO_PROBLEM",
@@ -27,12 +26,10 @@ __all__ = [
     "WS",
     "Check",
     "Derived",
-    "MessageFn",
     "Rules",
     "compact",
     "map_distinct",
-    "required_message",
-    "scalar_message",
+    "unseen_removed",
 ]
 
 # The validators' `\s` and str.strip() use str.isspace(): see WHITESPACE.
@@ -41,20 +38,16 @@ WS = "".join(f"\\x{{{ord(char):x}}}" for char in WHITESPACE)
 NO_PROBLEM = pl.lit(None, pl.String)
 REQUIRED = pl.lit("required")
 
-MessageFn = Callable[[str, str | None, str | None], str]
-"""Words for a problem: called with its code, the value as written and a further detail."""
-
 
 @dataclass(frozen=True)
 class Check:
-    """One check column: the rule's verdict, which code column holds it and how to word it."""
+    """One check column: the rule's verdict, which code column holds it, and the values its
+    words need (evaluated on the refused rows only; a null value is left out)."""
 
     column: str
     code: str  # name of the code column in the work frame
-    value: str | None  # column passed to the message as the value
-    extra: pl.Expr | None  # further detail for the message
-    message: MessageFn
     verdict: pl.Expr  # the problem's code, null when the value is fine
+    values: dict[str, pl.Expr] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,41 +69,14 @@ class Rules:
     columns: list[pl.Expr] = field(default_factory=list)
 
 
-_LABELS: dict[str, str] = {
-    Column.MSISDN: "phone number",
-    Column.LAST_NAME: "last name",
-    Column.FIRST_NAME: "first name",
-    Column.BIRTH_DATE: "birth date",
-    Column.PASSPORT: "passport series and number",
-    Column.PASSPORT_SERIES: "passport series",
-    Column.PASSPORT_NUMBER: "passport number",
-    Column.DEVICE_TYPE: "device type",
-    Column.DEVICE_MODEL: "device model",
-    Column.DEVICE_ID: "device identifier (IMEI, MAC address or serial number)",
-}
+_UNSEEN = [*INVISIBLE, *DASHES]
+_SEEN = [*("" for _ in INVISIBLE), *("-" for _ in DASHES)]
 
 
-def scalar_message(function: Callable[[str], object]) -> MessageFn:
-    """A message function that asks the scalar validator what it says about the value."""
-
-    @functools.lru_cache(maxsize=100_000)
-    def message(code: str, raw: str | None, extra: str | None) -> str:
-        try:
-            function(raw or "")
-        except InvalidIdentifier as exc:
-            return exc.message
-        return f"the value is not accepted ({code})"
-
-    return message
-
-
-def required_message(kind: str) -> MessageFn:
-    """The words for an empty cell that ``kind`` of row needs (``extra`` names the column)."""
-
-    def message(code: str, raw: str | None, extra: str | None) -> str:
-        return f"the {_LABELS[extra or '']} is empty; fill it in, {kind} needs it"
-
-    return message
+def unseen_removed(cell: pl.Expr) -> pl.Expr:
+    """The cell as :func:`app.core.identifiers.clean_cell` reads it, before trimming:
+    invisible characters dropped, every dash a hyphen (one Aho-Corasick pass)."""
+    return cell.str.replace_many(_UNSEEN, _SEEN)
 
 
 def compact(name: str, separators: str) -> pl.Expr:

@@ -1,7 +1,8 @@
 """Dates of an employee: birth (an age the law admits) and the document's issue.
 
 Dates are parsed by polars exactly as :func:`app.core.identifiers.parse_date` parses one
-(``ДД.ММ.ГГГГ`` or ``ГГГГ-ММ-ДД``, a real calendar day), in three steps.
+(``ДД.ММ.ГГГГ``, ``ДД/ММ/ГГГГ`` or ``ГГГГ-ММ-ДД``, perhaps with ``г.`` or a midnight time; a
+real calendar day), in three steps.
 """
 
 from __future__ import annotations
@@ -11,17 +12,8 @@ from datetime import date
 
 import polars as pl
 
-from app.core.identifiers import parse_date, validate_birth_date
-from app.uploads.checking.checks import (
-    NO_PROBLEM,
-    REQUIRED,
-    Check,
-    Derived,
-    MessageFn,
-    Rules,
-    required_message,
-    scalar_message,
-)
+from app.core.identifiers import DATE_TAIL
+from app.uploads.checking.checks import NO_PROBLEM, REQUIRED, WS, Check, Derived, Rules
 from app.uploads.checking.kinds import IS_EMPLOYEE
 from app.uploads.reading.columns import Column
 
@@ -39,30 +31,51 @@ def derived() -> Derived:
             list(itertools.chain.from_iterable(_date_values(c) for c in _DATES)),
         ),
         scratch=tuple(
-            f"{c.value}__{part}" for c in _DATES for part in ("ru", "iso", "year", "month", "day")
+            f"{c.value}__{part}"
+            for c in _DATES
+            for part in ("dmy", "iso", "year", "month", "day", "ambiguous")
         ),
     )
 
 
+# parse_date's tail (`г.`, a midnight time), with Python's white space spelled out.
+_TAIL = DATE_TAIL.replace(r"\s", f"[{WS}]")
+
+
 def _date_groups(name: str) -> list[pl.Expr]:
-    """Step 1 of parse_date: the two spellings' groups, as structs."""
+    """Step 1 of parse_date: the day-first and ISO spellings' groups, as structs (the regex
+    engine behind polars has no back-references: step 2 checks that both separators agree)."""
+    cell = pl.col(name)
     return [
-        pl.col(name)
-        .str.extract_groups(r"^([0-9]{1,2})\.([0-9]{1,2})\.([0-9]+)$")
-        .alias(f"{name}__ru"),
-        pl.col(name)
-        .str.extract_groups(r"^([0-9]+)-([0-9]{1,2})-([0-9]{1,2})$")
-        .alias(f"{name}__iso"),
+        cell.str.extract_groups(
+            rf"^([0-9]{{1,2}})([./])([0-9]{{1,2}})([./])([0-9]+){_TAIL}$"
+        ).alias(f"{name}__dmy"),
+        cell.str.extract_groups(rf"^([0-9]+)-([0-9]{{1,2}})-([0-9]{{1,2}}){_TAIL}$").alias(
+            f"{name}__iso"
+        ),
     ]
 
 
 def _date_numbers(name: str) -> list[pl.Expr]:
-    """Step 2: year text, month and day."""
-    ru, iso = pl.col(f"{name}__ru").struct, pl.col(f"{name}__iso").struct
+    """Step 2: year text, month and day; with slashes the day comes first unless only month
+    first can be meant, and two numbers that could both be the month are ambiguous."""
+    dmy, iso = pl.col(f"{name}__dmy").struct, pl.col(f"{name}__iso").struct
+    same = dmy.field("2") == dmy.field("4")
+    slashed = same & (dmy.field("2") == "/")
+    first = pl.when(same).then(dmy.field("1").cast(pl.Int32))
+    second = pl.when(same).then(dmy.field("3").cast(pl.Int32))
+    month_first = slashed & (second > 12) & (first <= 12)
     return [
-        pl.coalesce(ru.field("3"), iso.field("1")).alias(f"{name}__year"),
-        pl.coalesce(ru.field("2"), iso.field("2")).cast(pl.Int32).alias(f"{name}__month"),
-        pl.coalesce(ru.field("1"), iso.field("3")).cast(pl.Int32).alias(f"{name}__day"),
+        pl.coalesce(pl.when(same).then(dmy.field("5")), iso.field("1")).alias(f"{name}__year"),
+        pl.coalesce(
+            pl.when(month_first).then(first).otherwise(second), iso.field("2").cast(pl.Int32)
+        ).alias(f"{name}__month"),
+        pl.coalesce(
+            pl.when(month_first).then(second).otherwise(first), iso.field("3").cast(pl.Int32)
+        ).alias(f"{name}__day"),
+        (slashed & (first != second) & (first <= 12) & (second <= 12))
+        .fill_null(False)
+        .alias(f"{name}__ambiguous"),
     ]
 
 
@@ -85,7 +98,11 @@ def _date_values(name: str) -> list[pl.Expr]:
     error = (
         pl.when(pl.col(name).is_null())
         .then(pl.lit(None, pl.String))
-        .when(year_text.is_null() | (year_text.str.len_bytes() != 4))
+        .when(year_text.is_null())
+        .then(pl.lit("date.format"))
+        .when(pl.col(f"{name}__ambiguous"))
+        .then(pl.lit("date.ambiguous"))
+        .when(year_text.str.len_bytes() != 4)
         .then(pl.lit("date.format"))
         .when(~calendar)
         .then(pl.lit("date.invalid"))
@@ -100,27 +117,19 @@ def _date_values(name: str) -> list[pl.Expr]:
 def rules(*, today: date, min_age: int, max_age: int) -> Rules:
     """An employee's birth date gives an age from ``min_age`` to ``max_age``; the document
     was issued neither in the future nor before the birth."""
-    birth_code = _birth_code(today=today, min_age=min_age, max_age=max_age)
-    issued_code = _issued_code(today=today)
-    birth_message = _date_message(today, min_age, max_age)
+    birth_code = pl.col("c_birth")
     return Rules(
         [
             Check(
                 Column.BIRTH_DATE,
                 "c_birth",
-                Column.BIRTH_DATE,
-                pl.lit(Column.BIRTH_DATE),
-                birth_message,
-                verdict=birth_code,
+                verdict=_birth_code(today=today, min_age=min_age, max_age=max_age),
+                values={
+                    "min_age": pl.when(birth_code == "birth_date.too_young").then(min_age),
+                    "max_age": pl.when(birth_code == "birth_date.too_old").then(max_age),
+                },
             ),
-            Check(
-                Column.DOC_ISSUED_ON,
-                "c_issued",
-                Column.DOC_ISSUED_ON,
-                None,
-                _issued_message,
-                verdict=issued_code,
-            ),
+            Check(Column.DOC_ISSUED_ON, "c_issued", verdict=_issued_code(today=today)),
         ]
     )
 
@@ -162,25 +171,3 @@ def _issued_code(*, today: date) -> pl.Expr:
         .then(pl.lit("date.before_birth"))
         .otherwise(NO_PROBLEM)
     )
-
-
-def _date_message(today: date, min_age: int, max_age: int) -> MessageFn:
-    def check(raw: str) -> object:
-        return validate_birth_date(parse_date(raw), today=today, min_age=min_age, max_age=max_age)
-
-    scalar = scalar_message(check)
-
-    def message(code: str, raw: str | None, extra: str | None) -> str:
-        if code == "required":
-            return required_message("an employee row")(code, raw, extra)
-        return scalar(code, raw, None)
-
-    return message
-
-
-def _issued_message(code: str, raw: str | None, extra: str | None) -> str:
-    if code == "date.future":
-        return "the issue date is in the future; check the issue date in the document"
-    if code == "date.before_birth":
-        return "the issue date is before the birth date; check the issue date and the birth date"
-    return scalar_message(parse_date)(code, raw, None)

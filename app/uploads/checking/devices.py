@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from app.core.identifiers import normalize_iccid
+from app.core.identifiers import ICCID_PREFIX, SERIAL_MIN_LENGTH
 from app.numbers.registration_rules import check_device
 from app.numbers.schemas import DeviceIn, DeviceType
 from app.uploads.checking.checks import (
@@ -24,8 +24,6 @@ from app.uploads.checking.checks import (
     Rules,
     compact,
     map_distinct,
-    required_message,
-    scalar_message,
 )
 from app.uploads.checking.digits import digits_verdict, luhn_halves, luhn_ok
 from app.uploads.checking.kinds import IS_DEVICE
@@ -73,7 +71,6 @@ def derived() -> Derived:
         ),
         scratch=(
             "device_id__digits",
-            "device_id__alnum",
             *(f"{name}__{part}" for name in ("iccid", "imei") for part in ("lo", "hi")),
         ),
     )
@@ -110,7 +107,7 @@ def lookups(work: pl.DataFrame) -> list[pl.Expr]:
     ]
 
 
-def _devicerequired_message(column: Column, otherwise: pl.Expr) -> pl.Expr:
+def _device_required(column: Column, otherwise: pl.Expr) -> pl.Expr:
     return (
         pl.when(~IS_DEVICE)
         .then(NO_PROBLEM)
@@ -120,49 +117,59 @@ def _devicerequired_message(column: Column, otherwise: pl.Expr) -> pl.Expr:
     )
 
 
+def _iccid_code() -> pl.Expr:
+    """normalize_iccid's code: digits, 19 or 20 of them, starting with 89, Luhn."""
+    iccid = pl.col("iccid__c")
+    code = digits_verdict(iccid, "iccid", (19, 20), None)
+    return (
+        pl.when(code.is_not_null() | iccid.is_null())
+        .then(code)
+        .when(~iccid.str.starts_with(ICCID_PREFIX))
+        .then(pl.lit("iccid.prefix"))
+        .when(~pl.col("iccid__luhn"))
+        .then(pl.lit("iccid.checksum"))
+        .otherwise(NO_PROBLEM)
+    )
+
+
 def rules() -> Rules:
     """A well-formed ICCID on any row; a device row's type, model and identifier."""
-    iccid_compact = pl.col("iccid__c")
     kind, value, code = _identifier()
     checks = [
         Check(
             Column.ICCID,
             "c_iccid",
-            Column.ICCID,
-            None,
-            scalar_message(normalize_iccid),
-            verdict=digits_verdict(iccid_compact, "iccid", (19, 20), pl.col("iccid__luhn")),
+            verdict=_iccid_code(),
+            values={"value": pl.col(Column.ICCID)},
         ),
         Check(
             Column.DEVICE_TYPE,
             "c_device_type",
-            Column.DEVICE_TYPE,
-            pl.lit(Column.DEVICE_TYPE),
-            _device_type_message,
-            verdict=_devicerequired_message(
+            verdict=_device_required(
                 Column.DEVICE_TYPE,
                 pl.when(pl.col("device_type__canon").is_null()).then(pl.lit("device_type.unknown")),
             ),
+            values={"value": pl.col(Column.DEVICE_TYPE)},
         ),
         Check(
             Column.DEVICE_MODEL,
             "c_device_model",
-            None,
-            pl.lit(Column.DEVICE_MODEL),
-            lambda code, raw, extra: required_message("a device row")(code, raw, extra),
-            verdict=_devicerequired_message(Column.DEVICE_MODEL, NO_PROBLEM),
+            verdict=_device_required(Column.DEVICE_MODEL, NO_PROBLEM),
         ),
         Check(
             Column.DEVICE_ID,
             "c_device_id",
-            Column.DEVICE_ID,
-            pl.lit(Column.DEVICE_ID),
-            _device_id_message,
-            verdict=_devicerequired_message(Column.DEVICE_ID, code),
+            verdict=_device_required(Column.DEVICE_ID, code),
+            values={
+                "value": pl.col(Column.DEVICE_ID),
+                "least": pl.when(pl.col("c_device_id") == "device_id.too_short").then(
+                    SERIAL_MIN_LENGTH
+                ),
+            },
         ),
     ]
     normal_forms = [
-        pl.when(pl.col(Column.ICCID).is_not_null()).then(iccid_compact).alias("o_iccid"),
+        pl.when(pl.col(Column.ICCID).is_not_null()).then(pl.col("iccid__c")).alias("o_iccid"),
         value.alias("o_device_id"),
         kind.alias("o_device_id_kind"),
     ]
@@ -204,26 +211,8 @@ def _identifier() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
         .then(pl.lit("imei.checksum"))
         .when(mac_like & ~upper_id.str.contains(_MAC_PATTERN))
         .then(pl.lit("mac.format"))
+        .when(~imei_like & ~mac_like & (pl.col("device_id__alnum") < SERIAL_MIN_LENGTH))
+        .then(pl.lit("device_id.too_short"))
         .otherwise(NO_PROBLEM)
     )
     return id_kind, id_value, id_code
-
-
-def _device_type_message(code: str, raw: str | None, extra: str | None) -> str:
-    if code == "required":
-        return required_message("a device row")(code, raw, extra)
-    accepted = ", ".join(device_type.value for device_type in DeviceType)
-    return (
-        f"device type {raw!r} is not recognised; write one of {accepted} "
-        "(or the Russian name, such as терминал, касса, модем, счётчик)"
-    )
-
-
-def _device_id_message(code: str, raw: str | None, extra: str | None) -> str:
-    if code == "required":
-        return required_message("a device row")(code, raw, extra)
-    data = DeviceIn.model_construct(
-        kind="device", device_type=DeviceType.OTHER, model="-", identifier=raw or ""
-    )
-    problems = check_device(data)[1]
-    return str(problems[0].message) if problems else f"the identifier is not accepted ({code})"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from app.core.identifiers import SNILS_UNCHECKED_UP_TO
+
 __all__ = ["digits_verdict", "luhn_halves", "luhn_ok", "snils_ok", "snils_total"]
 
 
@@ -47,11 +49,13 @@ def snils_total(source: str) -> pl.Expr:
 
 
 def snils_ok(source: str) -> pl.Expr:
-    """The SNILS check number, as ``_snils_check_number`` in identifiers."""
+    """The SNILS check number, as ``_snils_check_number`` in identifiers; numbers up to
+    001-001-998 have none to check."""
     total = pl.col("snils__total")
     total = pl.when(total > 101).then(total % 101).otherwise(total)
     expected = pl.when(total.is_in([100, 101])).then(0).otherwise(total)
-    return expected == pl.col(source).cast(pl.Int64, strict=False) % 100
+    number = pl.col(source).cast(pl.Int64, strict=False)
+    return (number // 100 <= SNILS_UNCHECKED_UP_TO) | (expected == number % 100)
 
 
 def digits_verdict(

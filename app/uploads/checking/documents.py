@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import polars as pl
 
-from app.core.identifiers import normalize_issuer_code, normalize_passport_ru, normalize_snils
+from app.core.identifiers import PASSPORT_NOISE
 from app.uploads.checking.checks import (
     NO_PROBLEM,
     REQUIRED,
+    WS,
     Check,
     Derived,
     Rules,
     compact,
     map_distinct,
-    required_message,
-    scalar_message,
 )
 from app.uploads.checking.digits import digits_verdict, snils_ok, snils_total
 from app.uploads.checking.kinds import IS_EMPLOYEE
@@ -98,7 +97,7 @@ def read_documents(work: pl.DataFrame) -> pl.DataFrame:
     )
     work = work.with_columns(doc_raw.alias("doc__raw"))
     work = work.with_columns(
-        compact("doc__raw", "№-").alias("doc__compact"),
+        _passport_digits(pl.col("doc__raw")).alias("doc__compact"),
         map_distinct(
             work.filter(pl.col("doc__type").is_in(["foreign_passport", "residence_permit"]))[
                 "doc__raw"
@@ -109,10 +108,15 @@ def read_documents(work: pl.DataFrame) -> pl.DataFrame:
     )
     return work.with_columns(
         _document_code().alias("doc__code"),
-        (~compact(Column.PASSPORT_SERIES, "№-").str.contains(r"^[0-9]{4}$")).alias(
-            "doc__series_bad"
-        ),
+        (~_passport_digits(series).str.contains(r"^[0-9]{4}$")).alias("doc__series_bad"),
     )
+
+
+def _passport_digits(cell: pl.Expr) -> pl.Expr:
+    """A passport cell as normalize_passport_ru reads it: no white space, no words or signs
+    between series and number; nine bare digits are a series whose leading 0 Excel dropped."""
+    digits = cell.str.replace_all(f"[{WS}]", "").str.replace_all(PASSPORT_NOISE, "")
+    return pl.when(cell.str.contains(r"^[0-9]{9}$")).then(pl.lit("0") + digits).otherwise(digits)
 
 
 def _document_code() -> pl.Expr:
@@ -169,7 +173,7 @@ def _passport_checks(*, has_split: bool) -> list[Check]:
         .then(doc_code)
     )
     return [
-        Check(column, code, "doc__raw", pl.lit(column), _passport_message, verdict=verdict)
+        Check(column, code, verdict=verdict)
         for column, code, verdict in (
             (Column.PASSPORT, "c_passport", passport_code),
             (Column.PASSPORT_SERIES, "c_series", series_code),
@@ -190,20 +194,15 @@ def rules(work: pl.DataFrame) -> Rules:
         Check(
             Column.DOC_TYPE,
             "c_doc_type",
-            Column.DOC_TYPE,
-            None,
-            _doc_type_message,
             verdict=pl.when(IS_EMPLOYEE & pl.col("doc__type").is_null()).then(
                 pl.lit("doc_type.unknown")
             ),
+            values={"value": pl.col(Column.DOC_TYPE)},
         ),
         *_passport_checks(has_split=has_split),
         Check(
             Column.DOC_ISSUER_CODE,
             "c_issuer_code",
-            Column.DOC_ISSUER_CODE,
-            None,
-            scalar_message(normalize_issuer_code),
             verdict=pl.when(IS_EMPLOYEE).then(
                 digits_verdict(issuer_compact, "issuer_code", (6,), None)
             ),
@@ -211,9 +210,6 @@ def rules(work: pl.DataFrame) -> Rules:
         Check(
             Column.SNILS,
             "c_snils",
-            Column.SNILS,
-            None,
-            scalar_message(normalize_snils),
             verdict=pl.when(IS_EMPLOYEE).then(
                 digits_verdict(snils_compact, "snils", (11,), snils_ok("snils__c"))
             ),
@@ -238,21 +234,3 @@ def _normal_forms() -> list[pl.Expr]:
         .alias("o_issuer_code"),
         pl.when(pl.col(Column.SNILS).is_not_null()).then(pl.col("snils__c")).alias("o_snils"),
     ]
-
-
-def _doc_type_message(code: str, raw: str | None, extra: str | None) -> str:
-    return (
-        f"document type {raw!r} is not recognised; write 'паспорт РФ' (ru_passport), "
-        "'иностранный паспорт' (foreign_passport) or 'ВНЖ' (residence_permit), "
-        "or leave it empty for a Russian passport"
-    )
-
-
-def _passport_message(code: str, raw: str | None, extra: str | None) -> str:
-    if code == "required":
-        return required_message("an employee row")(code, raw, extra)
-    if code == "document.invalid":
-        return (
-            "a foreign document number has 5 to 20 letters or digits; re-type it from the document"
-        )
-    return scalar_message(lambda value: normalize_passport_ru(value))(code, raw, None)

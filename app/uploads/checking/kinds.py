@@ -68,41 +68,18 @@ def rules() -> Rules:
             Check(
                 "row",
                 "c_row",
-                None,
-                pl.col("row__why"),
-                _kind_message,
                 verdict=pl.when(row_type.is_null() & pl.col("kind").is_null()).then(
                     pl.lit("row.kind_unknown")
                 ),
+                values={"variant": pl.col("row__why")},
             ),
             Check(
                 Column.ROW_TYPE,
                 "c_row_type",
-                Column.ROW_TYPE,
-                pl.lit("row_type"),
-                _kind_message,
                 verdict=pl.when(row_type.is_not_null() & pl.col("kind").is_null()).then(
                     pl.lit("row.kind_unknown")
                 ),
+                values={"value": row_type, "variant": pl.lit("row_type")},
             ),
         ]
-    )
-
-
-def _kind_message(code: str, raw: str | None, extra: str | None) -> str:
-    if extra == "row_type":
-        return (
-            f"row type {raw!r} is not recognised; write 'employee' (сотрудник) for a person's "
-            "SIM card or 'device' (устройство) for a device's SIM card"
-        )
-    if extra == "both":
-        return (
-            "the row has both a person's columns (name, birth date) and a device's columns "
-            "(device type, model, identifier); fill either the person's columns or the "
-            "device's columns, or say which one in the row type column"
-        )
-    return (
-        "the row has neither a person's columns (last name, first name, birth date) nor a "
-        "device's columns (device type, model, identifier); fill either the person's columns "
-        "or the device's columns"
     )

@@ -19,7 +19,6 @@ from app.uploads.checking.checks import (
     Derived,
     Rules,
     map_distinct,
-    required_message,
 )
 from app.uploads.checking.documents import HAS_RUSSIAN_PASSPORT
 from app.uploads.checking.kinds import IS_EMPLOYEE
@@ -100,22 +99,6 @@ def _name_code(column: Column) -> pl.Expr:
 def rules() -> Rules:
     """An employee needs a last and a first name, in Cyrillic when the document is Russian."""
     return Rules(
-        [
-            Check(
-                c,
-                f"c_{c.value}",
-                None,
-                pl.lit(c.value),
-                _name_message,
-                verdict=_name_code(c),
-            )
-            for c in NAME_COLUMNS
-        ],
+        [Check(c, f"c_{c.value}", verdict=_name_code(c)) for c in NAME_COLUMNS],
         [_name_norm(c).alias(f"{c.value}__norm") for c in NAME_COLUMNS],
     )
-
-
-def _name_message(code: str, raw: str | None, extra: str | None) -> str:
-    if code == "required":
-        return required_message("an employee row")(code, raw, extra)
-    return "write the name in Cyrillic letters, as in the Russian passport"

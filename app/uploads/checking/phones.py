@@ -15,16 +15,8 @@ from typing import Any
 import phonenumbers
 import polars as pl
 
-from app.core.identifiers import InvalidIdentifier, normalize_msisdn
-from app.uploads.checking.checks import (
-    REQUIRED,
-    WS,
-    Check,
-    Derived,
-    Rules,
-    map_distinct,
-    required_message,
-)
+from app.core.identifiers import PHONE_EXTENSION, InvalidIdentifier, normalize_msisdn
+from app.uploads.checking.checks import REQUIRED, WS, Check, Derived, Rules, map_distinct
 from app.uploads.reading.columns import Column
 
 __all__ = ["derived", "lookups", "rules"]
@@ -139,41 +131,25 @@ def _prefix_depths() -> dict[str, int]:
 
 @functools.lru_cache(maxsize=200_000)
 def _phone_verdict(candidate: str) -> tuple[str | None, str | None, str | None]:
-    """``(code, E.164 form, region phrase)`` of a phone candidate such as ``+79120000000``.
+    """``(code, E.164 form, variant)`` of a phone candidate such as ``+79120000000``.
 
     ``code`` is None for a Russian mobile number; the other two describe a
-    ``phone.not_russian_mobile`` number for its message.
+    ``phone.not_russian_mobile`` number for its words (``landline`` or ``foreign``).
     """
     try:
         normalize_msisdn(candidate)
     except InvalidIdentifier as exc:
         if exc.code != "phone.not_russian_mobile":
             return exc.code, None, None
-        number = phonenumbers.parse(candidate, None)
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        region = phonenumbers.region_code_for_number(number)
-        phrase = "a Russian landline" if region == "RU" else "not a Russian number"
-        return exc.code, e164, phrase
+        e164 = str(exc.message.values["phone"])
+        return exc.code, e164, exc.message.code.rpartition(".")[2]
     return None, None, None
 
 
-def _phone_message(code: str, raw: str | None, extra: str | None) -> str:
-    # The same words as normalize_msisdn, which is too slow to call once per bad row.
-    if code == "phone.not_russian_mobile":
-        return (
-            f"{raw} is {extra}; corporate SIM cards have Russian mobile numbers, "
-            "so enter the +7 9XX number of the SIM card"
-        )
-    shown = raw or "(empty)"
-    return (
-        f"{shown!r} is not a phone number; enter a Russian mobile number, "
-        "for example +7 912 345-67-89"
-    )
-
-
 def derived() -> Derived:
-    """The number's digits, its +7 candidate, and the key it is judged by."""
-    msisdn = pl.col(Column.MSISDN)
+    """The number's digits (an extension after it dropped), its +7 candidate, and the key it
+    is judged by."""
+    msisdn = pl.col("phone__number")
     digits = pl.col("phone__digits")
     n_digits = digits.str.len_bytes()
     candidate = (
@@ -193,6 +169,7 @@ def derived() -> Derived:
     )
     return Derived(
         steps=(
+            [_without_extension().alias("phone__number")],
             [
                 msisdn.str.contains(rf"^\+?[0-9{WS}().\-]+$").alias("phone__chars"),
                 msisdn.str.replace_all(r"[^0-9]", "").alias("phone__digits"),
@@ -212,19 +189,26 @@ def derived() -> Derived:
                 .alias("phone__key")
             ],
         ),
-        scratch=("phone__chars", "phone__digits"),
+        scratch=("phone__number", "phone__chars", "phone__digits"),
     )
 
 
-_VERDICT = pl.Struct({"code": pl.String, "e164": pl.String, "phrase": pl.String})
+def _without_extension() -> pl.Expr:
+    """The cell without an extension after the number (`доб. 123`), as normalize_msisdn."""
+    # Python's \s is str.isspace(); the regex engine behind polars has its own idea of it.
+    extension = PHONE_EXTENSION.replace(r"[\s,;]", f"[{WS},;]").replace(r"\s", f"[{WS}]")
+    return pl.col(Column.MSISDN).str.replace(extension, "")
+
+
+_VERDICT = pl.Struct({"code": pl.String, "e164": pl.String, "variant": pl.String})
 
 
 def _representative_verdict(key: str) -> dict[str, Any]:
     # "~" marks the prefix of a +7 number with 10 national digits: any completion stands for
     # all of them. Other candidates are judged whole.
     full = key[1:].ljust(12, "0") if key.startswith("~") else key
-    code, e164, phrase = _phone_verdict(full)
-    return {"code": code, "e164": e164, "phrase": phrase}
+    code, e164, variant = _phone_verdict(full)
+    return {"code": code, "e164": e164, "variant": variant}
 
 
 def lookups(work: pl.DataFrame) -> list[pl.Expr]:
@@ -244,14 +228,11 @@ def rules() -> Rules:
     check = Check(
         Column.MSISDN,
         "c_msisdn",
-        "phone__shown",
-        pl.col("phone__v").struct.field("phrase"),
-        lambda code, raw, extra: (
-            required_message("every row")(code, raw, Column.MSISDN)
-            if code == "required"
-            else _phone_message(code, raw, extra)
-        ),
         verdict=phone_code,
+        values={
+            "value": pl.col("phone__shown"),
+            "variant": pl.col("phone__v").struct.field("variant"),
+        },
     )
     shown = (
         # A landline or foreign number is shown in E.164; a prefix stands for a standard

@@ -9,6 +9,7 @@ import polars as pl
 
 from app.numbers.new_user import FINAL
 from app.uploads.checking.batch import Examined, rejection
+from app.uploads.problems import Problem, problem
 from app.uploads.reading.columns import Column
 from app.uploads.reading.table import RowBatch
 
@@ -56,25 +57,11 @@ def check_registry(
     return good, rejections
 
 
-def _refusal(msisdn: str, status: str, not_owned: bool, closed: bool) -> dict[str, str]:
+def _refusal(msisdn: str, status: str, not_owned: bool, closed: bool) -> Problem:
     """Why the registry refuses a row: not the company's number, a number that left the
-    registry, or another SIM's ICCID."""
+    registry (its status says how), or another SIM's ICCID."""
     if not_owned:
-        return {
-            "column": Column.MSISDN.value,
-            "code": "number.not_owned",
-            "message": f"{msisdn} is not a number of your company; check the "
-            "number, or ask your operator to add it to your contract",
-        }
+        return problem(Column.MSISDN.value, "number.not_owned", value=msisdn)
     if closed:
-        return {
-            "column": Column.MSISDN.value,
-            "code": "number.closed",
-            "message": f"{msisdn} is {status}: it has left the registry and "
-            "takes no new user; remove the row",
-        }
-    return {
-        "column": Column.ICCID.value,
-        "code": "iccid.mismatch",
-        "message": f"the SIM of {msisdn} has another ICCID; check the ICCID printed on the card",
-    }
+        return problem(Column.MSISDN.value, "number.closed", value=msisdn, variant=status)
+    return problem(Column.ICCID.value, "iccid.mismatch", value=msisdn)

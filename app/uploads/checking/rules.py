@@ -18,15 +18,17 @@ prefix, and its answer is joined back.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import polars as pl
 
 from app.uploads.checking import dates, devices, documents, kinds, names, phones
-from app.uploads.checking.checks import Check, Rules
+from app.uploads.checking.checks import Check, Rules, unseen_removed
 from app.uploads.checking.kinds import DEVICE, EMPLOYEE
 from app.uploads.checking.names import NAME_COLUMNS
+from app.uploads.problems import Problem, problem
 from app.uploads.reading.columns import WHITESPACE, Column
 
 __all__ = ["CLEAN_SCHEMA", "RowProblem", "validate_batch"]
@@ -34,16 +36,20 @@ __all__ = ["CLEAN_SCHEMA", "RowProblem", "validate_batch"]
 
 @dataclass(frozen=True)
 class RowProblem:
-    """One problem of one uploaded row.
+    """One problem of one uploaded row: its code and the values its words need.
 
     ``column`` is the canonical column name, or ``"row"`` when the row as a whole is wrong.
-    ``message`` never repeats passport, SNILS or birth-date values.
+    ``values`` never hold passport, SNILS or birth-date values.
     """
 
     row_no: int
     column: str
     code: str
-    message: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def as_problem(self) -> Problem:
+        """The problem as it is stored, to be worded by `app.uploads.problems.word_problem`."""
+        return problem(self.column, self.code, **self.values)
 
 
 CLEAN_SCHEMA: dict[str, pl.DataType] = {
@@ -108,12 +114,26 @@ def validate_batch(
     return _verdicts(work, rules)
 
 
+# Identifiers and dates are read without invisible characters and with any dash as a hyphen,
+# as app.core.identifiers reads them; names and addresses are kept as written.
+_IDENTIFIERS = frozenset(
+    {
+        Column.MSISDN, Column.ICCID, Column.BIRTH_DATE, Column.PASSPORT,
+        Column.PASSPORT_SERIES, Column.PASSPORT_NUMBER, Column.DOC_ISSUED_ON,
+        Column.DOC_ISSUER_CODE, Column.SNILS, Column.DEVICE_ID,
+    }
+)  # fmt: skip
+
+
 def _prepare(frame: pl.DataFrame) -> pl.DataFrame:
     """Every canonical column as trimmed String, empty cells as null."""
     exprs = [pl.col("row_no").cast(pl.Int64)]
     for column in Column:
         if column.value in frame.columns:
-            cell = pl.col(column.value).cast(pl.String).str.strip_chars(WHITESPACE)
+            cell = pl.col(column.value).cast(pl.String)
+            if column in _IDENTIFIERS:
+                cell = unseen_removed(cell)
+            cell = cell.str.strip_chars(WHITESPACE)
             exprs.append(pl.when(cell != "").then(cell).alias(column.value))
         else:
             exprs.append(pl.lit(None, pl.String).alias(column.value))
@@ -155,8 +175,8 @@ def _verdicts(work: pl.DataFrame, rules: list[Rules]) -> tuple[pl.DataFrame, lis
     # Filtering copies every column it keeps: keep only what the two outputs read.
     needed = {"row_no", *code_columns}
     for check in checks:
-        needed.update([check.value] if check.value else [])
-        needed.update(check.extra.meta.root_names() if check.extra is not None else [])
+        for value in check.values.values():
+            needed.update(value.meta.root_names())
     for expr in outputs:
         needed.update(expr.meta.root_names())
     work = work.select(sorted(needed)).with_columns(
@@ -210,16 +230,15 @@ def _problems(bad: pl.DataFrame, checks: list[Check]) -> list[RowProblem]:
     """RowProblems of the rows that have any, in row order and then column order."""
     found: list[tuple[int, int, RowProblem]] = []
     for index, check in enumerate(checks):
+        names = list(check.values)
         hits = bad.filter(pl.col(check.code).is_not_null()).select(
             pl.col("row_no"),
             pl.col(check.code),
-            (pl.col(check.value) if check.value else pl.lit(None, pl.String)).alias("value"),
-            (check.extra if check.extra is not None else pl.lit(None, pl.String))
-            .cast(pl.String)
-            .alias("extra"),
+            *(expr.alias(f"v_{name}") for name, expr in check.values.items()),
         )
-        for row_no, code, value, extra in hits.iter_rows():
-            message = check.message(code, value, extra)
-            found.append((row_no, index, RowProblem(row_no, str(check.column), code, message)))
+        column = str(check.column)
+        for row_no, code, *values in hits.iter_rows():
+            kept = {name: v for name, v in zip(names, values, strict=True) if v is not None}
+            found.append((row_no, index, RowProblem(row_no, column, code, kept)))
     found.sort(key=lambda item: (item[0], item[1]))
-    return [problem for _, _, problem in found]
+    return [found_problem for _, _, found_problem in found]
