@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -252,8 +253,18 @@ def rejected_rows(
         .execution_options(yield_per=2_000)
     )
     headers = upload.header_names or {}
+    # Most rows share their problems word for word: each is worded once (a catalog look-up
+    # costs about 50 µs, a tenth of the time of a 100,000-row report).
+    worded: dict[bytes, str] = {}
+
+    def said_of(problem: dict[str, Any]) -> str:
+        key = orjson.dumps(problem, option=orjson.OPT_SORT_KEYS)
+        if key not in worded:
+            worded[key] = word_problem(problem, language, headers)
+        return worded[key]
+
     for row_no, sealed, problems in session.execute(query):
-        said = "; ".join(word_problem(p, language, headers) for p in problems)
+        said = "; ".join(said_of(p) for p in problems)
         codes = "; ".join(dict.fromkeys(p["code"] for p in problems))
         yield ReportRow(row_no, vault.open(sealed)["cells"], said, codes)
 
