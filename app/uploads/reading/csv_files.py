@@ -239,12 +239,15 @@ def _csv_frames(path: Path, *, encoding: str, delimiter: str, width: int) -> Ite
             raise NotPlain
         first = next_row_no
         next_row_no += lines
-        yield without_text_marks(
+        found = (
             frame.with_columns(pl.all().fill_null(""))
             .with_row_index("row_no", offset=first)
             .with_columns(pl.col("row_no").cast(pl.Int64))
             .filter((pl.col("row_no") > 1) & (cells.str.strip_chars(WHITESPACE) != ""))
         )
+        # Most lists hold no apostrophe at all: one search of the bytes spares a pass over
+        # every cell.
+        yield without_text_marks(found) if b"'" in data else found
 
 
 def _whole_lines(path: Path) -> Iterator[bytes]:
