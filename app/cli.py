@@ -86,20 +86,31 @@ def import_file(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX list"),
     company: int = typer.Option(..., "--company", help="Company (corporate subscriber) id"),
     mode: str = typer.Option("apply", help="validate (dry run) or apply"),
-    idempotency_key: str | None = typer.Option(None, help="Same key, same upload"),
+    idempotency_key: str | None = typer.Option(
+        None, help="Same key within 24 hours, same upload (replayed, not checked again)"
+    ),
 ) -> None:
-    """Upload a list from the command line, with a progress bar; the twin of the upload API."""
+    """Upload a list from the command line, with a progress bar; the twin of the upload API.
+    The same file sent again is checked again against the registry as it is now."""
     from rich.progress import Progress
 
     from app.core.runtime import Runtime
     from app.uploads import intake
-    from app.uploads.models import UploadStatus
+    from app.uploads.models import Upload, UploadStatus
     from app.uploads.worker import process_upload
 
     runtime = Runtime.build(get_settings())
     upload_id, created = _receive(runtime, path, company, mode, idempotency_key)
     if not created:
-        typer.echo(f"the same file (or key) was uploaded before: upload {upload_id}")
+        typer.echo(f"this Idempotency-Key was used within 24 hours: upload {upload_id}")
+    else:
+        with runtime.sessions() as session:
+            earlier = intake.seen_before(session, session.get_one(Upload, upload_id))
+            if earlier is not None:
+                typer.echo(
+                    f"the same file was uploaded before (upload {earlier.id}, "
+                    f"{earlier.created_at:%Y-%m-%d %H:%M} UTC); checking it again"
+                )
     with Progress() as bar:
         task = bar.add_task(f"upload {upload_id}", total=None)
 
@@ -116,10 +127,10 @@ def import_file(
         f"unchanged {result.unchanged}, superseded {result.superseded}"
     )
     if result.failure_message:
-        typer.echo(f"  {result.failure_code}: {result.failure_message}")
+        typer.echo(f"  {result.failure_code}: {result.failure_message}")  # in Russian
     with runtime.sessions() as session:
-        for error in intake.first_errors(session, upload_id=result.id, limit=10):
-            typer.echo(f"  row {error['row']}, {error['column']}: {error['message']}")
+        for error in intake.first_errors(session, upload=result, limit=10):
+            typer.echo(f"  row {error['row']}: {error['message']}")
     if result.status is UploadStatus.FAILED:
         raise typer.Exit(2)
 

@@ -35,6 +35,17 @@ def bench_upload(
     run(sizes=_csv_ints(rows), engines=engines.split(","), naive_rows=naive_rows)
 
 
+@bench.command("round-trip")
+def bench_round_trip(
+    rows: int = typer.Option(100_000, help="Refused rows in the error file"),
+    engines: str = typer.Option("sqlite", help="Engines, comma-separated"),
+) -> None:
+    """Download a list's error files (CSV, XLSX) and upload each again as written, timed."""
+    from app.benchmarks.round_trip import run
+
+    run(rows=rows, engines=engines.split(","))
+
+
 @bench.command("match")
 def bench_match(
     employees: int = typer.Option(1_000_000, help="Answered employee registrations"),

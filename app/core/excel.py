@@ -2,18 +2,27 @@
 
 CSV goes out as UTF-8 with a BOM, ";" and CRLF, which Excel opens without an import dialog.
 Text that came from outside is neutralised before it goes back out, so a file can never run a
-formula the company admin did not write."""
+formula the company admin did not write, in a way that survives the trip back into simreg:
+
+- a CSV cell Excel would run gets Excel's text marker, a leading apostrophe, which simreg's
+  reader drops again (a value that starts with an apostrophe gets a second one);
+- a CSV cell holding any delimiter Excel might split on (";", ",", tab), a quote or a line
+  end is quoted, whatever the file's own delimiter: a comma-delimited upload's cell
+  `x;=1+2` must not become a formula cell in Russian Excel, which splits on ";";
+- XLSX cells are written as strings (`xlsx_text`), which Excel never runs: they need no
+  marker, and none is added."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
 CSV_BOM = "\ufeff"
-# Excel treats a cell starting with one of these as a formula (DDE/CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Excel treats a cell starting with one of these as a formula (DDE/CSV injection); a cell
+# starting with the text marker itself gets another, so the reader's drop leaves it whole.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+# A cell with any of these is quoted in CSV, whatever the file's delimiter.
+_NEEDS_QUOTES = re.compile(r'[;,\t"\r\n]')
 # XLSX (XML 1.0) cannot hold these control characters; they cannot be typed in Excel anyway.
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Excel's sheet ends here; a row past it would be silently dropped.
@@ -26,7 +35,8 @@ _CSV_FLUSH_CHARS = 64 * 1024
 
 
 def neutralise(cell: str) -> str:
-    """The cell with a leading apostrophe if Excel would run it as a formula, else unchanged."""
+    """The cell with a leading apostrophe if Excel would run it as a formula (or it starts
+    with one), else unchanged. For CSV; an XLSX string cell needs none."""
     if cell.startswith(_FORMULA_STARTS):
         return "'" + cell
     return cell
@@ -37,25 +47,35 @@ def xlsx_text(value: str) -> str:
     return _XML_ILLEGAL.sub("\ufffd", value)[:XLSX_MAX_CELL]
 
 
+def csv_line(cells: Iterable[str | int], delimiter: str = ";") -> str:
+    """One CSV record for Excel: each cell quoted when it holds a delimiter of any kind, a
+    quote or a line end (quotes inside doubled), CRLF at the end."""
+    return (
+        delimiter.join(
+            f'"{text.replace(chr(34), chr(34) * 2)}"'
+            if _NEEDS_QUOTES.search(text := str(cell)) or delimiter in text
+            else text
+            for cell in cells
+        )
+        + "\r\n"
+    )
+
+
 def excel_csv(
     header: Sequence[str], rows: Iterable[Sequence[str | int]], *, delimiter: str = ";"
 ) -> Iterator[bytes]:
-    """`header` (neutralised) and `rows` (written as given) as CSV chunks for Excel: UTF-8 with
-    a BOM first, CRLF line ends, about 64 KiB each so a long file never sits whole in memory."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow([neutralise(h) for h in header])
-    yield (CSV_BOM + _take(buffer)).encode("utf-8")
+    """`header` (neutralised) and `rows` (neutralised by the caller) as CSV chunks for Excel:
+    UTF-8 with a BOM first, CRLF line ends, about 64 KiB each so a long file never sits
+    whole in memory."""
+    yield (CSV_BOM + csv_line([neutralise(h) for h in header], delimiter)).encode("utf-8")
+    lines: list[str] = []
+    size = 0
     for row in rows:
-        writer.writerow(row)
-        if buffer.tell() >= _CSV_FLUSH_CHARS:
-            yield _take(buffer).encode("utf-8")
-    if buffer.tell():
-        yield _take(buffer).encode("utf-8")
-
-
-def _take(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
+        line = csv_line(row, delimiter)
+        lines.append(line)
+        size += len(line)
+        if size >= _CSV_FLUSH_CHARS:
+            yield "".join(lines).encode("utf-8")
+            lines, size = [], 0
+    if lines:
+        yield "".join(lines).encode("utf-8")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.core.runtime import Runtime
 from app.uploads import files
 from app.uploads.models import StagedRow, Upload, UploadStatus
+from app.uploads.reading.refusals import Words, say_words, words
 
 log = structlog.get_logger("simreg.uploads")
 
@@ -23,11 +24,6 @@ _FINISHED = (UploadStatus.DONE, UploadStatus.FAILED)
 
 WORKER_STOPPED = "upload.worker_stopped"
 TIMED_OUT = "upload.timed_out"
-_STOPPED_MESSAGE = (
-    "Processing stopped twice before it could finish, and nothing was applied: the file may "
-    "hold more than the reader can take. Save the list again from Excel (only the list, on "
-    "the first sheet), or as CSV, and upload it again; contact support if it happens again."
-)
 
 
 def claim(session: Session, *, upload_id: int, now: dt.datetime, lease: dt.timedelta) -> int | None:
@@ -59,7 +55,7 @@ def begin(runtime: Runtime, upload_id: int) -> Literal["run", "held", "failed"]:
         return "held"
     if attempt > MAX_ATTEMPTS:
         log.warning("upload attempts used up", upload_id=upload_id, attempts=attempt - 1)
-        fail(runtime, upload_id, code=WORKER_STOPPED, message=_STOPPED_MESSAGE)
+        fail(runtime, upload_id, code=WORKER_STOPPED, reason=words("upload.worker_stopped"))
         return "failed"
     return "run"
 
@@ -93,16 +89,16 @@ def stopped(runtime: Runtime, upload_id: int, *, timed_out: bool) -> bool:
             runtime,
             upload_id,
             code=TIMED_OUT,
-            message=f"Processing took longer than {minutes:g} minutes twice and was stopped; "
-            "nothing was applied. Upload the list in smaller files, or saved as CSV.",
+            reason=words("upload.timed_out", minutes=f"{minutes:g}"),
         )
     else:
-        fail(runtime, upload_id, code=WORKER_STOPPED, message=_STOPPED_MESSAGE)
+        fail(runtime, upload_id, code=WORKER_STOPPED, reason=words("upload.worker_stopped"))
     return False
 
 
-def fail(runtime: Runtime, upload_id: int, *, code: str, message: str) -> None:
-    """Mark the upload failed with the reason; its staged rows and its file go."""
+def fail(runtime: Runtime, upload_id: int, *, code: str, reason: Words) -> None:
+    """Mark the upload failed with the reason (kept as words, said in the reader's language;
+    in Russian too, for readers of the stored text); its staged rows and its file go."""
     with runtime.sessions() as session:
         stored = session.scalar(select(Upload.stored_path).where(Upload.id == upload_id))
         session.execute(delete(StagedRow).where(StagedRow.upload_id == upload_id))
@@ -112,7 +108,8 @@ def fail(runtime: Runtime, upload_id: int, *, code: str, message: str) -> None:
             .values(
                 status=UploadStatus.FAILED,
                 failure_code=code,
-                failure_message=message,
+                failure_message=say_words(reason),
+                failure_text=reason,
                 finished_at=runtime.clock.now(),
                 lease_until=None,
             )

@@ -1,5 +1,10 @@
-"""The uploads' face to the API and the command line: receive a file (or find the earlier
-upload of the same file or key), list and show uploads, and report what they refused."""
+"""The uploads' face to the API and the command line: receive a file (or replay the earlier
+upload of the same Idempotency-Key), list and show uploads, and report what they refused.
+
+Only the key decides a replay, for 24 hours, as Stripe's keys do. The same file sent again
+with a new key, or with none, is checked again against the registry as it is now: the
+registry changes (the operator adds a number, a person confirms), and so may the verdicts.
+Such an upload says it was seen before, and when (`seen_before`)."""
 
 from __future__ import annotations
 
@@ -12,17 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.companies.models import CorporateSubscriber, SubscriberStatus
 from app.core.actors import Actor
 from app.core.errors import Conflict, NotFound
+from app.core.messages import DEFAULT, Language, Text
 from app.core.metrics import UPLOAD_ROWS_PROCESSED, UPLOAD_ROWS_REJECTED
 from app.core.personal_data import PersonalDataVault
 from app.uploads.models import Upload, UploadMode, UploadRejection, UploadStatus
+from app.uploads.problems import word_problem
+from app.uploads.spreadsheets import ReportRow
 
 FIRST_ERRORS = 50
+# How long an Idempotency-Key replays its upload; after that it starts a new one.
+KEY_LIFETIME = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -61,21 +72,20 @@ def receive_upload(
     otherwise (a replay or a refusal) the caller still has it to delete."""
     company = session.get(CorporateSubscriber, subscriber_id)
     if company is None:
-        raise NotFound(f"Company {subscriber_id} was not found.")
-    earlier = _earlier_upload(
-        session,
-        subscriber_id=subscriber_id,
-        received=received,
-        mode=mode,
-        idempotency_key=idempotency_key,
-    )
-    if earlier is not None:
-        return earlier, False
-    if company.status is SubscriberStatus.LIQUIDATED:
-        raise Conflict(
-            f"Company {subscriber_id} is liquidated; its numbers left the registry and "
-            "take no new users."
+        raise NotFound(Text("upload.company_not_found", company_id=subscriber_id))
+    if idempotency_key:
+        earlier = _replayed(
+            session,
+            subscriber_id=subscriber_id,
+            received=received,
+            mode=mode,
+            idempotency_key=idempotency_key,
+            now=now,
         )
+        if earlier is not None:
+            return earlier, False
+    if company.status is SubscriberStatus.LIQUIDATED:
+        raise Conflict(Text("upload.company_liquidated", company_id=subscriber_id))
     upload_dir.mkdir(parents=True, exist_ok=True)
     # A file of its own for each upload: it is deleted when its upload ends, whatever other
     # uploads of the same content are doing.
@@ -129,39 +139,44 @@ def _new_upload(
     )
 
 
-def _earlier_upload(
+def _replayed(
     session: Session,
     *,
     subscriber_id: int,
     received: ReceivedFile,
     mode: UploadMode,
-    idempotency_key: str | None,
+    idempotency_key: str,
+    now: dt.datetime,
 ) -> Upload | None:
-    """The company's earlier upload of the same key (Conflict when its file or mode differs),
-    or else of the same file in the same mode that has not failed."""
-    if idempotency_key:
-        earlier = session.scalars(
-            select(Upload).where(
-                Upload.subscriber_id == subscriber_id, Upload.idempotency_key == idempotency_key
-            )
-        ).one_or_none()
-        if earlier is not None:
-            if earlier.content_sha256 != received.sha256 or earlier.mode is not mode:
-                raise Conflict(
-                    "This Idempotency-Key was used for another file or mode; "
-                    "send a new key for a new upload.",
-                    upload_id=earlier.id,
-                )
-            return earlier
+    """The company's upload of the same key within its lifetime (Conflict when its file or
+    mode differs). A key past its lifetime is released from its upload for the new one."""
+    earlier = session.scalars(
+        select(Upload).where(
+            Upload.subscriber_id == subscriber_id, Upload.idempotency_key == idempotency_key
+        )
+    ).one_or_none()
+    if earlier is None:
+        return None
+    if earlier.created_at <= now - KEY_LIFETIME:
+        earlier.idempotency_key = None
+        session.flush()
+        return None
+    if earlier.content_sha256 != received.sha256 or earlier.mode is not mode:
+        raise Conflict(Text("upload.key_reused"), upload_id=earlier.id)
+    return earlier
+
+
+def seen_before(session: Session, upload: Upload) -> Upload | None:
+    """The company's latest earlier upload of the same file, in either mode (a failed one
+    too: it was seen), or None."""
     return session.scalars(
         select(Upload)
         .where(
-            Upload.subscriber_id == subscriber_id,
-            Upload.content_sha256 == received.sha256,
-            Upload.mode == mode,
-            Upload.status != UploadStatus.FAILED,
+            Upload.subscriber_id == upload.subscriber_id,
+            Upload.content_sha256 == upload.content_sha256,
+            Upload.id < upload.id,
         )
-        .order_by(Upload.id)
+        .order_by(Upload.id.desc())
         .limit(1)
     ).first()
 
@@ -172,7 +187,7 @@ def get_upload(session: Session, *, subscriber_id: int, upload_id: int) -> Uploa
         select(Upload).where(Upload.id == upload_id, Upload.subscriber_id == subscriber_id)
     ).one_or_none()
     if upload is None:
-        raise NotFound(f"Upload {upload_id} was not found.")
+        raise NotFound(Text("upload.not_found", upload_id=upload_id))
     return upload
 
 
@@ -192,38 +207,66 @@ def list_uploads(
 
 
 def first_errors(
-    session: Session, *, upload_id: int, limit: int = FIRST_ERRORS
+    session: Session,
+    *,
+    upload: Upload,
+    language: Language = DEFAULT,
+    limit: int = FIRST_ERRORS,
 ) -> list[dict[str, Any]]:
-    """The first problems of an upload, row by row, as (row, column, code, message)."""
+    """The first problems of an upload, row by row: the row, the column (its stable name,
+    and its header as the file wrote it), the code and the words in `language`."""
     rows = session.scalars(
         select(UploadRejection)
-        .where(UploadRejection.upload_id == upload_id)
+        .where(UploadRejection.upload_id == upload.id)
         .order_by(UploadRejection.row_no)
         .limit(limit)
     )
+    headers = upload.header_names or {}
     found: list[dict[str, Any]] = []
     for rejection in rows:
         for problem in rejection.problems:
-            found.append({"row": rejection.row_no, **problem})
+            column = problem["column"]
+            found.append(
+                {
+                    "row": rejection.row_no,
+                    "column": column,
+                    "header": headers.get(column),
+                    "code": problem["code"],
+                    "message": word_problem(problem, language, headers),
+                }
+            )
             if len(found) >= limit:
                 return found
     return found
 
 
 def rejected_rows(
-    session: Session, *, vault: PersonalDataVault, upload_id: int
-) -> Iterable[tuple[int, list[str], str]]:
-    """Refused rows as written (their cells opened), with their problems in words, in row
-    order (streamed). For the error report only: the cells may hold personal data."""
+    session: Session, *, vault: PersonalDataVault, upload: Upload, language: Language = DEFAULT
+) -> Iterable[ReportRow]:
+    """Refused rows as written (their cells opened), with their problems in words of
+    `language` and their codes, in row order (streamed). For the error report only: the
+    cells may hold personal data."""
     query = (
         select(UploadRejection.row_no, UploadRejection.cells_sealed, UploadRejection.problems)
-        .where(UploadRejection.upload_id == upload_id)
+        .where(UploadRejection.upload_id == upload.id)
         .order_by(UploadRejection.row_no)
         .execution_options(yield_per=2_000)
     )
+    headers = upload.header_names or {}
+    # Most rows share their problems word for word: each is worded once (a catalog look-up
+    # costs about 50 µs, a tenth of the time of a 100,000-row report).
+    worded: dict[bytes, str] = {}
+
+    def said_of(problem: dict[str, Any]) -> str:
+        key = orjson.dumps(problem, option=orjson.OPT_SORT_KEYS)
+        if key not in worded:
+            worded[key] = word_problem(problem, language, headers)
+        return worded[key]
+
     for row_no, sealed, problems in session.execute(query):
-        text = "; ".join(f"{p['column']}: {p['message']}" for p in problems)
-        yield row_no, vault.open(sealed)["cells"], text
+        said = "; ".join(said_of(p) for p in problems)
+        codes = "; ".join(dict.fromkeys(p["code"] for p in problems))
+        yield ReportRow(row_no, vault.open(sealed)["cells"], said, codes)
 
 
 def stale_uploads(session: Session, *, now: dt.datetime) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -69,6 +70,9 @@ class Upload(Base):
     encoding: Mapped[str | None] = mapped_column(String(16))
     delimiter: Mapped[str | None] = mapped_column(String(4))
     header: Mapped[list[str] | None] = mapped_column(JSON)
+    # Each column simreg read (Column value) with its header as the admin's file wrote it,
+    # so problems name it in the admin's words.
+    header_names: Mapped[dict[str, str] | None] = mapped_column(JSON)
     rows_total: Mapped[int] = mapped_column(Integer, default=0)
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     accepted: Mapped[int] = mapped_column(Integer, default=0)
@@ -78,6 +82,8 @@ class Upload(Base):
     superseded: Mapped[int] = mapped_column(Integer, default=0)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(Text)
+    # The failure's words as a catalog code and values (`Text.as_dict`), worded when read.
+    failure_text: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -104,7 +110,7 @@ class UploadRejection(Base):
     cells_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     pd_key_id: Mapped[str] = mapped_column(String(32))
     # Codes and messages, which never repeat a passport, birth date or SNILS.
-    problems: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     # Last ten digits of the phone cell, so a repeated number is caught even in a bad row.
     msisdn_digits: Mapped[str | None] = mapped_column(String(10))
 

@@ -30,11 +30,12 @@ from app.uploads import checkpoints
 from app.uploads.applying.batches import staged_frame
 from app.uploads.applying.staged import stage_batch
 from app.uploads.checking.batch import Examined, examine
+from app.uploads.checking.full_names import FullNameColumn
 from app.uploads.checking.header import check_header
 from app.uploads.checking.registry import check_registry
 from app.uploads.checking.whole_file import SeenRows, late_refusals
 from app.uploads.models import Upload, UploadMode, UploadRejection, UploadStatus
-from app.uploads.reading.columns import Column
+from app.uploads.reading.columns import Column, header_names
 from app.uploads.reading.opening import open_table
 from app.uploads.reading.table import RowBatch, Table
 from app.uploads.reading.xlsx_bounds import XlsxLimits
@@ -77,7 +78,7 @@ class Run:
 
 # What the whole-file checks refuse once the pass is over: the accepted rows they refuse,
 # with the problem of each, and the numbers found more than once.
-LateRefusals = tuple[dict[int, dict[str, str]], pl.Series]
+LateRefusals = tuple[dict[int, dict[str, Any]], pl.DataFrame]
 
 
 class BatchWriter(Protocol):
@@ -166,6 +167,7 @@ def begin(session: Session, upload: Upload, table: Table, *, now: dt.datetime) -
     upload.encoding = table.encoding
     upload.delimiter = table.delimiter
     upload.header = table.header
+    upload.header_names = header_names(table.header, table.columns)
     upload.rows_total = table.total_rows
     commit_batch(session)
 
@@ -200,7 +202,11 @@ def read_through(
     today = moscow_today(run.runtime.clock)
     digest = run.vault.raw_hash
 
+    full_name = FullNameColumn.of(positions, width=len(table.header))
+
     def examined(batch: RowBatch) -> Examined:
+        if full_name is not None:
+            return full_name.examine(batch, today=today, digest=digest)
         return examine(batch, positions, today=today, digest=digest)
 
     with registry_reader(run.runtime.engine, session) as reader:

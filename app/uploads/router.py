@@ -27,11 +27,13 @@ from app.core.deps import CursorDep, RuntimeDep, SessionDep
 from app.core.downloads import attachment
 from app.core.errors import FieldProblem, InvalidInput
 from app.core.integers import RowId
+from app.core.messages import DEFAULT, Language, LanguageDep, Text, say
 from app.core.runtime import Runtime
 from app.people.service import log_personal_data_read
 from app.uploads import intake
 from app.uploads.models import Upload, UploadMode
-from app.uploads.schemas import Counts, Progress, RowError, UploadOut, UploadPage
+from app.uploads.reading.refusals import say_words
+from app.uploads.schemas import Counts, Progress, RowError, SeenBefore, UploadOut, UploadPage
 from app.uploads.spreadsheets import (
     error_report_csv,
     error_report_xlsx,
@@ -47,8 +49,8 @@ Reader = Annotated[Principal, require(Role.COMPANY_ADMIN, Role.OPERATOR_STAFF)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def upload_view(session: Session, upload: Upload) -> UploadOut:
-    """An upload as the API shows it."""
+def upload_view(session: Session, upload: Upload, language: Language = DEFAULT) -> UploadOut:
+    """An upload as the API shows it, its words in `language`."""
     total = max(upload.rows_total, upload.rows_read)
     base = f"/api/v1/companies/{upload.subscriber_id}/uploads/{upload.id}"
     has_errors = upload.rejected > 0
@@ -57,6 +59,7 @@ def upload_view(session: Session, upload: Upload) -> UploadOut:
         company_id=upload.subscriber_id,
         mode=upload.mode,
         status=upload.status,
+        status_text=say(f"upload.status.{upload.status.value}", language),
         filename=upload.filename,
         size_bytes=upload.size_bytes,
         file_format=upload.file_format,
@@ -74,15 +77,29 @@ def upload_view(session: Session, upload: Upload) -> UploadOut:
             unchanged=upload.unchanged,
             superseded=upload.superseded,
         ),
-        first_errors=[RowError(**e) for e in intake.first_errors(session, upload_id=upload.id)],
+        first_errors=[
+            RowError(**e) for e in intake.first_errors(session, upload=upload, language=language)
+        ],
         failure_code=upload.failure_code,
-        failure_message=upload.failure_message,
+        failure_message=(
+            say_words(upload.failure_text, language)
+            if upload.failure_text
+            else upload.failure_message
+        ),
         created_at=upload.created_at,
         started_at=upload.started_at,
         finished_at=upload.finished_at,
         errors_csv=f"{base}/errors.csv" if has_errors else None,
         errors_xlsx=f"{base}/errors.xlsx" if has_errors else None,
+        seen_before=_seen_before(session, upload),
     )
+
+
+def _seen_before(session: Session, upload: Upload) -> SeenBefore | None:
+    earlier = intake.seen_before(session, upload)
+    if earlier is None:
+        return None
+    return SeenBefore(upload_id=earlier.id, mode=earlier.mode, created_at=earlier.created_at)
 
 
 async def _spool(file: UploadFile, directory: Path) -> intake.ReceivedFile:
@@ -115,30 +132,39 @@ def _run_in_background(runtime: Runtime, upload_id: int) -> None:
     "/companies/{company_id}/uploads",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadOut,
-    responses={200: {"description": "The same file or Idempotency-Key: the first upload"}},
+    responses={200: {"description": "The same Idempotency-Key within 24 hours: the first upload"}},
 )
 async def create_upload(
     company_id: RowId,
     background: BackgroundTasks,
     runtime: RuntimeDep,
     admin: Admin,
+    language: LanguageDep,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1251) or XLSX")],
     mode: Annotated[UploadMode, Form(description="validate: a dry run; apply: for real")] = (
         UploadMode.VALIDATE
     ),
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
-    """Upload a list of who uses which number; the checks run in the background."""
+    """Upload a list of who uses which number; the checks run in the background. The same
+    Idempotency-Key within 24 hours replays the first upload; the same file sent again
+    otherwise is checked again against the registry as it is now (see `seen_before`)."""
     ensure_company_visible(admin, company_id)
     upload_dir = Path(runtime.settings.upload_dir)
     received = await _spool(file, upload_dir / "incoming")
     try:
-        upload, created, body = _record(runtime, admin, company_id, received, mode, idempotency_key)
+        upload, created, body = _record(
+            runtime, admin, company_id, received, (mode, idempotency_key), language
+        )
     finally:
         # Every answer but a new upload leaves the spooled file behind: a replay, a refusal
         # (409, 404, 422), an error. A new upload has moved it already.
         received.path.unlink(missing_ok=True)
-    headers = {"Location": f"/api/v1/companies/{company_id}/uploads/{upload.id}"}
+    headers = {
+        "Location": f"/api/v1/companies/{company_id}/uploads/{upload.id}",
+        "Content-Language": language,
+        "Vary": "Accept-Language",
+    }
     if not created:
         headers["Idempotent-Replayed"] = "true"
         return JSONResponse(body, status_code=200, headers=headers)
@@ -151,14 +177,16 @@ def _record(
     admin: Principal,
     company_id: int,
     received: intake.ReceivedFile,
-    mode: UploadMode,
-    idempotency_key: str | None,
+    asked: tuple[UploadMode, str | None],
+    language: Language,
 ) -> tuple[Upload, bool, dict[str, Any]]:
-    """Record the upload (or find the earlier one); the upload, whether it is new, its view."""
+    """Record the upload (or replay the one of its key); the upload, whether it is new, its
+    view in `language`. `asked` is the mode and the Idempotency-Key."""
+    mode, idempotency_key = asked
     if received.size == 0:
         raise InvalidInput(
-            "The file is empty; export the list from Excel again.",
-            errors=[FieldProblem("file", "file.empty", "the file has no bytes")],
+            Text("upload.request.file_empty"),
+            errors=[FieldProblem("file", "file.empty", Text("upload.request.file_empty.field"))],
         )
     upload_dir = Path(runtime.settings.upload_dir)
     with runtime.sessions() as session:
@@ -178,17 +206,23 @@ def _record(
             if created:  # its file was moved in for it alone
                 Path(upload.stored_path).unlink(missing_ok=True)
             raise
-        return upload, created, upload_view(session, upload).model_dump(mode="json")
+        return upload, created, upload_view(session, upload, language).model_dump(mode="json")
 
 
 @router.get("/companies/{company_id}/uploads/{upload_id}", response_model=UploadOut)
 def get_upload(
-    company_id: RowId, upload_id: RowId, session: SessionDep, reader: Reader
+    company_id: RowId,
+    upload_id: RowId,
+    session: SessionDep,
+    reader: Reader,
+    language: LanguageDep,
 ) -> UploadOut:
-    """Status, progress, counts and the first errors of an upload."""
+    """Status, progress, counts and the first errors of an upload, in the asked language."""
     ensure_company_visible(reader, company_id)
     return upload_view(
-        session, intake.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
+        session,
+        intake.get_upload(session, subscriber_id=company_id, upload_id=upload_id),
+        language,
     )
 
 
@@ -198,6 +232,7 @@ def list_uploads(
     session: SessionDep,
     cursors: CursorDep,
     reader: Reader,
+    language: LanguageDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> UploadPage:
@@ -209,7 +244,7 @@ def list_uploads(
     more = len(rows) > limit
     rows = rows[:limit]
     return UploadPage(
-        items=[upload_view(session, u) for u in rows],
+        items=[upload_view(session, u, language) for u in rows],
         next_cursor=cursors.encode({"before": rows[-1].id, "scope": scope}) if more else None,
     )
 
@@ -223,13 +258,18 @@ def download_errors(
     session: SessionDep,
     runtime: RuntimeDep,
     reader: Reader,
+    language: LanguageDep,
 ) -> Response:
-    """The refused rows as written, with an error column: fix them in Excel and upload again.
-    Their cells may hold personal data: a read by operator staff is logged."""
+    """The refused rows as written, with columns of their errors (in the asked language),
+    the errors' codes and the row number: fix the cells in Excel and upload the file again,
+    as it is (the added columns are ignored). Their cells may hold personal data: a read by
+    operator staff is logged."""
     ensure_company_visible(reader, company_id)
     upload = intake.get_upload(session, subscriber_id=company_id, upload_id=upload_id)
     header = upload.header or []
-    rows = list(intake.rejected_rows(session, vault=runtime.vault, upload_id=upload.id))
+    rows = list(
+        intake.rejected_rows(session, vault=runtime.vault, upload=upload, language=language)
+    )
     if reader.role is Role.OPERATOR_STAFF and rows:
         log_personal_data_read(
             session,
@@ -243,14 +283,14 @@ def download_errors(
     disposition = attachment(f"errors-{stem}.{fmt}", fallback=f"errors-{upload.id}.{fmt}")
     if fmt == "csv":
         return StreamingResponse(
-            error_report_csv(header, rows, delimiter=upload.delimiter or ";"),
+            error_report_csv(header, rows, delimiter=upload.delimiter or ";", language=language),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": disposition},
+            headers={"Content-Disposition": disposition, "Content-Language": language},
         )
     return Response(
-        error_report_xlsx(header, rows),
+        error_report_xlsx(header, rows, language=language),
         media_type=XLSX,
-        headers={"Content-Disposition": disposition},
+        headers={"Content-Disposition": disposition, "Content-Language": language},
     )
 
 

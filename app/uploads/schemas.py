@@ -11,9 +11,20 @@ from app.uploads.models import UploadMode, UploadStatus
 
 class RowError(BaseModel):
     row: int = Field(description="Row as Excel shows it: the header is row 1")
-    column: str
+    column: str = Field(description="The column's stable name (msisdn, last_name, …)")
+    header: str | None = Field(
+        default=None, description="The column's header as the uploaded file wrote it"
+    )
     code: str
-    message: str
+    message: str = Field(description="What is wrong and how to fix it, in the asked language")
+
+
+class SeenBefore(BaseModel):
+    """The company's latest earlier upload of the same file: this one was checked again."""
+
+    upload_id: int
+    mode: UploadMode
+    created_at: dt.datetime
 
 
 class Progress(BaseModel):
@@ -35,6 +46,7 @@ class UploadOut(BaseModel):
     company_id: int
     mode: UploadMode
     status: UploadStatus
+    status_text: str = Field(description="The status in plain words, in the asked language")
     filename: str
     size_bytes: int
     file_format: str | None
@@ -50,6 +62,10 @@ class UploadOut(BaseModel):
     finished_at: dt.datetime | None
     errors_csv: str | None = Field(description="Refused rows, ready to fix and upload again")
     errors_xlsx: str | None
+    seen_before: SeenBefore | None = Field(
+        default=None,
+        description="The same file was uploaded before (and checked again now): when",
+    )
 
 
 class UploadPage(BaseModel):

@@ -11,16 +11,18 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import xlsxwriter
 
-from app.core.excel import CSV_BOM, excel_csv, neutralise
-from app.uploads.reading.columns import DEVICE_TYPES, DOC_TYPES
+from app.core.excel import CSV_BOM, XLSX_MAX_ROWS, excel_csv, neutralise, xlsx_text
+from app.core.messages import DEFAULT, Language, say
+from app.uploads.reading.columns import DEVICE_TYPES, DOC_TYPES, REPORT_COLUMNS, is_report_column
 
 __all__ = [
     "DEVICE_TEMPLATE_HEADERS",
     "EMPLOYEE_TEMPLATE_HEADERS",
+    "ReportRow",
     "error_report_csv",
     "error_report_xlsx",
     "template_csv",
@@ -53,9 +55,6 @@ DEVICE_TEMPLATE_HEADERS: list[str] = [
     "IMEI",
     "Адрес установки",
 ]
-
-ERRORS_HEADER = "Ошибки"
-ROW_NO_HEADER = "Строка исходного файла"
 
 TEMPLATE_SHEET = "Список"
 HELP_SHEET = "Как заполнять"
@@ -97,15 +96,6 @@ _HOW_TO_FILL: dict[str, str] = {
     "IMEI": "IMEI, MAC-адрес или серийный номер устройства",
     "Адрес установки": "Где стоит устройство: г. Москва, ул. Тверская, д. 1",
 }
-
-# XLSX (XML 1.0) cannot hold these control characters; they cannot be typed in Excel anyway.
-_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-# Excel's sheet ends here; a report row past it would be silently dropped.
-_XLSX_MAX_ROWS = 1_048_576
-_XLSX_MAX_CELL = 32_767
-_TRUNCATED = (
-    "Отчёт обрезан: в лист Excel больше строк не помещается; скачайте отчёт в CSV, там все строки"
-)
 
 
 def _template_headers(kind: TemplateKind) -> list[str]:
@@ -151,42 +141,74 @@ def template_xlsx(kind: TemplateKind) -> bytes:
     return buffer.getvalue()
 
 
-def _report_row(row_no: int, cells: list[str], errors: str, width: int) -> list[str]:
-    """The admin's cells lined up under the header, then the errors and the row number.
+class ReportRow(NamedTuple):
+    """A refused row for the error report: its number in the uploaded file, its cells as
+    written, its problems in words and their codes."""
 
-    Cells beyond the header (a row with too many fields) go after the two report columns, so
-    they are still shown without shifting the errors out of their column.
-    """
-    padded = cells[:width] + [""] * (width - len(cells))
-    return [neutralise(c) for c in [*padded, errors, str(row_no), *cells[width:]]]
+    row_no: int
+    cells: list[str]
+    errors: str
+    codes: str
+
+
+class _Layout:
+    """Which of an upload's columns go into its error report: all but the columns an earlier
+    error report added (a corrected error file comes back with them), which this report
+    writes afresh."""
+
+    def __init__(self, header: list[str], language: Language) -> None:
+        self.width = len(header)
+        self.kept = [i for i, title in enumerate(header) if not is_report_column(title)]
+        self.titles = [
+            *(header[i] for i in self.kept),
+            *(say(code, language) for code in REPORT_COLUMNS),
+        ]
+
+    def cells(self, row: ReportRow) -> list[str]:
+        """The admin's cells lined up under the header, then the errors, their codes and the
+        row number. Cells beyond the header (a row with too many fields) go after the report
+        columns, so they are still shown without shifting the errors out of their column."""
+        cells = row.cells
+        padded = cells[: self.width] + [""] * (self.width - len(cells))
+        return [
+            *(padded[i] for i in self.kept),
+            row.errors,
+            row.codes,
+            str(row.row_no),
+            *cells[self.width :],
+        ]
 
 
 def error_report_csv(
     header: list[str],
-    rows: Iterable[tuple[int, list[str], str]],
+    rows: Iterable[ReportRow],
     *,
     delimiter: str = ";",
+    language: Language = DEFAULT,
 ) -> Iterator[bytes]:
-    """The refused rows as CSV for Excel, in chunks: the admin's columns, "Ошибки", row number.
-
-    `rows` are (row number in the uploaded file, cells as written, errors text). The chunks
-    are UTF-8 with a BOM first, CRLF line ends; every cell is neutralised.
-    """
-    width = len(header)
+    """The refused rows as CSV for Excel, in chunks: the admin's columns, then the errors,
+    their codes and the row number, titled in `language`. UTF-8 with a BOM first, CRLF line
+    ends; every cell neutralised and quoted as Excel needs (`app.core.excel`), so the file
+    comes back into simreg as it went out."""
+    layout = _Layout(header, language)
     return excel_csv(
-        [*header, ERRORS_HEADER, ROW_NO_HEADER],
-        (_report_row(row_no, cells, errors, width) for row_no, cells, errors in rows),
+        layout.titles,
+        ([neutralise(c) for c in layout.cells(row)] for row in rows),
         delimiter=delimiter,
     )
 
 
-def error_report_xlsx(header: list[str], rows: Iterable[tuple[int, list[str], str]]) -> bytes:
-    """The refused rows as XLSX, same columns as `error_report_csv`; every cell a string.
+def error_report_xlsx(
+    header: list[str], rows: Iterable[ReportRow], *, language: Language = DEFAULT
+) -> bytes:
+    """The refused rows as XLSX, same columns as `error_report_csv`; every cell a string,
+    which Excel never runs as a formula, so none needs a marker.
 
     Written in xlsxwriter's constant-memory mode (row data goes to a temporary file, not to
     memory); cells go in with `write_string`, so nothing is ever stored as a formula.
     """
-    width = len(header)
+    layout = _Layout(header, language)
+    errors_at = len(layout.kept)
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(
         buffer,
@@ -199,27 +221,22 @@ def error_report_xlsx(header: list[str], rows: Iterable[tuple[int, list[str], st
     )
     bold = workbook.add_format({"bold": True})
     wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
-    sheet = workbook.add_worksheet("Ошибки")
-    for col, title in enumerate(header):
+    sheet = workbook.add_worksheet(say("upload.report.sheet", language))
+    for col, title in enumerate(layout.titles[:errors_at]):
         sheet.set_column(col, col, min(max(12, len(title) + 4), 40))
-    sheet.set_column(width, width, 60)
-    sheet.set_column(width + 1, width + 1, 14)
-
-    titles = [*header, ERRORS_HEADER, ROW_NO_HEADER]
-    for col, title in enumerate(titles):
-        sheet.write_string(0, col, _xlsx_text(neutralise(title)), bold)
+    sheet.set_column(errors_at, errors_at, 60)
+    sheet.set_column(errors_at + 1, errors_at + 2, 18)
+    for col, title in enumerate(layout.titles):
+        sheet.write_string(0, col, xlsx_text(title), bold)
     sheet.freeze_panes(1, 0)
 
-    for line, (row_no, cells, errors) in enumerate(rows, start=1):
-        if line == _XLSX_MAX_ROWS - 1:
+    for line, row in enumerate(rows, start=1):
+        if line == XLSX_MAX_ROWS - 1:
             # The last row Excel has: say the report goes on, rather than drop rows unsaid.
-            sheet.write_string(line, width, _TRUNCATED, wrap)
+            sheet.write_string(line, errors_at, say("upload.report.truncated", language), wrap)
             break
-        for col, value in enumerate(_report_row(row_no, cells, errors, width)):
-            sheet.write_string(line, col, _xlsx_text(value), wrap if col == width else None)
+        for col, value in enumerate(layout.cells(row)):
+            if value:  # an empty cell reads back empty: writing it costs a tenth of the file
+                sheet.write_string(line, col, xlsx_text(value), wrap if col == errors_at else None)
     workbook.close()
     return buffer.getvalue()
-
-
-def _xlsx_text(value: str) -> str:
-    return _XML_ILLEGAL.sub("\ufffd", value)[:_XLSX_MAX_CELL]

@@ -49,7 +49,7 @@ from app.uploads.pipeline import (
     read_through,
     start_over,
 )
-from app.uploads.reading.refusals import UploadRejected
+from app.uploads.reading.refusals import UploadRejected, words
 from app.uploads.repository import in_memory, page_cache, streams_applies
 
 log = structlog.get_logger("simreg.uploads")
@@ -176,7 +176,7 @@ def run_claimed(
     try:
         _run(Run(runtime, upload_id, progress))
     except UploadRejected as exc:
-        attempts.fail(runtime, upload_id, code=exc.code, message=exc.message)
+        attempts.fail(runtime, upload_id, code=exc.code, reason=exc.reason)
     except Exception:
         # Nothing is half-applied (apply is one transaction): let a later attempt resume,
         # unless this upload keeps failing, which a retry will not cure.
@@ -190,8 +190,7 @@ def run_claimed(
                 runtime,
                 upload_id,
                 code="upload.internal_error",
-                message="Processing stopped on an internal error and nothing was applied; "
-                "upload the file again, or contact support if it happens again.",
+                reason=words("upload.internal_error"),
             )
     with runtime.sessions() as session:
         upload = session.get_one(Upload, upload_id)

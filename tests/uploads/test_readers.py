@@ -577,7 +577,8 @@ class TestRoundTrip:
             read = all_rows(table)
         assert table.delimiter == delimiter
         assert table.header == header
-        assert [r.cells for r in read] == rows
+        # Less Excel's text marker: one leading apostrophe is dropped.
+        assert [r.cells for r in read] == [[c.removeprefix("'") for c in row] for row in rows]
         assert all(r.problem is None for r in read)
         assert table.total_rows == len(rows)
 

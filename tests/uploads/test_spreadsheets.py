@@ -21,6 +21,7 @@ from app.uploads.reading.refusals import UploadRejected
 from app.uploads.spreadsheets import (
     DEVICE_TEMPLATE_HEADERS,
     EMPLOYEE_TEMPLATE_HEADERS,
+    ReportRow,
     error_report_csv,
     error_report_xlsx,
     template_csv,
@@ -158,7 +159,8 @@ class TestNeutralise:
             ("Иванов", "Иванов"),
             ("a=b", "a=b"),
             ("", ""),
-            ("'=already", "'=already"),
+            # A value that starts with the marker keeps it: the reader drops one.
+            ("'=already", "''=already"),
         ],
     )
     def test_cases(self, cell: str, expected: str) -> None:
@@ -173,10 +175,13 @@ class TestNeutralise:
 
 REPORT_HEADER = ["Номер телефона", "Фамилия", "Имя"]
 REPORT_ROWS = [
-    (2, ["79123456789", '=HYPERLINK("http://evil","x")', "Иван"], "Фамилия: формула"),
-    (5, ["+7 912 345-67-89", "Петров"], "=не хватает ячеек"),
-    (9, ["1", "Сидоров", "Сидор", "лишнее"], "лишняя ячейка; ещё одна"),
+    ReportRow(
+        2, ["79123456789", '=HYPERLINK("http://evil","x")', "Иван"], "Фамилия: формула", "x.a"
+    ),
+    ReportRow(5, ["+7 912 345-67-89", "Петров"], "=не хватает ячеек", "x.b"),
+    ReportRow(9, ["1", "Сидоров", "Сидор", "лишнее"], "лишняя ячейка; ещё одна", "x.c; x.d"),
 ]
+TITLES = ["Ошибки", "Коды ошибок", "Строка исходного файла"]
 
 
 class TestErrorReportCsv:
@@ -189,39 +194,84 @@ class TestErrorReportCsv:
         assert chunks[0].startswith(BOM)
         assert b"\r\n" in chunks[0]
         assert self.read(chunks) == [
-            [*REPORT_HEADER, "Ошибки", "Строка исходного файла"],
-            ["79123456789", '\'=HYPERLINK("http://evil","x")', "Иван", "Фамилия: формула", "2"],
-            ["'+7 912 345-67-89", "Петров", "", "'=не хватает ячеек", "5"],
-            ["1", "Сидоров", "Сидор", "лишняя ячейка; ещё одна", "9", "лишнее"],
+            [*REPORT_HEADER, *TITLES],
+            [
+                "79123456789",
+                '\'=HYPERLINK("http://evil","x")',
+                "Иван",
+                "Фамилия: формула",
+                "x.a",
+                "2",
+            ],
+            ["'+7 912 345-67-89", "Петров", "", "'=не хватает ячеек", "x.b", "5"],
+            ["1", "Сидоров", "Сидор", "лишняя ячейка; ещё одна", "x.c; x.d", "9", "лишнее"],
         ]
+
+    def test_titles_in_the_language_asked(self) -> None:
+        rows = self.read(list(error_report_csv(["Имя"], [], language="en")))
+        assert rows == [["Имя", "Errors", "Error codes", "Source row"]]
 
     def test_header_neutralised_too(self) -> None:
         rows = self.read(list(error_report_csv(["=cmd", "Имя"], [])))
-        assert rows == [["'=cmd", "Имя", "Ошибки", "Строка исходного файла"]]
+        assert rows == [["'=cmd", "Имя", *TITLES]]
 
     def test_other_delimiter(self) -> None:
         chunks = list(error_report_csv(REPORT_HEADER, REPORT_ROWS[:1], delimiter=","))
         assert self.read(chunks, delimiter=",")[1][1] == '\'=HYPERLINK("http://evil","x")'
 
+    @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+    def test_any_delimiter_is_quoted_whatever_the_files_own(self, delimiter: str) -> None:
+        # Russian Excel splits a CSV on ";": a comma-delimited report must not leave
+        # "x;=1+2" unquoted, or "=1+2" lands in a cell of its own, as a formula.
+        row = ReportRow(2, ["x;=1+2", "a,b", "c\td"], "e", "f")
+        data = b"".join(error_report_csv(["1", "2", "3"], [row], delimiter=delimiter))
+        line = data.decode("utf-8-sig").split("\r\n")[1]
+        assert line.startswith('"x;=1+2"' + delimiter + '"a,b"' + delimiter + '"c\td"')
+
+    def test_columns_of_an_earlier_report_are_not_repeated(self) -> None:
+        header = ["Номер телефона", "Ошибки", "Коды ошибок", "Строка исходного файла", "Имя"]
+        row = ReportRow(3, ["79123456789", "старая ошибка", "old.code", "7", "Иван"], "новая", "n")
+        rows = self.read(list(error_report_csv(header, [row])))
+        assert rows == [
+            ["Номер телефона", "Имя", *TITLES],
+            ["79123456789", "Иван", "новая", "n", "3"],
+        ]
+
     def test_streams_in_chunks(self) -> None:
-        rows = ((i, [str(i), "Константинопольский", "Александр"], "ошибка") for i in range(20_000))
+        rows = (
+            ReportRow(i, [str(i), "Константинопольский", "Александр"], "ошибка", "c")
+            for i in range(20_000)
+        )
         chunks = list(error_report_csv(REPORT_HEADER, rows))
         assert len(chunks) > 5
         assert max(len(c) for c in chunks) < 200_000
         read = self.read(chunks)
         assert len(read) == 20_001
-        assert read[-1] == ["19999", "Константинопольский", "Александр", "ошибка", "19999"]
+        assert read[-1] == ["19999", "Константинопольский", "Александр", "ошибка", "c", "19999"]
 
 
 class TestErrorReportXlsx:
-    def test_cells_read_back_neutralised(self) -> None:
+    def test_cells_read_back_as_written(self) -> None:
+        # String cells are never run as formulas: no text marker is added.
         data = error_report_xlsx(REPORT_HEADER, REPORT_ROWS)
         assert xlsx_rows(data) == [
-            [*REPORT_HEADER, "Ошибки", "Строка исходного файла", ""],
-            ["79123456789", '\'=HYPERLINK("http://evil","x")', "Иван", "Фамилия: формула", "2", ""],
-            ["'+7 912 345-67-89", "Петров", "", "'=не хватает ячеек", "5", ""],
-            ["1", "Сидоров", "Сидор", "лишняя ячейка; ещё одна", "9", "лишнее"],
+            [*REPORT_HEADER, *TITLES, ""],
+            [
+                "79123456789",
+                '=HYPERLINK("http://evil","x")',
+                "Иван",
+                "Фамилия: формула",
+                "x.a",
+                "2",
+                "",
+            ],
+            ["+7 912 345-67-89", "Петров", "", "=не хватает ячеек", "x.b", "5", ""],
+            ["1", "Сидоров", "Сидор", "лишняя ячейка; ещё одна", "x.c; x.d", "9", "лишнее"],
         ]
+
+    def test_titles_in_the_language_asked(self) -> None:
+        data = error_report_xlsx(["Имя"], [], language="en")
+        assert xlsx_rows(data)[0] == ["Имя", "Errors", "Error codes", "Source row"]
 
     def test_strings_never_formulas(self) -> None:
         xml = sheet_xml(error_report_xlsx(REPORT_HEADER, REPORT_ROWS))
@@ -239,5 +289,5 @@ class TestErrorReportXlsx:
         assert "<b/>" in sheet_xml(data, "xl/styles.xml")
 
     def test_control_characters_do_not_break_the_file(self) -> None:
-        data = error_report_xlsx(["Фамилия"], [(2, ["Ив\x01анов"], "ошибка")])
+        data = error_report_xlsx(["Фамилия"], [ReportRow(2, ["Ив\x01анов"], "ошибка", "c")])
         assert xlsx_rows(data)[1][0] == "Ив\ufffdанов"

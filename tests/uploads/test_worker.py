@@ -104,7 +104,7 @@ class TestAWorkerThatDies:
         result = _send(client, world, _crashing_sheet(tmp_path, settings), "sparse.xlsx")
         assert result["status"] == "failed"
         assert result["failure_code"] == "upload.worker_stopped"
-        assert "stopped twice" in result["failure_message"]
+        assert "дважды прервалась" in result["failure_message"]
         assert session.get_one(Upload, result["id"]).attempts == 2
         _still_serving(client, world)
 
@@ -140,7 +140,7 @@ class TestAWorkerThatRunsTooLong:
         result = _send(client, world, content, "list.csv")
         assert result["status"] == "failed"
         assert result["failure_code"] == "upload.timed_out"
-        assert "longer than" in result["failure_message"]
+        assert "дважды заняла больше" in result["failure_message"]
         assert session.get_one(Upload, result["id"]).attempts == 2
         settings.upload_worker_timeout_seconds = 900
         _still_serving(client, world)

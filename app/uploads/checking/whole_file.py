@@ -17,19 +17,36 @@ from app.core.personal_data import PersonalDataVault
 from app.numbers.models import PhoneNumber, Registration
 from app.uploads.checking.batch import rejection
 from app.uploads.models import StagedRow, Upload, UploadMode, UploadRejection
+from app.uploads.problems import problem
 from app.uploads.reading.columns import Column
 from app.uploads.reading.table import Table
 from app.uploads.repository import registered_of, write_rejections
 
 _IN_CHUNK = 5_000
 
-REPEATED = {
-    "column": Column.MSISDN.value,
-    "code": "msisdn.repeated_in_file",
-    "message": "this number appears more than once in the file; keep one row",
-}
+REPEATED = "msisdn.repeated_in_file"
+# Other rows of a repeated number named in its problem; more are counted, not listed.
+_ROWS_NAMED = 5
+
+
+def repeated_in_file(others: list[int]) -> dict[str, Any]:
+    """The problem of a row whose number the file repeats in `others` (row numbers)."""
+    named = ", ".join(str(row) for row in others[:_ROWS_NAMED])
+    if len(others) > _ROWS_NAMED:
+        named += ", …"
+    return problem(Column.MSISDN.value, REPEATED, rows=named, count=len(others))
+
+
+def rows_by_number(repeated: pl.DataFrame) -> dict[int, list[int]]:
+    """The rows of each repeated number (its last ten digits), in file order."""
+    rows: dict[int, list[int]] = {}
+    for digits, row_no in repeated.sort("row_no").select("digits", "row_no").iter_rows():
+        rows.setdefault(digits, []).append(row_no)
+    return rows
+
 
 _STAGED_KEYS = {"row_no": pl.Int64, "msisdn": pl.String, "doc_hash": pl.String}
+_REFUSED = {"row_no": pl.Int32, "digits": pl.String}
 
 
 class SeenRows:
@@ -40,7 +57,7 @@ class SeenRows:
 
     def __init__(self) -> None:
         self._accepted: list[pl.DataFrame] = []
-        self._refused: list[pl.Series] = []
+        self._refused: list[pl.DataFrame] = []
 
     def add(
         self, good: pl.DataFrame, registered: pl.DataFrame, rejections: list[dict[str, Any]]
@@ -57,12 +74,16 @@ class SeenRows:
                 pl.col("registered").fill_null(0).clip(upper_bound=65_535).cast(pl.UInt16),
             )
         )
-        self._add_refused(r["msisdn_digits"] for r in rejections)
+        self._add_refused((r["row_no"], r["msisdn_digits"]) for r in rejections)
 
-    def _add_refused(self, digits: Iterable[str | None]) -> None:
-        kept = [d for d in digits if d is not None]
+    def _add_refused(self, rows: Iterable[tuple[int, str | None]]) -> None:
+        kept = [(row_no, digits) for row_no, digits in rows if digits is not None]
         if kept:
-            self._refused.append(pl.Series("digits", kept, dtype=pl.String).cast(pl.Int64))
+            self._refused.append(
+                pl.DataFrame(kept, schema=_REFUSED, orient="row").with_columns(
+                    pl.col("digits").cast(pl.Int64)
+                )
+            )
 
     def reload(self, session: Session, upload_id: int) -> None:
         """Rebuild what the committed batches of a resumed apply left: their staged rows and
@@ -76,17 +97,17 @@ class SeenRows:
             good = pl.DataFrame(part, schema=_STAGED_KEYS, orient="row")
             self.add(good, registered_of(connection, good["doc_hash"]), [])
         self._add_refused(
-            session.scalars(
-                select(UploadRejection.msisdn_digits).where(
+            session.execute(
+                select(UploadRejection.row_no, UploadRejection.msisdn_digits).where(
                     UploadRejection.upload_id == upload_id,
                     UploadRejection.msisdn_digits.is_not(None),
                 )
-            )
+            ).tuples()
         )
 
-    def frames(self) -> tuple[pl.DataFrame, pl.Series]:
-        """All accepted rows, and the digits of all refused rows (the batches' frames are
-        taken as they are, not copied into one)."""
+    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """All accepted rows, and the rows and digits of all refused rows (the batches'
+        frames are taken as they are, not copied into one)."""
         accepted = (
             pl.concat(self._accepted, rechunk=False)
             if self._accepted
@@ -102,7 +123,7 @@ class SeenRows:
         refused = (
             pl.concat(self._refused, rechunk=False)
             if self._refused
-            else pl.Series("digits", [], pl.Int64)
+            else pl.DataFrame(schema={"row_no": pl.Int32, "digits": pl.Int64})
         )
         self._accepted, self._refused = [], []
         return accepted, refused
@@ -110,31 +131,34 @@ class SeenRows:
 
 def late_refusals(
     reader: Connection, upload: Upload, seen: SeenRows, *, cap: int
-) -> tuple[dict[int, dict[str, str]], pl.Series]:
-    """The whole-file checks: the same number twice in the file (every such row refused),
-    and people over the `cap`. The accepted rows they refuse, with the problem of each, and
-    the numbers found more than once. People who might be over the cap are looked up again
-    on `reader`, which sees the registry as committed."""
-    accepted, refused_digits = seen.frames()
-    repeated = repeated_values(pl.concat([accepted["digits"], refused_digits], rechunk=False))
+) -> tuple[dict[int, dict[str, Any]], pl.DataFrame]:
+    """The whole-file checks: the same number twice in the file (every such row refused,
+    naming the other rows), and people over the `cap`. The accepted rows they refuse, with
+    the problem of each, and every row (`row_no`, `digits`) of a number found more than once.
+    People who might be over the cap are looked up again on `reader`, which sees the
+    registry as committed."""
+    accepted, refused = seen.frames()
+    numbered = pl.concat([accepted.select("row_no", "digits"), refused], rechunk=False)
+    repeated = repeated_values(numbered["digits"])
     if repeated.is_empty():
         twice, kept = accepted.clear(), accepted
+        repeated_rows = numbered.clear()
     else:
         twice = accepted.filter(pl.col("digits").is_in(repeated.implode()))
         kept = accepted.filter(~pl.col("digits").is_in(repeated.implode()))
-    del accepted
+        repeated_rows = numbered.filter(pl.col("digits").is_in(repeated.implode()))
+    del accepted, numbered
     over = over_cap(reader, upload.subscriber_id, kept, cap)
-    refusals: dict[int, dict[str, str]] = dict.fromkeys(twice["row_no"].to_list(), REPEATED)
+    rows_of = rows_by_number(repeated_rows)
+    refusals: dict[int, dict[str, Any]] = {
+        row_no: repeated_in_file([r for r in rows_of[digits] if r != row_no])
+        for row_no, digits in twice.select("row_no", "digits").iter_rows()
+    }
     if not over.is_empty():
-        over_the_cap = {
-            "column": "passport",
-            "code": "person.over_cap",
-            "message": f"this person would use more than {cap} numbers across all "
-            "companies, the most the rules allow; remove the rows of extra numbers",
-        }
+        over_the_cap = problem("passport", "person.over_cap", cap=cap)
         rows = kept.filter(pl.col("person").is_in(over.implode()))["row_no"].to_list()
         refusals.update(dict.fromkeys(rows, over_the_cap))
-    return refusals, repeated
+    return refusals, repeated_rows
 
 
 def refuse_late(
@@ -142,8 +166,8 @@ def refuse_late(
     vault: PersonalDataVault,
     upload: Upload,
     table: Table,
-    refusals: dict[int, dict[str, str]],
-    repeated: pl.Series,
+    refusals: dict[int, dict[str, Any]],
+    repeated: pl.DataFrame,
     *,
     batch_rows: int,
 ) -> None:
@@ -163,7 +187,7 @@ def _refuse_accepted(
     vault: PersonalDataVault,
     upload: Upload,
     table: Table,
-    refusals: dict[int, dict[str, str]],
+    refusals: dict[int, dict[str, Any]],
     *,
     batch_rows: int,
 ) -> None:
@@ -186,9 +210,11 @@ def _refuse_accepted(
     write_rejections(session, vault, upload.id, found)
 
 
-def add_repetition(session: Session, upload_id: int, repeated: pl.Series) -> None:
-    """Rows refused for other reasons get the repetition of their number added too."""
-    digits = [f"{d:010d}" for d in repeated.to_list()]
+def add_repetition(session: Session, upload_id: int, repeated: pl.DataFrame) -> None:
+    """Rows refused for other reasons get the repetition of their number added too, with
+    the other rows that have it."""
+    rows_of = rows_by_number(repeated)
+    digits = [f"{d:010d}" for d in rows_of]
     for start in range(0, len(digits), _IN_CHUNK):
         for refused in session.scalars(
             select(UploadRejection).where(
@@ -196,8 +222,10 @@ def add_repetition(session: Session, upload_id: int, repeated: pl.Series) -> Non
                 UploadRejection.msisdn_digits.in_(digits[start : start + _IN_CHUNK]),
             )
         ):
-            if all(p["code"] != REPEATED["code"] for p in refused.problems):
-                refused.problems = [*refused.problems, REPEATED]
+            if all(p["code"] != REPEATED for p in refused.problems):
+                assert refused.msisdn_digits is not None
+                others = [r for r in rows_of[int(refused.msisdn_digits)] if r != refused.row_no]
+                refused.problems = [*refused.problems, repeated_in_file(others)]
 
 
 def digits_of(msisdn: str) -> pl.Expr:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 import re
+from functools import cache
 
-from app.uploads.reading.refusals import UploadRejected
+from app.core.messages import LANGUAGES, say
+from app.uploads.reading.refusals import UploadRejected, words
 
 # Python's str.strip() and str.isspace() count these as whitespace, the ASCII information
 # separators U+001C..U+001F among them; the regex engine behind polars does not. Spelled out,
@@ -28,6 +30,9 @@ class Column(enum.StrEnum):
     LAST_NAME = "last_name"
     FIRST_NAME = "first_name"
     PATRONYMIC = "patronymic"
+    # Last name, first name and patronymic in one cell, as HR systems (1C:ЗУП) export them:
+    # read into the three columns above (`app.uploads.reading.full_names`).
+    FULL_NAME = "full_name"
     BIRTH_DATE = "birth_date"
     DOC_TYPE = "doc_type"
     PASSPORT = "passport"  # series and number in one cell
@@ -60,6 +65,15 @@ ALIASES: dict[Column, tuple[str, ...]] = {
     Column.LAST_NAME: ("Фамилия", "last name", "surname", "family name"),
     Column.FIRST_NAME: ("Имя", "first name", "given name", "name"),
     Column.PATRONYMIC: ("Отчество", "patronymic", "middle name"),
+    Column.FULL_NAME: (
+        "ФИО",
+        "Ф.И.О.",
+        "Фамилия Имя Отчество",
+        "Фамилия, имя, отчество",
+        "ФИО сотрудника",
+        "Сотрудник",
+        "full name",
+    ),
     Column.BIRTH_DATE: ("Дата рождения", "birth date", "date of birth", "birthdate", "dob"),
     Column.DOC_TYPE: ("Тип документа", "Вид документа", "document type", "doc type"),
     Column.PASSPORT: (
@@ -142,6 +156,30 @@ def column_for_header(text: str) -> Column | None:
     return _BY_KEY.get(header_key(text))
 
 
+# The columns simreg adds to an error file, by their titles' catalog codes: a corrected error
+# file comes back with them, and they are ignored.
+REPORT_COLUMNS = ("upload.report.errors", "upload.report.codes", "upload.report.source_row")
+
+
+@cache
+def _report_keys() -> frozenset[str]:
+    return frozenset(
+        header_key(say(code, language)) for code in REPORT_COLUMNS for language in LANGUAGES
+    )
+
+
+def is_report_column(text: str) -> bool:
+    """Whether a header is the title of a column simreg added to an error file (in either
+    language)."""
+    return header_key(text) in _report_keys()
+
+
+def header_cell(cell: str) -> str:
+    """A header cell as written, without spaces around it or Excel's text marker (a leading
+    apostrophe, which an error file puts before a title Excel would run as a formula)."""
+    return cell.strip().removeprefix("'").strip()
+
+
 # Values of the row-type column, and of the device-type column, as people write them
 # (keys are compared after `header_key`, applied to them at the end of this module).
 ROW_TYPES = {
@@ -213,22 +251,34 @@ DEVICE_TYPES = {header_key(k): v for k, v in DEVICE_TYPES.items()}
 DOC_TYPES = {header_key(k): v for k, v in DOC_TYPES.items()}
 
 
+def header_names(header: list[str], columns: list[Column | None]) -> dict[str, str]:
+    """Each column read (Column value) with its header as the file wrote it; a "ФИО" column
+    names the last name, first name and patronymic read from it too."""
+    names: dict[str, str] = {}
+    for text, column in zip(header, columns, strict=False):
+        if column is None:
+            continue
+        names[column.value] = text
+        if column is Column.FULL_NAME:
+            for part in (Column.LAST_NAME, Column.FIRST_NAME, Column.PATRONYMIC):
+                names.setdefault(part.value, text)
+    return names
+
+
 def read_header(
     cells: list[str], *, name: str, has_rows: bool
 ) -> tuple[list[str], list[Column | None]]:
     """The header as written (stripped, trailing empty cells dropped) and its columns."""
-    header = [cell.strip() for cell in cells]
+    header = [header_cell(cell) for cell in cells]
     while header and not header[-1]:
         header.pop()
     if not header:
         if not has_rows:
-            raise UploadRejected("file.empty", f"{name} is empty; there is no table in it")
-        raise UploadRejected(
-            "file.no_header",
-            f"the first row of {name} is empty; put the column headers "
-            "(Номер телефона, Фамилия, Имя, …) in the first row",
-        )
-    columns = [column_for_header(cell) if cell else None for cell in header]
+            raise UploadRejected("file.empty", words("upload.file.empty", name=name))
+        raise UploadRejected("file.no_header", words("upload.file.no_header", name=name))
+    columns = [
+        column_for_header(cell) if cell and not is_report_column(cell) else None for cell in header
+    ]
     first_seen: dict[Column, int] = {}
     for position, column in enumerate(columns):
         if column is None:
@@ -236,15 +286,14 @@ def read_header(
         if column in first_seen:
             earlier = first_seen[column]
             same = header[earlier] == header[position]
-            what = (
-                f'the column "{header[position]}" appears twice'
-                if same
-                else f'the columns "{header[earlier]}" and "{header[position]}" mean the same'
+            reason = words(
+                "upload.header.same_column" if same else "upload.header.same_meaning",
+                name=name,
+                first=header[earlier],
+                second=header[position],
+                first_at=earlier + 1,
+                second_at=position + 1,
             )
-            raise UploadRejected(
-                "header.duplicate_column",
-                f"in {name} {what} (columns {earlier + 1} and {position + 1}); keep one of them",
-                column=column.value,
-            )
+            raise UploadRejected("header.duplicate_column", reason, column=column.value)
         first_seen[column] = position
     return header, columns

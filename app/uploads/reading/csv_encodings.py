@@ -10,20 +10,13 @@ import codecs
 import re
 from pathlib import Path
 
-from app.uploads.reading.refusals import UploadRejected, not_a_table
+from app.uploads.reading.refusals import UploadRejected, not_a_table, words
 from app.uploads.reading.table import CHUNK_BYTES
 
 __all__ = ["detect_encoding", "unknown_encoding"]
 
 # What the encoding guess looks at; rows past it are still decoded strictly in the counting pass.
 _ENCODING_SAMPLE_BYTES = 256 * 1024
-
-
-# The save-as types as Russian Excel names them (its plain "CSV" writes cp1251 with ";").
-_ENCODING_HINT = (
-    'save it from Excel as "CSV UTF-8 (разделитель - запятая)" or '
-    '"CSV (разделители - запятые)", or as .xlsx'
-)
 
 
 def detect_encoding(path: Path, *, head: bytes, name: str) -> str:
@@ -34,11 +27,9 @@ def detect_encoding(path: Path, *, head: bytes, name: str) -> str:
     if b"\x00" in head:
         if _looks_like_utf16(head):
             raise UploadRejected(
-                "file.unknown_encoding",
-                f"{name} looks like UTF-16 text without a byte-order mark, "
-                f"which cannot be read reliably; {_ENCODING_HINT}",
+                "file.unknown_encoding", words("upload.file.utf16_no_bom", name=name)
             )
-        raise not_a_table(name, "a binary file")
+        raise not_a_table(name, "binary")
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if _decodes_as_utf8(path):
@@ -107,8 +98,4 @@ def _plausible_cp1251(sample: bytes) -> bool:
 
 def unknown_encoding(name: str) -> UploadRejected:
     """The refusal of a text in neither UTF-8 nor Windows-1251."""
-    return UploadRejected(
-        "file.unknown_encoding",
-        f"the text of {name} is in an encoding that cannot be recognised "
-        f"(neither UTF-8 nor Windows-1251); {_ENCODING_HINT}",
-    )
+    return UploadRejected("file.unknown_encoding", words("upload.file.unknown_encoding", name=name))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from app.uploads.reading.csv_files import open_csv
-from app.uploads.reading.refusals import UploadRejected, not_a_table
+from app.uploads.reading.refusals import UploadRejected, not_a_table, words
 from app.uploads.reading.table import CHUNK_BYTES, Table
 from app.uploads.reading.xlsx_bounds import XlsxLimits
 from app.uploads.reading.xlsx_files import open_xlsx
@@ -22,21 +22,19 @@ _HEAD_BYTES = 8 * 1024
 
 
 # Signatures of files people upload by mistake, checked before anything is decoded.
+# Each kind is worded by the catalog's `upload.what.<kind>`.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF", "a PDF document"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
+    (b"%PDF", "pdf"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
     # OLE2 compound file: Excel 97–2003 .xls, old .doc, and also a password-protected .xlsx.
-    (
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-        "an old-format Excel 97–2003 workbook (.xls) or a password-protected Excel file",
-    ),
-    (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"{\\rtf", "an RTF document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x1f\x8b", "gzip"),
+    (b"{\\rtf", "rtf"),
 )
 
 
@@ -55,7 +53,7 @@ def open_table(
     Every whole-file problem (wrong kind of file, encoding, unclosed quote, bad header,
     zip bomb) is raised here, so rows handed out by `Table.batches` are never taken back.
     """
-    name = f'"{filename}"'
+    name = filename
     with path.open("rb") as f:
         head = f.read(_HEAD_BYTES)
 
@@ -69,7 +67,7 @@ def open_table(
         if head.startswith(magic):
             raise not_a_table(name, what)
     if _is_blank_file(path, head):
-        raise UploadRejected("file.empty", f"{name} is empty; there is no table in it")
+        raise UploadRejected("file.empty", words("upload.file.empty", name=name))
     return open_csv(path, head=head, name=name)
 
 

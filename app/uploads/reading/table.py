@@ -27,6 +27,8 @@ class RawRow:
     row_no: int
     cells: list[str]
     problem: tuple[str, str] | None = None
+    # The values the problem's words need (catalog `row.row.<code>`): cells found, expected.
+    values: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ class Table:
                     row_nos.append(row_no)
                     rows.append(shaped.cells)
                 else:
-                    odd.append(shaped)
+                    odd.append(unmarked(shaped))
             if len(rows) + len(odd) >= size:
                 yield RowBatch(_cells_frame(row_nos, rows, width), odd)
                 row_nos, rows, odd = [], [], []
@@ -145,7 +147,7 @@ class Table:
             raise ValueError("batch size must be positive")
         batch: list[RawRow] = []
         for row in self._rows():
-            batch.append(row)
+            batch.append(unmarked(row))
             if len(batch) >= size:
                 yield batch
                 batch = []
@@ -156,12 +158,25 @@ class Table:
 def _cells_frame(row_nos: list[int], rows: list[list[str]], width: int) -> pl.DataFrame:
     # Rows → columns in C (zip), not a Python loop per cell.
     columns = list(zip(*rows, strict=True)) if rows else [()] * width
-    return pl.DataFrame(
-        {
-            "row_no": pl.Series(row_nos, dtype=pl.Int64),
-            **{str(i): pl.Series(column, dtype=pl.String) for i, column in enumerate(columns)},
-        }
+    return without_text_marks(
+        pl.DataFrame(
+            {
+                "row_no": pl.Series(row_nos, dtype=pl.Int64),
+                **{str(i): pl.Series(column, dtype=pl.String) for i, column in enumerate(columns)},
+            }
+        )
     )
+
+
+TEXT_MARK = "'"
+
+
+def without_text_marks(frame: pl.DataFrame) -> pl.DataFrame:
+    """The cells without Excel's text marker: a leading apostrophe, which Excel shows only
+    while editing and which simreg's error files put before a value Excel would otherwise
+    run as a formula (`app.core.excel.neutralise`). One is dropped, so a value that really
+    starts with one (written twice in an error file) keeps it."""
+    return frame.with_columns(pl.exclude("row_no").str.strip_prefix(TEXT_MARK))
 
 
 def _unshape(rows: Iterator[RawRow]) -> Iterator[tuple[int, list[str]]]:
@@ -185,9 +200,17 @@ def shape_rows(numbered: Iterable[tuple[int, list[str]]], width: int) -> Iterato
             if last == width:
                 yield RawRow(row_no, cells[:width])
             else:
-                yield RawRow(row_no, cells, _too_many(found=last, expected=width))
+                counted = {"found": last, "expected": width}
+                yield RawRow(row_no, cells, _too_many(**counted), counted)
         else:
-            yield RawRow(row_no, cells, _too_few(found=found, expected=width))
+            counted = {"found": found, "expected": width}
+            yield RawRow(row_no, cells, _too_few(**counted), counted)
+
+
+def unmarked(row: RawRow) -> RawRow:
+    """The row's cells without Excel's text marker (see `without_text_marks`)."""
+    cells = [cell.removeprefix(TEXT_MARK) for cell in row.cells]
+    return RawRow(row.row_no, cells, row.problem, row.values)
 
 
 def is_blank(cells: list[str]) -> bool:

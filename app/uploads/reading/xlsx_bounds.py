@@ -28,7 +28,7 @@ from urllib.parse import unquote
 
 import polars as pl
 
-from app.uploads.reading.refusals import UploadRejected, corrupt, not_a_table
+from app.uploads.reading.refusals import UploadRejected, Words, corrupt, not_a_table, words
 
 __all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "XlsxLimits", "check_workbook"]
 
@@ -119,7 +119,7 @@ def _directory(path: Path, *, name: str, limits: XlsxLimits) -> list[zipfile.Zip
         raise corrupt(name)  # Excel deflates or stores
     declared = sum(info.file_size for info in infos)
     if declared > limits.max_unpacked_bytes:
-        raise _too_large_unpacked(name, f"it unpacks to {declared:,} bytes")
+        raise _too_large_unpacked(name, words("upload.why.unpacks_to", size=declared))
     for info in infos:
         if info.file_size > limits.max_ratio * max(info.compress_size, 1):
             raise _too_large_unpacked(name, _ratio(info, info.file_size))
@@ -175,7 +175,7 @@ def _measure(
             size += len(chunk)
             if size > allowance:
                 raise _too_large_unpacked(
-                    name, f"it unpacks to more than {limits.max_unpacked_bytes:,} bytes"
+                    name, words("upload.why.unpacks_over", size=limits.max_unpacked_bytes)
                 )
             if size > limits.max_ratio * max(info.compress_size, 1):
                 raise _too_large_unpacked(name, _ratio(info, size))
@@ -219,7 +219,7 @@ class _PartScan:
         self._scan(self._carry)
         self._carry = b""
         if self.box is not None:
-            self._check_box(self.box, "its sheet")
+            self._check_box(self.box, "sheet")
 
     def _scan(self, data: bytes) -> None:
         if not data:
@@ -240,7 +240,9 @@ class _PartScan:
         if opened:
             self.cells += opened
             if self.cells > self.limits.max_cells:
-                raise _too_many(self.name, f"its sheet has over {self.limits.max_cells:,} cells")
+                raise _too_many(
+                    self.name, words("upload.why.cells_over", cells=self.limits.max_cells)
+                )
             if self._exact is not None:
                 self._exact.walk(data)
             else:
@@ -249,12 +251,14 @@ class _PartScan:
             self.shared += int(text.str.count_matches(_SHARED_STRING).item())
             if self.shared > self.limits.max_cells:
                 raise _too_many(
-                    self.name, f"it holds over {self.limits.max_cells:,} shared strings"
+                    self.name, words("upload.why.strings_over", strings=self.limits.max_cells)
                 )
         if holds("mergeCell"):
             self.merged += int(text.str.count_matches(_MERGED_RANGE).item())
             if self.merged > MAX_MERGED_RANGES:
-                raise _too_many(self.name, f"it has over {MAX_MERGED_RANGES:,} merged ranges")
+                raise _too_many(
+                    self.name, words("upload.why.merged_over", ranges=MAX_MERGED_RANGES)
+                )
         if holds("dimension"):
             self._declared(data)
 
@@ -272,7 +276,7 @@ class _PartScan:
         """Widen the box to take in these rows and columns."""
         if last_row > EXCEL_ROWS or last_col > EXCEL_COLUMNS:
             where = f"{_column_name(last_col)}{last_row}"
-            raise _too_large_sheet(self.name, f"it has a cell at {where}, beyond Excel's sheet")
+            raise _too_large_sheet(self.name, words("upload.why.cell_beyond", cell=where))
         if self.box is not None:
             r0, r1, c0, c1 = self.box
             first_row, last_row = min(first_row, r0), max(last_row, r1)
@@ -297,20 +301,30 @@ class _PartScan:
         cells = [(int(c.group(2)), _column_number(c.group(1).decode())) for c in corners if c]
         rows = sorted(r for r, _ in cells)
         columns = sorted(c for _, c in cells)
-        self._check_box((rows[0], rows[-1], columns[0], columns[-1]), "its declared size")
+        self._check_box((rows[0], rows[-1], columns[0], columns[-1]), "declared")
 
     def _check_box(self, box: tuple[int, int, int, int], what: str) -> None:
         first_row, last_row, first_col, last_col = box
         rows, columns = last_row - first_row + 1, last_col - first_col + 1
-        span = (
-            f"{what} spans {_column_name(first_col)}{first_row}:{_column_name(last_col)}"
-            f"{last_row}, {rows:,} rows by {columns:,} columns"
-        )
+        span = {
+            "what": words(f"upload.why.{what}"),
+            "box": f"{_column_name(first_col)}{first_row}:{_column_name(last_col)}{last_row}",
+            "rows": rows,
+            "columns": columns,
+        }
         if columns > self.limits.max_columns:
-            raise _too_large_sheet(self.name, f"{span} (at most {self.limits.max_columns:,})")
+            raise _too_large_sheet(
+                self.name, words("upload.why.span_columns", **span, most=self.limits.max_columns)
+            )
         if rows * columns > self.limits.max_cells or last_row > EXCEL_ROWS:
             raise _too_large_sheet(
-                self.name, f"{span}, {rows * columns:,} cells (at most {self.limits.max_cells:,})"
+                self.name,
+                words(
+                    "upload.why.span_cells",
+                    **span,
+                    cells=rows * columns,
+                    most=self.limits.max_cells,
+                ),
             )
 
 
@@ -385,50 +399,35 @@ def _column_name(number: int) -> str:
     return letters
 
 
-def _ratio(info: zipfile.ZipInfo, size: int) -> str:
-    return (
-        f"its part {info.filename} unpacks {size // max(info.compress_size, 1)}"
-        " times larger than it is stored"
-    )
+def _ratio(info: zipfile.ZipInfo, size: int) -> Words:
+    return words("upload.why.ratio", part=info.filename, times=size // max(info.compress_size, 1))
 
 
 def _what_zip(archive: zipfile.ZipFile, names: set[str]) -> str:
     if "word/document.xml" in names:
-        return "a Word document (.docx)"
+        return "docx"
     if "ppt/presentation.xml" in names:
-        return "a PowerPoint presentation (.pptx)"
+        return "pptx"
     if "mimetype" in names and archive.getinfo("mimetype").file_size < 200:
         mimetype = archive.read("mimetype")
         if b"opendocument.spreadsheet" in mimetype:
-            return "an OpenDocument spreadsheet (.ods)"
+            return "ods"
         if b"opendocument" in mimetype:
-            return "an OpenDocument file"
-    return "a ZIP archive"
+            return "opendocument"
+    return "zip"
 
 
-def _too_large_unpacked(name: str, why: str) -> UploadRejected:
-    return UploadRejected(
-        "file.xlsx_too_large_unpacked",
-        f"{name} is refused: {why}, more than a list of SIM users ever needs; save the list "
-        "again from Excel without images or other sheets, or as CSV",
-        status=413,
-    )
+def _too_large_unpacked(name: str, why: Words) -> UploadRejected:
+    return _too_large("file.xlsx_too_large_unpacked", name, why)
 
 
-def _too_large_sheet(name: str, why: str) -> UploadRejected:
-    return UploadRejected(
-        "file.xlsx_too_large_sheet",
-        f"{name} is refused: {why}, more than a list of SIM users ever needs; delete what is "
-        "written below or to the right of the list (select those rows and columns, then "
-        "Delete) and save it again, or save the list as CSV",
-        status=413,
-    )
+def _too_large_sheet(name: str, why: Words) -> UploadRejected:
+    return _too_large("file.xlsx_too_large_sheet", name, why)
 
 
-def _too_many(name: str, why: str) -> UploadRejected:
-    return UploadRejected(
-        "file.xlsx_too_many_cells",
-        f"{name} is refused: {why}, more than a list of SIM users ever needs; save the list "
-        "again from Excel with only the list in it, or as CSV",
-        status=413,
-    )
+def _too_many(name: str, why: Words) -> UploadRejected:
+    return _too_large("file.xlsx_too_many_cells", name, why)
+
+
+def _too_large(code: str, name: str, why: Words) -> UploadRejected:
+    return UploadRejected(code, words(f"upload.{code}", name=name, why=why), status=413)
