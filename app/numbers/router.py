@@ -15,6 +15,7 @@ from app.core.clock import moscow_today
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep, VaultDep
 from app.core.errors import NotFound
 from app.core.integers import RowId
+from app.core.messages import Text
 from app.core.pagination import CursorCodec
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.models import DeadlineRule
@@ -65,7 +66,7 @@ def add_numbers(
     if caller.role is Role.OPERATOR_SYSTEM:
         contract = session.get(Contract, contract_id)
         if contract is None or contract.operator_id != caller.operator_id:
-            raise NotFound(f"Contract {contract_id} was not found.")
+            raise NotFound(Text("contract.not_found", contract_id=contract_id))
     created = service.add_numbers(
         session,
         contract_id=contract_id,

@@ -17,6 +17,7 @@ from app.core.actors import Actor
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from app.core.identifiers import InvalidIdentifier, normalize_iccid, normalize_msisdn
+from app.core.messages import Text
 from app.core.personal_data import (
     PersonalDataVault,
     mask_birth_date,
@@ -54,9 +55,11 @@ def add_numbers(
     """
     if len(items) > max_count:
         raise InvalidInput(
-            f"{len(items)} numbers in one request; send at most {max_count} per request.",
+            Text("numbers.too_many", count=len(items), max_count=max_count),
             errors=[
-                FieldProblem("numbers", "numbers.too_many", f"split into chunks of {max_count}")
+                FieldProblem(
+                    "numbers", "numbers.too_many", Text("numbers.too_many.field", count=max_count)
+                )
             ],
         )
     contract = _open_contract(session, contract_id)
@@ -73,10 +76,10 @@ def _open_contract(session: Session, contract_id: int) -> Contract:
     """The contract numbers are added under; NotFound, or Conflict once its company is gone."""
     contract = session.get(Contract, contract_id)
     if contract is None:
-        raise NotFound(f"Contract {contract_id} was not found.")
+        raise NotFound(Text("contract.not_found", contract_id=contract_id))
     subscriber = session.get(CorporateSubscriber, contract.subscriber_id)
     if subscriber is None or subscriber.status is SubscriberStatus.LIQUIDATED:
-        raise Conflict(f"The company of contract {contract_id} is liquidated; add no numbers.")
+        raise Conflict(Text("contract.company_liquidated", contract_id=contract_id))
     return contract
 
 
@@ -103,7 +106,7 @@ def _clean_numbers(
         rows.append((msisdn, iccid, item.service_start_on or today))
     if problems:
         raise InvalidInput(
-            f"{len(problems)} of {len(items)} numbers are not valid; nothing was added.",
+            Text("numbers.invalid", count=len(problems), total=len(items)),
             errors=problems,
         )
     return rows
@@ -163,12 +166,12 @@ def _refuse_numbers_held(session: Session, *, operator_id: int, wanted: list[str
     if elsewhere:
         held = sorted(set(elsewhere))
         raise Conflict(
-            f"{len(held)} number(s) are held by another operator; nothing was added. A number "
-            "is added by the operator that serves it, once it has left the other operator's "
-            "registry (terminated or transferred).",
+            Text("numbers.held_elsewhere", count=len(held)),
             errors=[
                 FieldProblem(
-                    "msisdn", "msisdn.held_by_another_operator", f"{m} is held by another operator"
+                    "msisdn",
+                    "msisdn.held_by_another_operator",
+                    Text("msisdn.held_by_another_operator", msisdn=m),
                 )
                 for m in held[:1000]
             ],
@@ -177,10 +180,9 @@ def _refuse_numbers_held(session: Session, *, operator_id: int, wanted: list[str
     if repeated or existing:
         duplicates = sorted(set(repeated) | set(existing))
         raise Conflict(
-            f"{len(duplicates)} number(s) already exist for this operator or repeat in the "
-            "request; nothing was added.",
+            Text("numbers.duplicates", count=len(duplicates)),
             errors=[
-                FieldProblem("msisdn", "msisdn.duplicate", f"{m} is already registered")
+                FieldProblem("msisdn", "msisdn.duplicate", Text("msisdn.duplicate", msisdn=m))
                 for m in duplicates[:1000]
             ],
             duplicates=duplicates[:1000],
@@ -249,7 +251,7 @@ def get_number(
         query = query.with_for_update()
     number = session.scalars(query).one_or_none()
     if number is None:
-        raise NotFound(f"Number {number_id} was not found.")
+        raise NotFound(Text("number.not_found", number_id=number_id))
     return number
 
 
@@ -376,8 +378,7 @@ def register_user(
     """
     if number.status in new_user.FINAL:
         raise lifecycle.IllegalTransition(
-            f"Number {number.id} is '{number.status.value}'; it has left the registry and "
-            "cannot get a new user.",
+            Text("number.left_registry", number_id=number.id, status=number.status.value),
             number_id=number.id,
             current_status=number.status.value,
         )
@@ -423,7 +424,7 @@ def _user_row(
         clean_device, problems = check_device(data)
         row = _device_row(clean_device) if clean_device else {}
     if problems:
-        raise InvalidInput("The user's data are not valid; see errors.", errors=problems)
+        raise InvalidInput(Text("registration.invalid", count=len(problems)), errors=problems)
     return row
 
 
@@ -433,10 +434,10 @@ def remove_registration(
     """Flow C: the user left; the number counts as unregistered (a suspended one stays so)."""
     current = current_registration(session, number_id=number.id)
     if current is None:
-        raise Conflict(f"Number {number.id} has no current user to remove.")
+        raise Conflict(Text("registration.none_to_remove", number_id=number.id))
     if number.status in _FINAL:
         raise lifecycle.IllegalTransition(
-            f"Number {number.id} is '{number.status.value}'; its history is closed.",
+            Text("number.closed", number_id=number.id, status=number.status.value),
             number_id=number.id,
             current_status=number.status.value,
         )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.companies.models import CorporateSubscriber
 from app.core.errors import NotFound
+from app.core.messages import Text
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
 from app.portal.backlog import company_confirmations
 from app.reports.schemas import AtRisk, CompanyReport, CompanyRisk, Confirmations
@@ -100,7 +101,7 @@ def get_company(session: Session, *, company_id: int) -> CorporateSubscriber:
     """The company, or NotFound."""
     company = session.get(CorporateSubscriber, company_id)
     if company is None:
-        raise NotFound(f"Company {company_id} was not found.")
+        raise NotFound(Text("company.not_found", company_id=company_id))
     return company
 
 
