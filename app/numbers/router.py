@@ -15,7 +15,7 @@ from app.core.clock import moscow_today
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep, VaultDep
 from app.core.errors import NotFound
 from app.core.integers import RowId
-from app.core.messages import Text
+from app.core.messages import Language, LanguageDep, Text, say
 from app.core.pagination import CursorCodec
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.models import DeadlineRule
@@ -24,7 +24,6 @@ from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle, service
 from app.numbers.models import NumberStatus, PhoneNumber, SimKind
 from app.numbers.schemas import (
-    STATUS_IN_PLAIN_WORDS,
     DeadlineMoveOut,
     EventOut,
     NumberBrief,
@@ -105,6 +104,7 @@ def _page(
     cursor: str | None,
     limit: int,
     flt: service.NumberFilter,
+    language: Language,
     subscriber_id: int | None = None,
     operator_id: int | None = None,
 ) -> NumberPage:
@@ -123,7 +123,7 @@ def _page(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = cursors.encode({"after": rows[-1].id, "scope": scope}) if more else None
-    return NumberPage(items=[NumberOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return NumberPage(items=[NumberOut.of(r, language) for r in rows], next_cursor=next_cursor)
 
 
 def _filter(
@@ -145,6 +145,7 @@ def list_company_numbers(
     session: SessionDep,
     cursors: CursorDep,
     principal: PrincipalDep,
+    language: LanguageDep,
     status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
     kind: SimKind | None = None,
     deadline_before: dt.datetime | None = None,
@@ -160,6 +161,7 @@ def list_company_numbers(
         cursor=cursor,
         limit=limit,
         flt=_filter(status_, kind, deadline_before, q),
+        language=language,
         subscriber_id=company_id,
     )
 
@@ -169,6 +171,7 @@ def list_operator_numbers(
     session: SessionDep,
     cursors: CursorDep,
     caller: OperatorSystem,
+    language: LanguageDep,
     status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
     kind: SimKind | None = None,
     deadline_before: dt.datetime | None = None,
@@ -183,6 +186,7 @@ def list_operator_numbers(
         cursor=cursor,
         limit=limit,
         flt=_filter(status_, kind, deadline_before, q),
+        language=language,
         operator_id=caller.operator_id,
     )
 
@@ -196,6 +200,7 @@ def _detail(
     route: str,
     now: dt.datetime,
     rate: float,
+    language: Language,
 ) -> NumberDetail:
     registrations = service.registrations_of(session, number_id=number.id)
     if principal.role is Role.OPERATOR_STAFF and any(r.pd_sealed for r in registrations):
@@ -207,7 +212,6 @@ def _detail(
             route=route,
             now=now,
         )
-    text, step = STATUS_IN_PLAIN_WORDS[number.status]
     current = next((r for r in registrations if r.ended_at is None), None)
     confirmation = (
         number_confirmation(
@@ -217,9 +221,8 @@ def _detail(
         else None
     )
     return NumberDetail(
-        **NumberOut.model_validate(number).model_dump(),
-        status_text=text,
-        next_step=step,
+        **NumberOut.of(number, language).model_dump(),
+        next_step=say(f"number.next_step.{number.status.value}", language),
         confirmation=NumberConfirmationOut(**vars(confirmation)) if confirmation else None,
         registrations=[service.registration_view(r, vault, reveal=False) for r in registrations],
         events=[
@@ -247,6 +250,7 @@ def get_company_number(
     clock: ClockDep,
     runtime: RuntimeDep,
     principal: PrincipalDep,
+    language: LanguageDep,
 ) -> NumberDetail:
     """One number with every registration (personal data masked), its full history, and where
     the request to confirm its current employee is."""
@@ -260,6 +264,7 @@ def get_company_number(
         route=request.url.path,
         now=clock.now(),
         rate=runtime.settings.portal_rate_per_operator,
+        language=language,
     )
 
 
@@ -272,6 +277,7 @@ def get_operator_number(
     clock: ClockDep,
     runtime: RuntimeDep,
     caller: OperatorSystem,
+    language: LanguageDep,
 ) -> NumberDetail:
     """One of the calling operator's numbers, with history."""
     number = service.get_number(session, number_id=number_id, operator_id=caller.operator_id)
@@ -283,6 +289,7 @@ def get_operator_number(
         route=request.url.path,
         now=clock.now(),
         rate=runtime.settings.portal_rate_per_operator,
+        language=language,
     )
 
 
@@ -297,6 +304,7 @@ def register_user(
     vault: VaultDep,
     clock: ClockDep,
     admin: Admin,
+    language: LanguageDep,
 ) -> RegistrationResult:
     """Name the user of one number: an employee (who must confirm) or a device."""
     ensure_company_visible(admin, company_id)
@@ -315,7 +323,7 @@ def register_user(
     )
     _deadline_now(session, number, admin, clock.now())
     return RegistrationResult(
-        outcome=outcome, number=NumberOut.model_validate(number), registration_id=registration.id
+        outcome=outcome, number=NumberOut.of(number, language), registration_id=registration.id
     )
 
 
@@ -326,6 +334,7 @@ def remove_registration(
     session: SessionDep,
     clock: ClockDep,
     admin: Admin,
+    language: LanguageDep,
     body: RegistrationRemoval | None = None,
 ) -> NumberOut:
     """The user left: end the current registration (history is kept)."""
@@ -341,7 +350,7 @@ def remove_registration(
         now=clock.now(),
     )
     _deadline_now(session, number, admin, clock.now())
-    return NumberOut.model_validate(number)
+    return NumberOut.of(number, language)
 
 
 @router.post("/numbers/{number_id}/status", response_model=NumberOut)
@@ -351,6 +360,7 @@ def change_status(
     session: SessionDep,
     clock: ClockDep,
     caller: StaffOrOperator,
+    language: LanguageDep,
 ) -> NumberOut:
     """Move a number through the status machine by hand (staff, or the number's operator)."""
     operator_id = caller.operator_id if caller.role is Role.OPERATOR_SYSTEM else None
@@ -360,4 +370,4 @@ def change_status(
     lifecycle.transition(
         session, number, body.status, actor=caller.actor, reason=body.reason, at=clock.now()
     )
-    return NumberOut.model_validate(number)
+    return NumberOut.of(number, language)

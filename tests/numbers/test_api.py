@@ -209,6 +209,22 @@ class TestListingNumbers:
         assert response.status_code == 200, response.text
         return [n["id"] for n in response.json()["items"]]
 
+    def test_each_status_is_in_plain_words_in_the_language_asked(
+        self, client: TestClient, world: dict[str, Any]
+    ) -> None:
+        words = {}
+        for language in ("ru", "en"):
+            response = client.get(
+                world["base"], headers={**world["admin"], "Accept-Language": language}
+            )
+            words[language] = {n["status"]: n["status_text"] for n in response.json()["items"]}
+        assert words["ru"] == {
+            "pending_confirmation": "Компания указала пользователя; пользователь ещё не "
+            "подтвердил это.",
+            "unregistered": "Пользователь номера ещё не указан.",
+        }
+        assert words["en"]["unregistered"] == "Nobody is registered as the user of this number yet."
+
     def test_filter_by_status(self, client: TestClient, world: dict[str, Any]) -> None:
         ids = world["ids"]
         assert self._ids(client, world, "status=pending_confirmation") == [ids[0]]
