@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import PrincipalDep, ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.companies.models import Contract
-from app.core.clock import moscow_today
+from app.companies.service import get_subscriber
+from app.core.clock import MOSCOW, moscow_today
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep, VaultDep
+from app.core.downloads import XLSX, attachment, spooled_file
 from app.core.errors import NotFound
 from app.core.integers import RowId
 from app.core.messages import Language, LanguageDep, Text, say
@@ -21,7 +24,7 @@ from app.core.personal_data import PersonalDataVault
 from app.deadlines.models import DeadlineRule
 from app.deadlines.policy import deadline_history
 from app.deadlines.recompute import settle_stale_deadlines
-from app.numbers import lifecycle, service
+from app.numbers import exports, lifecycle, service
 from app.numbers.models import NumberStatus, PhoneNumber, SimKind
 from app.numbers.schemas import (
     DeadlineMoveOut,
@@ -163,6 +166,53 @@ def list_company_numbers(
         flt=_filter(status_, kind, deadline_before, q),
         language=language,
         subscriber_id=company_id,
+    )
+
+
+@router.get(
+    "/companies/{company_id}/numbers.{fmt}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/csv": {}, XLSX: {}},
+            "description": "The whole list, for Excel",
+        }
+    },
+)
+def export_company_numbers(
+    company_id: RowId,
+    fmt: Literal["csv", "xlsx"],
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    principal: PrincipalDep,
+    language: LanguageDep,
+    status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
+    kind: SimKind | None = None,
+    deadline_before: dt.datetime | None = None,
+    q: Annotated[str | None, Query(max_length=16, description="Digits of the number")] = None,
+) -> Response:
+    """Every number of a company that the listing's filters let through, as CSV or XLSX for
+    Excel (column titles in the request's language), streamed; users as the listing shows them,
+    personal data never."""
+    ensure_company_visible(principal, company_id)
+    # No request-long session: each chunk of rows is read with a connection of its own.
+    with runtime.sessions() as session:
+        inn = get_subscriber(session, subscriber_id=company_id).inn
+    now = clock.now()
+    filename = f"simreg-numbers-{inn}-{now.astimezone(MOSCOW):%Y-%m-%d}.{fmt}"
+    lines = exports.company_numbers(
+        runtime.sessions, company_id=company_id, flt=_filter(status_, kind, deadline_before, q)
+    )
+    if fmt == "xlsx":
+        return spooled_file(
+            lambda path: exports.numbers_xlsx(lines, now=now, path=path, language=language),
+            filename=filename,
+            prefix="simreg-numbers-",
+        )
+    return StreamingResponse(
+        exports.numbers_csv(lines, now=now, language=language),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": attachment(filename), "Content-Language": language},
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.companies.models import Contract, CorporateSubscriber, SubscriberStatus
@@ -199,18 +199,19 @@ class NumberFilter:
     text: str | None = None
 
 
-def _filtered(query: Select[PhoneNumber], flt: NumberFilter) -> Select[PhoneNumber]:
+def filter_conditions(flt: NumberFilter) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of `flt`: the listing and the export of the list share them."""
+    conditions: list[ColumnElement[bool]] = []
     if flt.statuses:
-        query = query.where(PhoneNumber.status.in_(flt.statuses))
+        conditions.append(PhoneNumber.status.in_(flt.statuses))
     if flt.kind is not None:
-        query = query.where(PhoneNumber.sim_kind == flt.kind)
+        conditions.append(PhoneNumber.sim_kind == flt.kind)
     if flt.deadline_before is not None:
-        query = query.where(PhoneNumber.deadline_at < flt.deadline_before)
-    if flt.text:
-        digits = "".join(ch for ch in flt.text if ch.isdigit())
-        if digits:
-            query = query.where(PhoneNumber.msisdn.contains(digits, autoescape=True))
-    return query
+        conditions.append(PhoneNumber.deadline_at < flt.deadline_before)
+    digits = "".join(ch for ch in flt.text or "" if ch.isdigit())
+    if digits:
+        conditions.append(PhoneNumber.msisdn.contains(digits, autoescape=True))
+    return conditions
 
 
 def list_numbers(
@@ -230,7 +231,7 @@ def list_numbers(
         query = query.where(PhoneNumber.operator_id == operator_id)
     if after_id is not None:
         query = query.where(PhoneNumber.id > after_id)
-    return list(session.scalars(_filtered(query, flt)))
+    return list(session.scalars(query.where(*filter_conditions(flt))))
 
 
 def get_number(
