@@ -82,6 +82,13 @@ class Conflict(DomainError):
     type_slug = "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """An If-Match that no longer matches: what the caller read has changed since."""
+
+    status = 412
+    type_slug = "precondition-failed"
+
+
 class Unauthorized(DomainError):
     """No valid credentials."""
 

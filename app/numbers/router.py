@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -295,6 +295,7 @@ def get_company_number(
     company_id: RowId,
     number_id: RowId,
     request: Request,
+    response: Response,
     session: SessionDep,
     vault: VaultDep,
     clock: ClockDep,
@@ -303,9 +304,12 @@ def get_company_number(
     language: LanguageDep,
 ) -> NumberDetail:
     """One number with every registration (personal data masked), its full history, and where
-    the request to confirm its current employee is."""
+    the request to confirm its current employee is. The ETag is the version of its registration,
+    which replacing a confirmed user sends back in If-Match."""
     ensure_company_visible(principal, company_id)
     number = service.get_number(session, number_id=number_id, subscriber_id=company_id)
+    current = service.current_registration(session, number_id=number.id)
+    response.headers["ETag"] = service.registration_version(number, current)
     return _detail(
         session,
         vault,
@@ -350,13 +354,24 @@ def register_user(
     company_id: RowId,
     number_id: RowId,
     body: RegistrationIn,
+    response: Response,
     session: SessionDep,
     vault: VaultDep,
     clock: ClockDep,
     admin: Admin,
     language: LanguageDep,
+    if_match: Annotated[
+        str | None,
+        Header(description="The ETag of GET of the number: replace the user it showed"),
+    ] = None,
+    replace: Annotated[
+        bool, Query(description="Replace a confirmed user without sending If-Match")
+    ] = False,
 ) -> RegistrationResult:
-    """Name the user of one number: an employee (who must confirm) or a device."""
+    """Name the user of one number: an employee (who must confirm) or a device.
+
+    Replacing a confirmed user (an active number's) needs If-Match with the number's ETag or
+    replace=true: 409 without either, 412 when the If-Match is no longer current."""
     ensure_company_visible(admin, company_id)
     number = service.get_number(
         session, number_id=number_id, subscriber_id=company_id, for_update=True
@@ -370,8 +385,10 @@ def register_user(
         source="api",
         now=clock.now(),
         today=moscow_today(clock),
+        consent=service.ReplaceConsent(if_match=if_match, replace=replace),
     )
     _deadline_now(session, number, admin, clock.now())
+    response.headers["ETag"] = service.registration_version(number, registration)
     return RegistrationResult(
         outcome=outcome, number=NumberOut.of(number, language), registration_id=registration.id
     )

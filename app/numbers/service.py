@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.companies.models import Contract, CorporateSubscriber, SubscriberStatus
 from app.core.actors import Actor
 from app.core.clock import MOSCOW
-from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound, PreconditionFailed
 from app.core.identifiers import InvalidIdentifier, normalize_iccid, normalize_msisdn
 from app.core.messages import Text
 from app.core.personal_data import (
@@ -355,6 +355,51 @@ def _device_row(clean: CleanDevice) -> dict[str, object]:
 
 Outcome = Literal["created", "superseded", "unchanged"]
 
+
+class VersionRequired(Conflict):
+    """A confirmed user would be replaced by a request that did not show it knew them."""
+
+    type_slug = "registration-version-required"
+
+
+@dataclass(frozen=True)
+class ReplaceConsent:
+    """What a request to name a user brought to replace a confirmed one: the ETag it read
+    (`If-Match`) or `replace=true`. Uploads and claims do not ask for it."""
+
+    if_match: str | None = None
+    replace: bool = False
+
+
+def registration_version(number: PhoneNumber, current: Registration | None) -> str:
+    """The ETag of the number's registration: its current registration and status, so a new
+    user, a removal or a confirmation each make it another."""
+    return f'"{current.id if current is not None else 0}-{number.status.value}"'
+
+
+def _check_consent(
+    number: PhoneNumber,
+    current: Registration | None,
+    consent: ReplaceConsent,
+    *,
+    same_user: bool,
+) -> None:
+    """412 for an If-Match that is not the current version; 409 for replacing a confirmed user
+    (an active number's) with neither If-Match nor replace=true."""
+    if consent.if_match is not None:
+        sent = {tag.strip().removeprefix("W/") for tag in consent.if_match.split(",")}
+        if registration_version(number, current) not in sent:
+            raise PreconditionFailed(
+                Text("registration.replace.stale", number_id=number.id), number_id=number.id
+            )
+        return
+    confirmed = current is not None and number.status is NumberStatus.ACTIVE
+    if confirmed and not same_user and not consent.replace:
+        raise VersionRequired(
+            Text("registration.replace.confirmed", number_id=number.id), number_id=number.id
+        )
+
+
 # Terminated and transferred numbers have left the registry: no new user, no removal.
 _FINAL = (NumberStatus.TERMINATED, NumberStatus.TRANSFERRED)
 
@@ -369,13 +414,16 @@ def register_user(
     source: str,
     now: dt.datetime,
     today: dt.date,
+    consent: ReplaceConsent | None = None,
 ) -> tuple[Outcome, Registration]:
     """Name who uses a number (flow A / C), by the rule of `app.numbers.new_user`.
 
     An employee needs the person's confirmation: the number goes to `pending_confirmation`.
     A device waits for the operator's matching step, which activates it; if the number was
     serving someone else, it counts as unregistered until then. A suspended number stays
-    suspended until the new user is confirmed. The same user again changes nothing.
+    suspended until the new user is confirmed. The same user again changes nothing. With
+    `consent` (the API's PUT), a confirmed user is replaced only by a request that shows the
+    current version or says replace=true.
     """
     if number.status in new_user.FINAL:
         raise lifecycle.IllegalTransition(
@@ -385,7 +433,10 @@ def register_user(
         )
     row = _user_row(data, vault, today=today)
     current = current_registration(session, number_id=number.id)
-    if current is not None and new_user.same_user(current, row):
+    same = current is not None and new_user.same_user(current, row)
+    if consent is not None:
+        _check_consent(number, current, consent, same_user=same)
+    if current is not None and same:
         return "unchanged", current
     if current is not None:
         current.ended_at = now

@@ -346,7 +346,11 @@ class TestNamingTheUser:
             json={"status": "active", "reason": "confirmed"},
             headers=staff_headers(client),
         )
-        response = self._put(client, world, employee(last_name="Сидоров", doc_number="4600 111222"))
+        sidorov = employee(last_name="Сидоров", doc_number="4600 111222")
+        assert self._put(client, world, sidorov).status_code == 409  # confirmed: needs consent
+        response = client.put(
+            world["path"] + "/registration?replace=true", json=sidorov, headers=world["admin"]
+        )
         assert response.json()["number"]["status"] == "pending_confirmation"
 
     def test_device_waits_for_the_matching_step(
