@@ -27,9 +27,17 @@ from app.core.messages import Language, say
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
 from app.numbers.service import NumberFilter, filter_conditions
 
-__all__ = ["NUMBER_COLUMNS", "NumberLine", "company_numbers", "numbers_csv", "numbers_xlsx"]
+__all__ = [
+    "NUMBER_COLUMNS",
+    "ExportWords",
+    "NumberLine",
+    "company_numbers",
+    "numbers_csv",
+    "numbers_xlsx",
+]
 
-# PostgreSQL read 200k lines in chunks of 10k as fast as in larger ones (see README, exports).
+# The size the at-risk export measured best (app.reports.service.EXPORT_CHUNK); each chunk
+# starts where the last ended (PostgreSQL finds it by the index on (subscriber_id, id)).
 EXPORT_CHUNK = 10_000
 NUMBER_COLUMNS = (
     "msisdn",
@@ -126,19 +134,36 @@ def _moscow(moment: dt.datetime | None) -> str:
     return moment.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M") if moment else ""
 
 
-def _cells(line: NumberLine, now: dt.datetime, language: Language) -> list[Cell]:
+class ExportWords:
+    """The words of one export, looked up once rather than once a line."""
+
+    def __init__(self, language: Language) -> None:
+        self.status = {s: say(f"export.status.{s.value}", language) for s in NumberStatus}
+        self.sim_kind = {k: say(f"sim_kind.{k.value}", language) for k in SimKind}
+        self.language = language
+        self.device_types: dict[str, str] = {}
+
+    def device_type(self, code: str | None) -> str:
+        if not code:
+            return ""
+        if code not in self.device_types:
+            try:
+                self.device_types[code] = say(f"device_type.{code}", self.language)
+            except KeyError:
+                self.device_types[code] = code
+        return self.device_types[code]
+
+
+def _cells(line: NumberLine, now: dt.datetime, words: ExportWords) -> list[Cell]:
     """One line: text neutralised, days left an integer (0 or less once the deadline passed)."""
-    device_type = line.device_type or ""
-    if device_type:
-        device_type = say(f"device_type.{device_type}", language)
     text = [
         line.msisdn,
         line.iccid or "",
         line.status.value,
-        say(f"export.status.{line.status.value}", language),
-        say(f"sim_kind.{line.sim_kind.value}", language) if line.sim_kind else "",
+        words.status[line.status],
+        words.sim_kind[line.sim_kind] if line.sim_kind else "",
         line.employee_name or "",
-        device_type,
+        words.device_type(line.device_type),
         line.device_model or "",
         _moscow(line.deadline_at),
     ]
@@ -156,18 +181,20 @@ def numbers_csv(
     lines: Iterable[NumberLine], *, now: dt.datetime, language: Language
 ) -> Iterator[bytes]:
     """The lines as CSV chunks for Excel: UTF-8 with a BOM first, ";" and CRLF."""
-    return excel_csv(number_headers(language), (_cells(line, now, language) for line in lines))
+    words = ExportWords(language)
+    return excel_csv(number_headers(language), (_cells(line, now, words) for line in lines))
 
 
 def numbers_xlsx(
     lines: Iterable[NumberLine], *, now: dt.datetime, path: Path, language: Language
 ) -> None:
     """The lines as an XLSX file at `path`, the same columns as `numbers_csv`."""
+    words = ExportWords(language)
     excel_xlsx(
         path,
         sheet_name=say("export.sheet.numbers", language),
         header=number_headers(language),
         widths=_WIDTHS,
-        rows=(_cells(line, now, language) for line in lines),
+        rows=(_cells(line, now, words) for line in lines),
         truncated=say("export.truncated", language),
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from app.core.clock import MOSCOW
 from app.core.excel import excel_csv, excel_xlsx, neutralise
 from app.core.messages import Language, say
+from app.numbers.exports import ExportWords
 from app.numbers.models import NumberStatus
 from app.reports.service import AtRiskNumber, days_left
 
@@ -53,39 +54,39 @@ def standing(number: AtRiskNumber, now: dt.datetime) -> str:
     return "at_risk"
 
 
-def _cells(number: AtRiskNumber, now: dt.datetime, language: Language) -> list[Cell]:
+class _Words(ExportWords):
+    def __init__(self, language: Language) -> None:
+        super().__init__(language)
+        self.state = {s: neutralise(say(f"export.state.{s}", language)) for s in _STANDINGS}
+
+
+_STANDINGS = ("at_risk", "overdue", "suspended")
+
+
+def _cells(number: AtRiskNumber, now: dt.datetime, words: _Words) -> list[Cell]:
     """One report line; text already neutralised, integers left as integers."""
     deadline = number.deadline_at
     text = [
         number.msisdn,
         number.status.value,
-        say(f"export.status.{number.status.value}", language),
-        say(f"sim_kind.{number.sim_kind.value}", language) if number.sim_kind else "",
+        words.status[number.status],
+        words.sim_kind[number.sim_kind] if number.sim_kind else "",
         number.employee_name or "",
-        _device_type(number.device_type, language),
+        words.device_type(number.device_type),
         number.device_model or "",
         deadline.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M") if deadline else "",
     ]
     left: Cell = days_left(deadline, now=now) if deadline else ""
     flag: Cell = number.flag_days if number.flag_days is not None else ""
-    state = say(f"export.state.{standing(number, now)}", language)
-    return [*(neutralise(t) for t in text), left, flag, neutralise(state)]
-
-
-def _device_type(code: str | None, language: Language) -> str:
-    if not code:
-        return ""
-    try:
-        return say(f"device_type.{code}", language)
-    except KeyError:
-        return code
+    return [*(neutralise(t) for t in text), left, flag, words.state[standing(number, now)]]
 
 
 def at_risk_csv(
     numbers: Iterable[AtRiskNumber], *, now: dt.datetime, language: Language
 ) -> Iterator[bytes]:
     """The at-risk numbers as CSV chunks: UTF-8 with a BOM first, ";" and CRLF."""
-    rows = (_cells(number, now, language) for number in numbers)
+    words = _Words(language)
+    rows = (_cells(number, now, words) for number in numbers)
     return excel_csv(at_risk_headers(language), rows)
 
 
@@ -93,11 +94,12 @@ def at_risk_xlsx(
     numbers: Iterable[AtRiskNumber], *, now: dt.datetime, path: Path, language: Language
 ) -> None:
     """The at-risk numbers as an XLSX file at `path`, the same columns as `at_risk_csv`."""
+    words = _Words(language)
     excel_xlsx(
         path,
         sheet_name=say("export.sheet.at_risk", language),
         header=at_risk_headers(language),
         widths=_WIDTHS,
-        rows=(_cells(number, now, language) for number in numbers),
+        rows=(_cells(number, now, words) for number in numbers),
         truncated=say("export.truncated", language),
     )
