@@ -271,6 +271,7 @@ def jobs_run(
 
     from app.core.clock import FixedClock
     from app.core.errors import NotFound
+    from app.core.messages import word
     from app.core.runtime import Runtime
     from app.scheduler.service import instance_name, run_now
 
@@ -286,7 +287,7 @@ def jobs_run(
     try:
         outcome = run_now(runtime, name, claimed_by=f"cli:{instance_name()}")
     except NotFound as exc:
-        typer.echo(exc.detail, err=True)
+        typer.echo(word(exc.detail), err=True)
         raise typer.Exit(2) from exc
     typer.echo(
         json.dumps(

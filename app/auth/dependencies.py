@@ -12,6 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from app.auth.service import Principal, Role, Tenants, TokenService, hash_api_key
 from app.core.deps import RuntimeDep
 from app.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from app.core.messages import Text
 from app.core.rate_limit import RateLimits
 from app.core.runtime import Runtime
 
@@ -48,9 +49,7 @@ async def get_principal(
     address and against the credential tried; when either has failed too often, the answer is
     429 instead of 401 (someone may be guessing keys)."""
     if bearer is None and not api_key:
-        raise Unauthorized(
-            "Send a bearer token (Authorization: Bearer …) or an operator X-API-Key."
-        )
+        raise Unauthorized(Text("auth.credential.missing"))
     try:
         if bearer is not None:
             if tokens.fetches_keys:  # a JWKS fetch must not stall the event loop
@@ -80,9 +79,7 @@ def _count_failed_sign_in(request: Request, credential: str) -> None:
     wait = max(limiter.take("address:" + address), limiter.take("credential:" + credential))
     if wait:
         raise TooManyRequests(
-            "Too many failed sign-ins from your address or with this credential; check the "
-            f"token or key, and try again in {math.ceil(wait)} s.",
-            retry_after=wait,
+            Text("auth.failures.too_many", seconds=math.ceil(wait)), retry_after=wait
         )
 
 
@@ -95,15 +92,9 @@ def _check_scope(
     company, operator = principal.company_id, principal.operator_id
     with runtime.sessions() as session:
         if company is not None and not tenants.has_company(session, company):
-            raise Unauthorized(
-                f"The token is for company {company}, which the registry does not hold; ask "
-                "the identity provider for a token of your company."
-            )
+            raise Unauthorized(Text("auth.company.unknown", company_id=company))
         if operator is not None and not tenants.has_operator(session, operator):
-            raise Unauthorized(
-                f"The token is for operator {operator}, which the registry does not hold; ask "
-                "operator staff for a token or key of your operator."
-            )
+            raise Unauthorized(Text("auth.operator.unknown", operator_id=operator))
     tokens.remember_scope(principal)
 
 
@@ -111,7 +102,7 @@ def _operator_by_key(runtime: Runtime, tenants: Tenants, api_key: str) -> Princi
     with runtime.sessions() as session:
         operator = tenants.operator_with_key(session, hash_api_key(api_key))
     if operator is None:
-        raise Unauthorized("The X-API-Key is not known; ask operator staff for a new key.")
+        raise Unauthorized(Text("auth.api_key.unknown"))
     operator_id, code = operator
     return Principal(Role.OPERATOR_SYSTEM, f"operator:{code}", operator_id=operator_id)
 
@@ -122,7 +113,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def _ensure_role(principal: Principal, roles: tuple[Role, ...]) -> None:
     if principal.role not in roles:
         allowed = ", ".join(r.value for r in roles)
-        raise Forbidden(f"This needs the role {allowed}; your token is for {principal.role}.")
+        raise Forbidden(Text("auth.role.not_allowed", allowed=allowed, role=principal.role.value))
 
 
 def require(*roles: Role) -> object:
@@ -141,7 +132,7 @@ async def get_person(principal: PrincipalDep, request: Request) -> Principal:
     limiter = _limits(request).person
     if limiter is not None and (wait := limiter.take(principal.subject)):
         raise TooManyRequests(
-            f"Too many requests; try again in {math.ceil(wait)} s.", retry_after=wait
+            Text("auth.requests.too_many", seconds=math.ceil(wait)), retry_after=wait
         )
     return principal
 
@@ -156,5 +147,5 @@ def ensure_company_visible(principal: Principal, company_id: int) -> None:
     if principal.role is Role.COMPANY_ADMIN and principal.company_id == company_id:
         return
     if principal.role is Role.COMPANY_ADMIN:
-        raise NotFound(f"Company {company_id} was not found.")
-    raise Forbidden(f"The role {principal.role} has no access to companies' data.")
+        raise NotFound(Text("company.not_found", company_id=company_id))
+    raise Forbidden(Text("auth.role.no_company_data", role=principal.role.value))

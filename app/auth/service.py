@@ -19,6 +19,7 @@ from app.config import Settings
 from app.core.actors import Actor, ActorKind
 from app.core.errors import Unauthorized
 from app.core.integers import is_row_id
+from app.core.messages import Text
 
 SANDBOX_ALGORITHM = "HS256"
 VERIFIED_TOKEN_SECONDS = 300
@@ -78,13 +79,13 @@ class Principal:
 def _claim_int(claims: dict[str, Any], name: str) -> int:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise Unauthorized(f"The token has no valid '{name}' claim for its role.")
+        raise Unauthorized(Text("auth.claim.missing", claim=name))
     try:
         number = int(value)
     except ValueError as exc:
-        raise Unauthorized(f"The token's '{name}' claim is not a number.") from exc
+        raise Unauthorized(Text("auth.claim.not_a_number", claim=name)) from exc
     if not is_row_id(number):
-        raise Unauthorized(f"The token's '{name}' claim is not an id the registry could issue.")
+        raise Unauthorized(Text("auth.claim.not_an_id", claim=name))
     return number
 
 
@@ -93,10 +94,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     try:
         role = Role(str(claims.get("role", "")))
     except ValueError as exc:
-        raise Unauthorized("The token names no known role.") from exc
+        raise Unauthorized(Text("auth.role.unknown")) from exc
     subject = str(claims.get("sub") or "")
     if not subject:
-        raise Unauthorized("The token has no subject ('sub').")
+        raise Unauthorized(Text("auth.subject.missing"))
     if role is Role.COMPANY_ADMIN:
         return Principal(role, subject, company_id=_claim_int(claims, "company_id"))
     if role is Role.OPERATOR_SYSTEM:
@@ -178,7 +179,7 @@ class TokenService:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthorized("The bearer token is not a JWT.") from exc
+            raise Unauthorized(Text("auth.token.not_jwt")) from exc
         algorithm = str(header.get("alg", ""))
         try:
             if algorithm == SANDBOX_ALGORITHM:
@@ -191,11 +192,11 @@ class TokenService:
                     token, self._settings.jwt_public_key, ["RS256", "ES256", "PS256"]
                 )
             else:
-                raise Unauthorized(f"Tokens signed with {algorithm or 'no algorithm'} are refused.")
+                raise Unauthorized(Text("auth.token.algorithm", algorithm=algorithm or "none"))
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("The token has expired; get a new one.") from exc
+            raise Unauthorized(Text("auth.token.expired")) from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"The token is not valid: {exc}.") from exc
+            raise Unauthorized(Text("auth.token.invalid")) from exc
         return principal_from_claims(claims), float(claims["exp"])
 
     def mint(self, principal: Principal, *, now: dt.datetime, ttl: dt.timedelta) -> str:

@@ -98,6 +98,18 @@ def bench_deadlines(
     run(sizes={k: v for k, v in sizes.items() if v}, naive_rows=naive_rows)
 
 
+@bench.command("exports")
+def bench_exports(
+    numbers: int = typer.Option(1_000_000, help="Numbers of the one company exported"),
+    engines: str = typer.Option("postgresql", help="Engines, comma-separated"),
+    formats: str = typer.Option("csv,xlsx", help="Formats, comma-separated"),
+) -> None:
+    """A company's whole list as CSV and XLSX: rows/s and peak memory per engine and format."""
+    from app.benchmarks.exports import run
+
+    run(numbers=numbers, engines=engines.split(","), formats=formats.split(","))
+
+
 @bench.command("loadtest")
 def bench_loadtest(
     people: int = typer.Option(100_000, help="Persons with portal accounts"),

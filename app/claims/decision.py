@@ -14,6 +14,7 @@ from app.claims.service import CLAIM_SOURCE, activate_confirmed
 from app.core.actors import Actor
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, NotFound
+from app.core.messages import Text
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import lifecycle
@@ -32,10 +33,10 @@ def _pending_claim(session: Session, *, subscriber_id: int, claim_id: int) -> Cl
         .with_for_update()
     ).one_or_none()
     if claim is None:
-        raise NotFound(f"Claim {claim_id} was not found.")
+        raise NotFound(Text("claim.not_found", claim_id=claim_id))
     if claim.status is not ClaimStatus.PENDING:
         raise Conflict(
-            f"Claim {claim_id} is '{claim.status.value}', not pending; it was decided already.",
+            Text("claim.decided", claim_id=claim_id, status=claim.status.value),
             claim_id=claim_id,
             current_status=claim.status.value,
         )
@@ -128,17 +129,15 @@ def approve_claim(
 def _number_of_claim(session: Session, claim: Claim, *, subscriber_id: int) -> PhoneNumber:
     """The claimed number, locked; IllegalTransition once it has left the registry."""
     if claim.number_id is None:  # pending claims always name their number
-        raise Conflict(f"Claim {claim.id} names no number; reject it.")
+        raise Conflict(Text("claim.no_number", claim_id=claim.id))
     number = session.scalars(
         select(PhoneNumber)
         .where(PhoneNumber.id == claim.number_id, PhoneNumber.subscriber_id == subscriber_id)
         .with_for_update()
     ).one_or_none()
     if number is None or number.status in lifecycle.LEAVING:
-        state = "has moved" if number is None else f"is '{number.status.value}'"
         raise lifecycle.IllegalTransition(
-            f"The number of claim {claim.id} {state}: it has left the corporate registry "
-            "and cannot get a new user. Reject the claim instead.",
+            Text("claim.number_left", claim_id=claim.id),
             claim_id=claim.id,
         )
     return number

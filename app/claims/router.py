@@ -29,6 +29,7 @@ from app.companies.models import CorporateSubscriber
 from app.core.deps import ClockDep, CursorDep, SessionDep, VaultDep
 from app.core.errors import NotFound
 from app.core.integers import RowId
+from app.core.messages import Text
 from app.people.models import Person
 from app.people.service import find_person
 
@@ -48,10 +49,7 @@ def _company_view(claim: Claim, person: Person) -> CompanyClaimOut:
 def _me(session: Session, principal: Principal) -> Person:
     person = find_person(session, portal_subject=principal.subject)
     if person is None:
-        raise NotFound(
-            "The identity portal has not shared your data with the registry yet; sign in "
-            "through the portal and allow it to share them, then try again."
-        )
+        raise NotFound(Text("person.not_shared"))
     return person
 
 
@@ -102,7 +100,7 @@ def company_claims(
     """Claims on the company's numbers (e.g. `?status=pending`), oldest first, a page at a time."""
     ensure_company_visible(principal, company_id)
     if session.get(CorporateSubscriber, company_id) is None:
-        raise NotFound(f"Company {company_id} was not found.")
+        raise NotFound(Text("company.not_found", company_id=company_id))
     scope = {"claims_of": company_id}
     after = int(cursors.decode(cursor, scope=scope)["after"]) if cursor else None
     rows = claims.claims_of_company(

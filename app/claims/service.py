@@ -25,6 +25,7 @@ from app.companies.models import CorporateSubscriber, SubscriberStatus
 from app.core.actors import Actor, ActorKind
 from app.core.errors import FieldProblem, InvalidInput
 from app.core.identifiers import InvalidIdentifier, normalize_inn, normalize_msisdn
+from app.core.messages import Text
 from app.numbers import lifecycle
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
 from app.numbers.service import current_registration
@@ -90,9 +91,7 @@ def _clean_input(msisdn: str, company_inn: str) -> tuple[str, str]:
     except InvalidIdentifier as exc:
         problems.append(FieldProblem("company_inn", exc.code, exc.message))
     if problems:
-        raise InvalidInput(
-            "The claim is not valid; nothing was stored. See errors.", errors=problems
-        )
+        raise InvalidInput(Text("claim.invalid", count=len(problems)), errors=problems)
     return clean_msisdn, clean_inn
 
 

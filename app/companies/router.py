@@ -24,6 +24,7 @@ from app.companies.schemas import (
 from app.core.deps import ClockDep, CursorDep, SessionDep
 from app.core.errors import NotFound
 from app.core.integers import RowId
+from app.core.messages import Text
 
 router = APIRouter(prefix="/api/v1", tags=["companies"])
 
@@ -130,7 +131,7 @@ def create_contract(
 ) -> ContractOut:
     """Record a contract; an operator system may only sign contracts for itself."""
     if caller.role is Role.OPERATOR_SYSTEM and caller.operator_id != body.operator_id:
-        raise NotFound(f"Operator {body.operator_id} was not found.")
+        raise NotFound(Text("operator.not_found", operator_id=body.operator_id))
     contract = service.create_contract(
         session,
         subscriber_id=company_id,

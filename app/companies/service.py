@@ -25,6 +25,7 @@ from app.core.identifiers import (
     normalize_ogrn,
     normalize_ogrnip,
 )
+from app.core.messages import Text
 from app.numbers.lifecycle import transition_many
 from app.numbers.models import NumberStatus, PhoneNumber, Registration
 
@@ -35,8 +36,8 @@ def create_operator(
     """Add an operator and issue its first API key (returned once, stored hashed)."""
     if session.scalar(select(Operator.id).where(Operator.code == code)) is not None:
         raise Conflict(
-            f"An operator with code '{code}' exists already; pick another code.",
-            errors=[FieldProblem("code", "operator.duplicate", "this code is taken")],
+            Text("operator.duplicate", code=code),
+            errors=[FieldProblem("code", "operator.duplicate", Text("operator.duplicate.field"))],
         )
     key, key_hash = new_api_key()
     operator = Operator(code=code, name=name, api_key_hash=key_hash, created_at=now)
@@ -62,7 +63,7 @@ def get_operator(session: Session, *, operator_id: int) -> Operator:
     """One operator or NotFound."""
     operator = session.get(Operator, operator_id)
     if operator is None:
-        raise NotFound(f"Operator {operator_id} was not found.")
+        raise NotFound(Text("operator.not_found", operator_id=operator_id))
     return operator
 
 
@@ -88,7 +89,7 @@ def _checked_registration_data(
             problems.append(FieldProblem("ogrn", exc.code, exc.message))
         if kpp:
             problems.append(
-                FieldProblem("kpp", "kpp.not_for_entrepreneur", "an ИП has no KPP; leave it out")
+                FieldProblem("kpp", "kpp.not_for_entrepreneur", Text("kpp.not_for_entrepreneur"))
             )
     else:
         try:
@@ -96,18 +97,14 @@ def _checked_registration_data(
         except InvalidIdentifier as exc:
             problems.append(FieldProblem("ogrn", exc.code, exc.message))
         if kind is SubscriberKind.LEGAL_ENTITY and not kpp:
-            problems.append(
-                FieldProblem("kpp", "kpp.required", "a legal entity needs its 9-character KPP")
-            )
+            problems.append(FieldProblem("kpp", "kpp.required", Text("kpp.required")))
         elif kpp:
             try:
                 clean_kpp = normalize_kpp(kpp)
             except InvalidIdentifier as exc:
                 problems.append(FieldProblem("kpp", exc.code, exc.message))
     if problems or kind is None:
-        raise InvalidInput(
-            "The company's registration data are not valid; see errors.", errors=problems
-        )
+        raise InvalidInput(Text("subscriber.invalid", count=len(problems)), errors=problems)
     return kind, clean_inn, clean_ogrn, clean_kpp
 
 
@@ -124,8 +121,10 @@ def create_subscriber(
     if clash is not None:
         field = "inn" if clash.inn == clean_inn else "ogrn"
         raise Conflict(
-            f"A corporate subscriber with this {field.upper()} is registered already.",
-            errors=[FieldProblem(field, "subscriber.duplicate", "already registered")],
+            Text(f"subscriber.duplicate.{field}"),
+            errors=[
+                FieldProblem(field, "subscriber.duplicate", Text("subscriber.duplicate.field"))
+            ],
         )
     subscriber = CorporateSubscriber(
         kind=kind,
@@ -145,7 +144,7 @@ def get_subscriber(session: Session, *, subscriber_id: int) -> CorporateSubscrib
     """One corporate subscriber or NotFound."""
     subscriber = session.get(CorporateSubscriber, subscriber_id)
     if subscriber is None:
-        raise NotFound(f"Company {subscriber_id} was not found.")
+        raise NotFound(Text("company.not_found", company_id=subscriber_id))
     return subscriber
 
 
@@ -171,7 +170,7 @@ def liquidate_subscriber(
     """Flow D: a liquidated company's numbers leave the corporate registry as `transferred`."""
     subscriber = get_subscriber(session, subscriber_id=subscriber_id)
     if subscriber.status is SubscriberStatus.LIQUIDATED:
-        raise Conflict(f"Company {subscriber_id} is liquidated already.")
+        raise Conflict(Text("company.liquidated_already", company_id=subscriber_id))
     subscriber.status = SubscriberStatus.LIQUIDATED
     subscriber.liquidated_on = liquidated_on
     number_ids = list(
@@ -208,7 +207,7 @@ def create_contract(
     """Record a contract between a subscriber and an operator."""
     subscriber = get_subscriber(session, subscriber_id=subscriber_id)
     if subscriber.status is SubscriberStatus.LIQUIDATED:
-        raise Conflict(f"Company {subscriber_id} is liquidated; it cannot sign contracts.")
+        raise Conflict(Text("company.liquidated.no_contracts", company_id=subscriber_id))
     get_operator(session, operator_id=operator_id)
     duplicate = session.scalar(
         select(Contract.id).where(
@@ -217,9 +216,9 @@ def create_contract(
     )
     if duplicate is not None:
         raise Conflict(
-            f"The operator has a contract numbered '{contract_no}' already.",
+            Text("contract.duplicate", contract_no=contract_no),
             errors=[
-                FieldProblem("contract_no", "contract.duplicate", "use the contract's own number")
+                FieldProblem("contract_no", "contract.duplicate", Text("contract.duplicate.field"))
             ],
         )
     contract = Contract(

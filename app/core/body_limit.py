@@ -7,9 +7,11 @@ import contextlib
 import json
 from collections.abc import Callable
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import PROBLEM_JSON, TYPE_BASE, BodyTooLarge
+from app.core.messages import Language, language_of, say
 
 
 class BodyLimitMiddleware:
@@ -24,9 +26,10 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
+        language = language_of(Headers(scope=scope).get("accept-language"))
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, limit)
+            await _refuse(send, limit, language)
             return
         seen = 0
         exceeded = refused = False
@@ -48,24 +51,24 @@ class BodyLimitMiddleware:
             elif message["type"] == "http.response.start" and not refused:
                 # Whatever the app made of the cut-off body, the answer is 413.
                 refused = True
-                await _refuse(send, limit)
+                await _refuse(send, limit, language)
 
         with contextlib.suppress(BodyTooLarge):
             await self.app(scope, counting_receive, guarded_send)
         if exceeded and not refused:
-            await _refuse(send, limit)
+            await _refuse(send, limit, language)
 
 
-async def _refuse(send: Send, limit: int) -> None:
+async def _refuse(send: Send, limit: int, language: Language) -> None:
     body = json.dumps(
         {
             "type": TYPE_BASE + "payload-too-large",
-            "title": "Payload too large",
+            "title": say("problem.payload-too-large", language),
             "status": 413,
-            "detail": f"The request body is over the limit of {limit} bytes; "
-            "split the file into smaller ones.",
+            "detail": say("problem.payload-too-large.detail", language, limit=limit),
             "limit_bytes": limit,
-        }
+        },
+        ensure_ascii=False,
     ).encode()
     await send(
         {
@@ -74,6 +77,8 @@ async def _refuse(send: Send, limit: int) -> None:
             "headers": [
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(body)).encode()),
+                (b"content-language", language.encode()),
+                (b"vary", b"Accept-Language"),
                 (b"connection", b"close"),
             ],
         }

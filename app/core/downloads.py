@@ -7,10 +7,19 @@ percent-encoded), so no character of a name can break the header or add a parame
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["attachment"]
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+__all__ = ["XLSX", "attachment", "spooled_file"]
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # RFC 8187 attr-char besides letters and digits: what stands unencoded in filename*.
 _ATTR_CHARS = "!#$&+-.^_`|~"
@@ -31,3 +40,25 @@ def attachment(filename: str, *, fallback: str | None = None) -> str:
     plain = _NOT_PLAIN.sub("_", fallback if fallback is not None else name).strip()
     encoded = quote(name, safe=_ATTR_CHARS, encoding="utf-8", errors="replace")
     return f"attachment; filename=\"{plain or _DEFAULT_NAME}\"; filename*=UTF-8''{encoded}"
+
+
+def spooled_file(
+    write: Callable[[Path], None], *, filename: str, media_type: str = XLSX, prefix: str = "simreg-"
+) -> FileResponse:
+    """A file `write` makes in a temporary file, sent as the attachment `filename` and removed
+    once sent (or at once, if writing it fails). For formats written whole before they can be
+    read, such as XLSX, whose writer keeps its own memory flat."""
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=Path(filename).suffix)
+    os.close(handle)
+    path = Path(name)
+    try:
+        write(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={"Content-Disposition": attachment(filename)},
+        background=BackgroundTask(path.unlink),
+    )

@@ -17,7 +17,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.messages import Language, Text, language_of, request_language, say, word
+from app.core.messages import Language, Text, codes, language_of, request_language, say, word
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://simreg.dev/problems/"
@@ -80,6 +80,13 @@ class Conflict(DomainError):
 
     status = 409
     type_slug = "conflict"
+
+
+class PreconditionFailed(DomainError):
+    """An If-Match that no longer matches: what the caller read has changed since."""
+
+    status = 412
+    type_slug = "precondition-failed"
 
 
 class Unauthorized(DomainError):
@@ -222,14 +229,26 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 def _field_problem(err: Mapping[str, Any], language: Language) -> dict[str, str]:
     """One of pydantic's errors as the problem's `errors` item, worded from the catalog
     (`validation.<type>`, with pydantic's context values) where it has the type; pydantic's
-    own English words otherwise."""
+    own English words otherwise. A validator of ours raises ValueError (or fails an assert)
+    with a catalog code, which is worded itself."""
     kind = str(err.get("type", "invalid"))
     context = {key: _plain(value) for key, value in (err.get("ctx") or {}).items()}
+    own = str(context.get("error", "")) if kind in _OWN_VALIDATORS else ""
     try:
-        message = say(f"validation.{kind}", language, **context)
+        if own in codes(language):
+            message = say(own, language)
+        else:
+            message = say(f"validation.{kind}", language, **context)
     except (KeyError, IndexError):
         message = str(err.get("msg", "invalid value"))
-    return {"field": _location(err.get("loc", ())), "code": kind, "message": message}
+    location = list(err.get("loc", ()))
+    if kind in _TAGGED:  # the field that picks the variant is what is wrong, not the body
+        location.append(str(context.get("discriminator", "")).strip("'"))
+    return {"field": _location(location), "code": kind, "message": message}
+
+
+_OWN_VALIDATORS = ("value_error", "assertion_error")
+_TAGGED = ("union_tag_invalid", "union_tag_not_found")
 
 
 def _plain(value: object) -> object:
@@ -275,7 +294,7 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = (
         Text(f"problem.{slug}.detail", method=request.method, path=request.url.path)
         if exc.status_code in _HTTP_SLUGS
-        else str(exc.detail)
+        else Text("problem.http-error.detail", status=exc.status_code)
     )
     return problem_response(
         status=exc.status_code,

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import xlsxwriter
 
 CSV_BOM = "\ufeff"
 # Excel treats a cell starting with one of these as a formula (DDE/CSV injection); a cell
@@ -64,14 +67,14 @@ def csv_line(cells: Iterable[str | int], delimiter: str = ";") -> str:
 def excel_csv(
     header: Sequence[str], rows: Iterable[Sequence[str | int]], *, delimiter: str = ";"
 ) -> Iterator[bytes]:
-    """`header` (neutralised) and `rows` (neutralised by the caller) as CSV chunks for Excel:
-    UTF-8 with a BOM first, CRLF line ends, about 64 KiB each so a long file never sits
-    whole in memory."""
+    """`header` and `rows` as CSV chunks for Excel: UTF-8 with a BOM first, CRLF line ends,
+    about 64 KiB each so a long file never sits whole in memory. Every text cell is
+    neutralised here (the reader drops the marker again); integers are written as they are."""
     yield (CSV_BOM + csv_line([neutralise(h) for h in header], delimiter)).encode("utf-8")
     lines: list[str] = []
     size = 0
     for row in rows:
-        line = csv_line(row, delimiter)
+        line = csv_line([neutralise(c) if isinstance(c, str) else c for c in row], delimiter)
         lines.append(line)
         size += len(line)
         if size >= _CSV_FLUSH_CHARS:
@@ -79,3 +82,51 @@ def excel_csv(
             lines, size = [], 0
     if lines:
         yield "".join(lines).encode("utf-8")
+
+
+def excel_xlsx(
+    path: Path,
+    *,
+    sheet_name: str,
+    header: Sequence[str],
+    widths: Sequence[int],
+    rows: Iterable[Sequence[str | int]],
+    truncated: str = XLSX_TRUNCATED,
+) -> None:
+    """`header` and `rows` as an XLSX file at `path`, one sheet with a bold, frozen, filtered
+    header. Text cells are written as string cells as they are (a string cell never runs as a
+    formula, so it needs no marker), integers as numbers. Constant-memory mode streams each row to a temporary file as it is written, so a
+    million rows never sit in memory; past Excel's last row, `truncated` says the list goes on.
+    """
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+        },
+    )
+    try:
+        bold = workbook.add_format({"bold": True})
+        sheet = workbook.add_worksheet(sheet_name)
+        for col, width in enumerate(widths):
+            sheet.set_column(col, col, width)
+        for col, title in enumerate(header):
+            sheet.write_string(0, col, xlsx_text(title), bold)
+        sheet.freeze_panes(1, 0)
+        last = 0
+        for line, row in enumerate(rows, start=1):
+            if line == XLSX_MAX_ROWS - 1:
+                sheet.write_string(line, 0, truncated)
+                break
+            for col, value in enumerate(row):
+                if isinstance(value, int):
+                    sheet.write_number(line, col, value)
+                else:
+                    sheet.write_string(line, col, xlsx_text(value))
+            last = line
+        sheet.autofilter(0, 0, last, len(header) - 1)
+    finally:
+        workbook.close()
+

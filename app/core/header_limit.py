@@ -9,6 +9,7 @@ import json
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.errors import PROBLEM_JSON, TYPE_BASE
+from app.core.messages import Language, Text, language_of
 
 # Headers that carry a credential, each bounded on its own.
 CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
@@ -28,40 +29,48 @@ class HeaderLimitMiddleware:
             await self.app(scope, receive, send)
             return
         total = 0
+        asked = next((v for n, v in scope["headers"] if n == b"accept-language"), b"")
+        # Only the start of Accept-Language is read: a huge one is itself refused here.
+        language = language_of(asked[:256].decode("latin-1"))
         for name, value in scope["headers"]:
             total += len(name) + len(value)
             if name in CREDENTIAL_HEADERS and len(value) > self.max_credential:
                 await _refuse(
                     send,
                     field=f"header.{name.decode()}",
-                    detail=f"The {name.decode().title()} header is over {self.max_credential} "
-                    "bytes, longer than any credential the registry issues or accepts; send "
-                    "the token or key itself.",
+                    detail=Text(
+                        "problem.header-too-large.credential",
+                        header=name.decode().title(),
+                        limit=self.max_credential,
+                    ),
                     limit=self.max_credential,
+                    language=language,
                 )
                 return
         if total > self.max_total:
             await _refuse(
                 send,
                 field="headers",
-                detail=f"The request's headers are over {self.max_total} bytes in all; send "
-                "fewer or shorter headers (cookies of other sites, repeated headers).",
+                detail=Text("problem.header-too-large.total", limit=self.max_total),
                 limit=self.max_total,
+                language=language,
             )
             return
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send, *, field: str, detail: str, limit: int) -> None:
+async def _refuse(send: Send, *, field: str, detail: Text, limit: int, language: Language) -> None:
+    words = detail(language)
     body = json.dumps(
         {
             "type": TYPE_BASE + "header-too-large",
-            "title": "Request header fields too large",
+            "title": Text("problem.header-too-large")(language),
             "status": 431,
-            "detail": detail,
-            "errors": [{"field": field, "code": "header.too_large", "message": detail}],
+            "detail": words,
+            "errors": [{"field": field, "code": "header.too_large", "message": words}],
             "limit_bytes": limit,
-        }
+        },
+        ensure_ascii=False,
     ).encode()
     await send(
         {
@@ -70,6 +79,8 @@ async def _refuse(send: Send, *, field: str, detail: str, limit: int) -> None:
             "headers": [
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(body)).encode()),
+                (b"content-language", language.encode()),
+                (b"vary", b"Accept-Language"),
             ],
         }
     )

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.deps import RuntimeDep
 from app.core.errors import problem_response
-from app.core.messages import DEFAULT, Text
+from app.core.messages import LanguageDep, Text
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +21,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-def readyz(runtime: RuntimeDep) -> dict[str, str] | JSONResponse:
+def readyz(runtime: RuntimeDep, language: LanguageDep) -> dict[str, str] | JSONResponse:
     """The database answers; 503 problem+json when it does not."""
     try:
         with runtime.engine.connect() as conn:
@@ -31,6 +31,6 @@ def readyz(runtime: RuntimeDep) -> dict[str, str] | JSONResponse:
             status=503,
             type_slug="database-unavailable",
             detail=Text("problem.database-unavailable.detail"),
-            language=DEFAULT,
+            language=language,
         )
     return {"status": "ready", "database": runtime.engine.dialect.name}

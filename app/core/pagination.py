@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from app.core.errors import BadRequest, FieldProblem
+from app.core.messages import Text
 
-_BAD = "The page cursor is damaged or was changed; start again from the first page."
+_BAD = Text("problem.bad-request.cursor")
 
 
 class CursorCodec:
@@ -32,7 +33,7 @@ class CursorCodec:
         """Verify and read a cursor; BadRequest naming the `cursor` parameter when it fails.
 
         A cursor minted for another listing (`scope`) is refused like a tampered one."""
-        problem = FieldProblem("cursor", "cursor.invalid", _BAD)
+        problem = FieldProblem("cursor", "cursor.invalid", Text("cursor.invalid"))
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError) as exc:

@@ -16,6 +16,7 @@ from app.companies.models import CorporateSubscriber
 from app.core.actors import Actor
 from app.core.clock import MOSCOW
 from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from app.core.messages import Text
 from app.deadlines.calendar import WorkingCalendar, end_of_day, moscow_date
 from app.deadlines.models import (
     CalendarDay,
@@ -43,7 +44,9 @@ def _problems(session: Session, values: dict[str, Any]) -> list[FieldProblem]:
     if subscriber_id is not None and session.get(CorporateSubscriber, subscriber_id) is None:
         problems.append(
             FieldProblem(
-                "subscriber_id", "rule.unknown_subscriber", f"no company has id {subscriber_id}"
+                "subscriber_id",
+                "rule.unknown_subscriber",
+                Text("rule.unknown_subscriber", subscriber_id=subscriber_id),
             )
         )
     return problems
@@ -58,8 +61,7 @@ def _window_problems(values: dict[str, Any]) -> list[FieldProblem]:
             FieldProblem(
                 "contracts_signed_to",
                 "rule.end_before_start",
-                f"contracts_signed_to {end} is before contracts_signed_from {start}: the rule "
-                "would cover no contract; swap the dates or leave one end open",
+                Text("rule.end_before_start", start=str(start), end=str(end)),
             )
         )
     return problems
@@ -74,22 +76,20 @@ def _basis_problems(values: dict[str, Any]) -> list[FieldProblem]:
             FieldProblem(
                 "deadline_at",
                 "rule.deadline_required",
-                "a fixed rule needs deadline_at, e.g. 2021-11-30T23:59:59+03:00",
+                Text("rule.deadline_required"),
             )
         )
     if basis is DeadlineBasis.CAMPAIGN:
         if values.get("notice_at") is None:
             problems.append(
-                FieldProblem(
-                    "notice_at", "rule.notice_required", "a campaign needs the notice moment"
-                )
+                FieldProblem("notice_at", "rule.notice_required", Text("rule.notice_required"))
             )
         if values.get("offset_days", 0) < 1:
             problems.append(
                 FieldProblem(
                     "offset_days",
                     "rule.offset_positive",
-                    "a campaign gives 1 day or more from its notice (e.g. 15)",
+                    Text("rule.offset_positive"),
                 )
             )
     if basis is DeadlineBasis.USER_CHANGE and values.get("offset_days", 0) < 0:
@@ -97,7 +97,7 @@ def _basis_problems(values: dict[str, Any]) -> list[FieldProblem]:
             FieldProblem(
                 "offset_days",
                 "rule.offset_not_negative",
-                "a grace period after a change of user is 0 days or more (e.g. 15)",
+                Text("rule.offset_not_negative"),
             )
         )
     if basis in (DeadlineBasis.SERVICE_START, DeadlineBasis.USER_CHANGE) and values.get(
@@ -107,7 +107,7 @@ def _basis_problems(values: dict[str, Any]) -> list[FieldProblem]:
             FieldProblem(
                 "deadline_at",
                 "rule.deadline_not_allowed",
-                f"a {basis.value} rule counts from each number's own day; leave deadline_at out",
+                Text("rule.deadline_not_allowed", basis=basis.value),
             )
         )
     return problems
@@ -155,11 +155,11 @@ def create_rule(
     values = data.model_dump()
     problems = _problems(session, values)
     if problems:
-        raise InvalidInput("The rule is not valid; see errors.", errors=problems)
+        raise InvalidInput(Text("rule.invalid", count=len(problems)), errors=problems)
     if session.scalar(select(DeadlineRule.id).where(DeadlineRule.code == data.code)):
         raise Conflict(
-            f"A rule with code '{data.code}' exists; change it (PATCH) or pick another code.",
-            errors=[FieldProblem("code", "rule.code_taken", "codes are unique")],
+            Text("rule.code_taken", code=data.code),
+            errors=[FieldProblem("code", "rule.code_taken", Text("rule.code_taken.field"))],
         )
     rule = DeadlineRule(**values, version=1, created_at=now, updated_at=now, updated_by=actor.id)
     _resolve(session, rule)
@@ -176,7 +176,7 @@ def get_rule(session: Session, rule_id: int) -> DeadlineRule:
     """One rule or NotFound."""
     rule = session.get(DeadlineRule, rule_id)
     if rule is None:
-        raise NotFound(f"Deadline rule {rule_id} was not found.")
+        raise NotFound(Text("rule.not_found", rule_id=rule_id))
     return rule
 
 
@@ -194,11 +194,10 @@ def update_rule(
         select(DeadlineRule).where(DeadlineRule.id == rule_id).with_for_update()
     ).one_or_none()
     if rule is None:
-        raise NotFound(f"Deadline rule {rule_id} was not found.")
+        raise NotFound(Text("rule.not_found", rule_id=rule_id))
     if patch.version != rule.version:
         raise Conflict(
-            f"Rule {rule_id} is at version {rule.version}, not {patch.version}: someone changed "
-            "it meanwhile. Read it again and repeat your change.",
+            Text("rule.version_stale", rule_id=rule_id, current=rule.version, sent=patch.version),
             current_version=rule.version,
         )
     changes = {k: v for k, v in patch.model_dump().items() if k in patch.model_fields_set}
@@ -207,7 +206,7 @@ def update_rule(
     values.update(changes)
     problems = _problems(session, values)
     if problems:
-        raise InvalidInput("The change is not valid; see errors.", errors=problems)
+        raise InvalidInput(Text("rule.invalid", count=len(problems)), errors=problems)
     for name, value in changes.items():
         setattr(rule, name, value)
     _resolve(session, rule)
@@ -265,7 +264,7 @@ def clear_calendar_day(session: Session, day: dt.date, *, actor: Actor, now: dt.
     """`day` follows the Monday-to-Friday week again."""
     entry = session.get(CalendarDay, day)
     if entry is None:
-        raise NotFound(f"{day.isoformat()} has no entry in the calendar; it follows the week.")
+        raise NotFound(Text("calendar.no_entry", day=day.strftime("%d.%m.%Y")))
     session.delete(entry)
     session.flush()
     _calendar_changed(session, day=day, actor=actor, now=now)

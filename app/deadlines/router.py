@@ -16,6 +16,7 @@ from app.companies.models import Contract
 from app.core.deps import ClockDep, SessionDep
 from app.core.errors import NotFound
 from app.core.integers import RowId
+from app.core.messages import Text
 from app.deadlines import policy
 from app.deadlines.models import DeadlineRule
 from app.deadlines.schemas import (
@@ -87,7 +88,7 @@ def get_rule(rule_id: RowId, session: SessionDep, reader: Reader) -> RuleOut:
     """One rule (404 for another company's own rule, as for a rule that does not exist)."""
     rule = policy.get_rule(session, rule_id)
     if not _visible(rule, _visible_subscribers(session, reader)):
-        raise NotFound(f"Deadline rule {rule_id} was not found.")
+        raise NotFound(Text("rule.not_found", rule_id=rule_id))
     return RuleOut.model_validate(rule)
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.core.actors import Actor, ActorKind
 from app.core.errors import Conflict, NotFound
+from app.core.messages import Text
 from app.db.base import UtcDateTime
 from app.matching import repository
 from app.numbers import lifecycle
@@ -381,7 +382,7 @@ def resend_request(
         )
     ).one_or_none()
     if current is None or current.kind is not SimKind.EMPLOYEE:
-        raise Conflict(f"Number {number.id} has no employee to ask; name the user first.")
+        raise Conflict(Text("confirmation.no_employee", number_id=number.id))
     live = session.scalar(
         select(ConfirmationRequest.id).where(
             ConfirmationRequest.registration_id == current.id,
@@ -389,11 +390,10 @@ def resend_request(
         )
     )
     if live is not None:
-        raise Conflict(f"A request to confirm number {number.id} is already on its way.")
+        raise Conflict(Text("confirmation.on_its_way", number_id=number.id))
     if number.status not in (S.EXPIRED, S.DECLINED, S.SUSPENDED):
         raise Conflict(
-            f"Number {number.id} is '{number.status.value}'; a request is resent only after "
-            "the person declined or did not answer."
+            Text("confirmation.resend_refused", number_id=number.id, status=number.status.value)
         )
     request = ConfirmationRequest(
         registration_id=current.id,
@@ -437,5 +437,5 @@ def get_request(session: Session, *, request_id: int) -> ConfirmationRequest:
     """One request or NotFound."""
     request = session.get(ConfirmationRequest, request_id)
     if request is None:
-        raise NotFound(f"Confirmation request {request_id} was not found.")
+        raise NotFound(Text("confirmation.not_found", request_id=request_id))
     return request

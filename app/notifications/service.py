@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.companies.models import CorporateSubscriber
 from app.companies.service import get_subscriber
 from app.core.errors import FieldProblem, InvalidInput
+from app.core.messages import Text
 from app.notifications import targets
 from app.notifications.delivery import due_now
 from app.notifications.models import Notification, NotificationStatus
@@ -29,19 +30,17 @@ def check_notify_email(value: str) -> FieldProblem | None:
     is wrong with it."""
 
     def bad(why: str) -> FieldProblem:
-        return FieldProblem(
-            "notify_email", "notify_email.invalid", f"{why}; write it as name@example.ru"
-        )
+        return FieldProblem("notify_email", "notify_email.invalid", Text(f"notify_email.{why}"))
 
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain:
-        return bad("an e-mail address has one @ between a name and a domain")
+        return bad("no_at")
     if len(local) > _LOCAL_MAX or not _LOCAL_PART.fullmatch(local):
-        return bad("the part before @ has characters an e-mail address cannot have")
+        return bad("local_part")
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
-        return bad("the domain after @ is not a valid domain name")
+        return bad("domain")
     labels = ascii_domain.split(".")
     if (
         len(ascii_domain) > _DOMAIN_MAX
@@ -49,7 +48,7 @@ def check_notify_email(value: str) -> FieldProblem | None:
         or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
         or labels[-1].isdigit()
     ):
-        return bad("the domain after @ is not a valid domain name")
+        return bad("domain")
     return None
 
 
@@ -60,39 +59,33 @@ def check_webhook_url(
     not looked up here (see app.notifications.targets); each delivery checks its addresses."""
     field = "notify_webhook_url"
     if any(ch.isspace() or not ch.isprintable() for ch in value):
-        return FieldProblem(field, f"{field}.invalid", "a URL has no spaces or control characters")
+        return FieldProblem(field, f"{field}.invalid", Text("webhook_url.spaces"))
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        return FieldProblem(field, f"{field}.invalid", "this is not a URL; give e.g. https://…")
+        return FieldProblem(field, f"{field}.invalid", Text("webhook_url.not_url"))
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not parts.hostname:
-        return FieldProblem(
-            field, f"{field}.scheme", "give an https:// URL with a host, e.g. https://hooks.example"
-        )
+        return FieldProblem(field, f"{field}.scheme", Text("webhook_url.scheme"))
     if parts.username is not None or parts.password is not None:
         return FieldProblem(
             field,
             f"{field}.credentials",
-            "remove the user name and password from the URL; receivers check "
-            "X-Simreg-Signature, keyed with webhook_secret",
+            Text("webhook_url.credentials"),
         )
     if port == 0:
-        return FieldProblem(field, f"{field}.invalid", "port 0 cannot be reached")
+        return FieldProblem(field, f"{field}.invalid", Text("webhook_url.port_zero"))
     host = parts.hostname
     allow_loopback = allow_loopback and not production
     if scheme == "http" and not (allow_loopback and targets.is_loopback_host(host)):
-        where = "in production" if production else "except to this machine in development"
-        return FieldProblem(
-            field, f"{field}.insecure", f"use https; plain http is not allowed {where}"
-        )
+        insecure = "webhook_url.insecure" + (".production" if production else "")
+        return FieldProblem(field, f"{field}.insecure", Text(insecure))
     if targets.host_refusal(host, allow_loopback=allow_loopback) is not None:
         return FieldProblem(
             field,
             f"{field}.address",
-            "give the address of a receiver on the internet; the registry does not post to "
-            "this machine, private networks or reserved addresses",
+            Text("webhook_url.address"),
         )
     return None
 
@@ -133,12 +126,12 @@ def update_notification_settings(
             FieldProblem(
                 "webhook_secret",
                 "webhook_secret.required",
-                "a webhook needs a secret of 16 characters or more to sign its messages",
+                Text("webhook_secret.required"),
             )
         )
     if problems:
         raise InvalidInput(
-            f"{len(problems)} field(s) are not valid; see errors for each and how to fix it.",
+            Text("problem.invalid-input.detail", count=len(problems)),
             errors=problems,
         )
     subscriber.notify_email = notify_email

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.core.actors import Actor
 from app.core.errors import Conflict
+from app.core.messages import Text
 from app.db.arrays import array_literal
 from app.db.base import UtcDateTime
 from app.numbers.models import NumberStatus, PhoneNumber, StatusEvent
@@ -74,7 +75,6 @@ class IllegalTransition(Conflict):
     """A change the status machine forbids; the API answers 409."""
 
     type_slug = "illegal-status-transition"
-    title = "This status change is not allowed"
 
 
 def is_allowed(current: NumberStatus, target: NumberStatus) -> bool:
@@ -84,10 +84,19 @@ def is_allowed(current: NumberStatus, target: NumberStatus) -> bool:
 
 def _refuse(number_id: int, current: NumberStatus, target: NumberStatus) -> IllegalTransition:
     allowed = sorted(s.value for s in ALLOWED_TRANSITIONS[current])
-    hint = ", ".join(allowed) if allowed else "none: the number has left the registry"
+    detail = (
+        Text(
+            "transition.refused",
+            number_id=number_id,
+            current=current.value,
+            target=target.value,
+            allowed=", ".join(allowed),
+        )
+        if allowed
+        else Text("transition.refused.final", number_id=number_id, current=current.value)
+    )
     return IllegalTransition(
-        f"Number {number_id} is '{current.value}' and cannot become '{target.value}'. "
-        f"From '{current.value}' it may become: {hint}.",
+        detail,
         number_id=number_id,
         current_status=current.value,
         requested_status=target.value,
@@ -359,10 +368,7 @@ def transition_read(
     }
     written, moved = session.execute(statement, params).one()
     if written != len(number_ids):
-        raise Conflict(
-            f"{len(number_ids) - written} of the numbers changed status while they were being "
-            "given new users; try again"
-        )
+        raise Conflict(Text("numbers.changed_meanwhile", count=len(number_ids) - written))
     return int(moved)
 
 

@@ -19,6 +19,7 @@ from app.core.identifiers import (
     normalize_snils,
     validate_birth_date,
 )
+from app.core.messages import Text
 from app.core.names import is_cyrillic_name, normalize_full_name
 from app.core.personal_data import PersonalDataVault
 from app.numbers.schemas import DeviceIn, DocumentType, EmployeeIn
@@ -124,7 +125,7 @@ def _name_problems(data: EmployeeIn) -> list[FieldProblem]:
         FieldProblem(
             field,
             "name.not_cyrillic",
-            "write the name in Cyrillic letters, as in the Russian passport",
+            Text("name.not_cyrillic"),
         )
         for field, value in (
             ("last_name", data.last_name),
@@ -149,7 +150,7 @@ def _document_number(data: EmployeeIn, problems: list[FieldProblem]) -> tuple[st
             FieldProblem(
                 "doc_number",
                 "document.invalid",
-                "a foreign document number has 5 to 20 letters or digits",
+                Text("document.foreign.invalid"),
             )
         )
     return "", number
@@ -161,12 +162,10 @@ def _issue_date_problems(data: EmployeeIn, *, today: dt.date) -> list[FieldProbl
     if issued is None:
         return []
     if issued > today:
-        return [FieldProblem("doc_issued_on", "date.future", "the issue date is in the future")]
+        return [FieldProblem("doc_issued_on", "date.future", Text("doc_issued_on.future"))]
     if issued < data.birth_date:
         return [
-            FieldProblem(
-                "doc_issued_on", "date.before_birth", "the issue date is before the birth date"
-            )
+            FieldProblem("doc_issued_on", "date.before_birth", Text("doc_issued_on.before_birth"))
         ]
     return []
 

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import PrincipalDep, ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.companies.models import Contract
-from app.core.clock import moscow_today
+from app.companies.service import get_subscriber
+from app.core.clock import MOSCOW, moscow_today
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep, VaultDep
+from app.core.downloads import XLSX, attachment, spooled_file
 from app.core.errors import NotFound
 from app.core.integers import RowId
+from app.core.messages import Language, LanguageDep, Text, say
 from app.core.pagination import CursorCodec
 from app.core.personal_data import PersonalDataVault
 from app.deadlines.models import DeadlineRule
 from app.deadlines.policy import deadline_history
 from app.deadlines.recompute import settle_stale_deadlines
-from app.numbers import lifecycle, service
+from app.numbers import exports, lifecycle, service
 from app.numbers.models import NumberStatus, PhoneNumber, SimKind
 from app.numbers.schemas import (
-    STATUS_IN_PLAIN_WORDS,
     DeadlineMoveOut,
     EventOut,
     NumberBrief,
@@ -65,7 +68,7 @@ def add_numbers(
     if caller.role is Role.OPERATOR_SYSTEM:
         contract = session.get(Contract, contract_id)
         if contract is None or contract.operator_id != caller.operator_id:
-            raise NotFound(f"Contract {contract_id} was not found.")
+            raise NotFound(Text("contract.not_found", contract_id=contract_id))
     created = service.add_numbers(
         session,
         contract_id=contract_id,
@@ -104,6 +107,7 @@ def _page(
     cursor: str | None,
     limit: int,
     flt: service.NumberFilter,
+    language: Language,
     subscriber_id: int | None = None,
     operator_id: int | None = None,
 ) -> NumberPage:
@@ -122,7 +126,7 @@ def _page(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = cursors.encode({"after": rows[-1].id, "scope": scope}) if more else None
-    return NumberPage(items=[NumberOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return NumberPage(items=[NumberOut.of(r, language) for r in rows], next_cursor=next_cursor)
 
 
 def _filter(
@@ -144,6 +148,7 @@ def list_company_numbers(
     session: SessionDep,
     cursors: CursorDep,
     principal: PrincipalDep,
+    language: LanguageDep,
     status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
     kind: SimKind | None = None,
     deadline_before: dt.datetime | None = None,
@@ -159,7 +164,55 @@ def list_company_numbers(
         cursor=cursor,
         limit=limit,
         flt=_filter(status_, kind, deadline_before, q),
+        language=language,
         subscriber_id=company_id,
+    )
+
+
+@router.get(
+    "/companies/{company_id}/numbers.{fmt}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/csv": {}, XLSX: {}},
+            "description": "The whole list, for Excel",
+        }
+    },
+)
+def export_company_numbers(
+    company_id: RowId,
+    fmt: Literal["csv", "xlsx"],
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    principal: PrincipalDep,
+    language: LanguageDep,
+    status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
+    kind: SimKind | None = None,
+    deadline_before: dt.datetime | None = None,
+    q: Annotated[str | None, Query(max_length=16, description="Digits of the number")] = None,
+) -> Response:
+    """Every number of a company that the listing's filters let through, as CSV or XLSX for
+    Excel (column titles in the request's language), streamed; users as the listing shows them,
+    personal data never."""
+    ensure_company_visible(principal, company_id)
+    # No request-long session: each chunk of rows is read with a connection of its own.
+    with runtime.sessions() as session:
+        inn = get_subscriber(session, subscriber_id=company_id).inn
+    now = clock.now()
+    filename = f"simreg-numbers-{inn}-{now.astimezone(MOSCOW):%Y-%m-%d}.{fmt}"
+    lines = exports.company_numbers(
+        runtime.sessions, company_id=company_id, flt=_filter(status_, kind, deadline_before, q)
+    )
+    if fmt == "xlsx":
+        return spooled_file(
+            lambda path: exports.numbers_xlsx(lines, now=now, path=path, language=language),
+            filename=filename,
+            prefix="simreg-numbers-",
+        )
+    return StreamingResponse(
+        exports.numbers_csv(lines, now=now, language=language),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": attachment(filename), "Content-Language": language},
     )
 
 
@@ -168,6 +221,7 @@ def list_operator_numbers(
     session: SessionDep,
     cursors: CursorDep,
     caller: OperatorSystem,
+    language: LanguageDep,
     status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
     kind: SimKind | None = None,
     deadline_before: dt.datetime | None = None,
@@ -182,6 +236,7 @@ def list_operator_numbers(
         cursor=cursor,
         limit=limit,
         flt=_filter(status_, kind, deadline_before, q),
+        language=language,
         operator_id=caller.operator_id,
     )
 
@@ -195,6 +250,7 @@ def _detail(
     route: str,
     now: dt.datetime,
     rate: float,
+    language: Language,
 ) -> NumberDetail:
     registrations = service.registrations_of(session, number_id=number.id)
     if principal.role is Role.OPERATOR_STAFF and any(r.pd_sealed for r in registrations):
@@ -206,7 +262,6 @@ def _detail(
             route=route,
             now=now,
         )
-    text, step = STATUS_IN_PLAIN_WORDS[number.status]
     current = next((r for r in registrations if r.ended_at is None), None)
     confirmation = (
         number_confirmation(
@@ -216,9 +271,8 @@ def _detail(
         else None
     )
     return NumberDetail(
-        **NumberOut.model_validate(number).model_dump(),
-        status_text=text,
-        next_step=step,
+        **NumberOut.of(number, language).model_dump(),
+        next_step=say(f"number.next_step.{number.status.value}", language),
         confirmation=NumberConfirmationOut(**vars(confirmation)) if confirmation else None,
         registrations=[service.registration_view(r, vault, reveal=False) for r in registrations],
         events=[
@@ -241,16 +295,21 @@ def get_company_number(
     company_id: RowId,
     number_id: RowId,
     request: Request,
+    response: Response,
     session: SessionDep,
     vault: VaultDep,
     clock: ClockDep,
     runtime: RuntimeDep,
     principal: PrincipalDep,
+    language: LanguageDep,
 ) -> NumberDetail:
     """One number with every registration (personal data masked), its full history, and where
-    the request to confirm its current employee is."""
+    the request to confirm its current employee is. The ETag is the version of its registration,
+    which replacing a confirmed user sends back in If-Match."""
     ensure_company_visible(principal, company_id)
     number = service.get_number(session, number_id=number_id, subscriber_id=company_id)
+    current = service.current_registration(session, number_id=number.id)
+    response.headers["ETag"] = service.registration_version(number, current)
     return _detail(
         session,
         vault,
@@ -259,6 +318,7 @@ def get_company_number(
         route=request.url.path,
         now=clock.now(),
         rate=runtime.settings.portal_rate_per_operator,
+        language=language,
     )
 
 
@@ -271,6 +331,7 @@ def get_operator_number(
     clock: ClockDep,
     runtime: RuntimeDep,
     caller: OperatorSystem,
+    language: LanguageDep,
 ) -> NumberDetail:
     """One of the calling operator's numbers, with history."""
     number = service.get_number(session, number_id=number_id, operator_id=caller.operator_id)
@@ -282,6 +343,7 @@ def get_operator_number(
         route=request.url.path,
         now=clock.now(),
         rate=runtime.settings.portal_rate_per_operator,
+        language=language,
     )
 
 
@@ -292,12 +354,24 @@ def register_user(
     company_id: RowId,
     number_id: RowId,
     body: RegistrationIn,
+    response: Response,
     session: SessionDep,
     vault: VaultDep,
     clock: ClockDep,
     admin: Admin,
+    language: LanguageDep,
+    if_match: Annotated[
+        str | None,
+        Header(description="The ETag of GET of the number: replace the user it showed"),
+    ] = None,
+    replace: Annotated[
+        bool, Query(description="Replace a confirmed user without sending If-Match")
+    ] = False,
 ) -> RegistrationResult:
-    """Name the user of one number: an employee (who must confirm) or a device."""
+    """Name the user of one number: an employee (who must confirm) or a device.
+
+    Replacing a confirmed user (an active number's) needs If-Match with the number's ETag or
+    replace=true: 409 without either, 412 when the If-Match is no longer current."""
     ensure_company_visible(admin, company_id)
     number = service.get_number(
         session, number_id=number_id, subscriber_id=company_id, for_update=True
@@ -311,10 +385,12 @@ def register_user(
         source="api",
         now=clock.now(),
         today=moscow_today(clock),
+        consent=service.ReplaceConsent(if_match=if_match, replace=replace),
     )
     _deadline_now(session, number, admin, clock.now())
+    response.headers["ETag"] = service.registration_version(number, registration)
     return RegistrationResult(
-        outcome=outcome, number=NumberOut.model_validate(number), registration_id=registration.id
+        outcome=outcome, number=NumberOut.of(number, language), registration_id=registration.id
     )
 
 
@@ -325,6 +401,7 @@ def remove_registration(
     session: SessionDep,
     clock: ClockDep,
     admin: Admin,
+    language: LanguageDep,
     body: RegistrationRemoval | None = None,
 ) -> NumberOut:
     """The user left: end the current registration (history is kept)."""
@@ -340,7 +417,7 @@ def remove_registration(
         now=clock.now(),
     )
     _deadline_now(session, number, admin, clock.now())
-    return NumberOut.model_validate(number)
+    return NumberOut.of(number, language)
 
 
 @router.post("/numbers/{number_id}/status", response_model=NumberOut)
@@ -350,6 +427,7 @@ def change_status(
     session: SessionDep,
     clock: ClockDep,
     caller: StaffOrOperator,
+    language: LanguageDep,
 ) -> NumberOut:
     """Move a number through the status machine by hand (staff, or the number's operator)."""
     operator_id = caller.operator_id if caller.role is Role.OPERATOR_SYSTEM else None
@@ -359,4 +437,4 @@ def change_status(
     lifecycle.transition(
         session, number, body.status, actor=caller.actor, reason=body.reason, at=clock.now()
     )
-    return NumberOut.model_validate(number)
+    return NumberOut.of(number, language)

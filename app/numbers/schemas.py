@@ -4,46 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.actors import ActorKind
+from app.core.messages import Language, say
 from app.core.schemas import StrictModel
 from app.numbers.models import NumberStatus, SimKind
-
-STATUS_IN_PLAIN_WORDS: dict[NumberStatus, tuple[str, str]] = {
-    NumberStatus.UNREGISTERED: (
-        "Nobody is registered as the user of this number yet.",
-        "The company must submit who uses this number before the deadline.",
-    ),
-    NumberStatus.PENDING_CONFIRMATION: (
-        "The company named a user; the user has not confirmed it yet.",
-        "The user confirms 'yes, I use this number' on the identity portal.",
-    ),
-    NumberStatus.ACTIVE: ("The user is registered and confirmed.", "Nothing to do."),
-    NumberStatus.MISMATCH: (
-        "The user confirmed, but the company's data differ from the verified data.",
-        "The company corrects the user's data and submits them again.",
-    ),
-    NumberStatus.DECLINED: (
-        "The named person said they do not use this number.",
-        "The company checks who uses the number and submits the right person.",
-    ),
-    NumberStatus.EXPIRED: (
-        "The user did not answer the confirmation request in time.",
-        "The company resends the request, or submits another user.",
-    ),
-    NumberStatus.SUSPENDED: (
-        "Service is suspended: no confirmed user by the deadline.",
-        "Register and confirm the user; service resumes automatically.",
-    ),
-    NumberStatus.TERMINATED: ("The number was terminated.", "Nothing can be done here."),
-    NumberStatus.TRANSFERRED: (
-        "The number left the corporate registry (re-registered or the company closed).",
-        "Nothing to do here.",
-    ),
-}
 
 
 class DeviceType(enum.StrEnum):
@@ -148,6 +116,16 @@ class NumberOut(BaseModel):
     )
     service_start_on: dt.date | None
     status_changed_at: dt.datetime
+    status_text: str = Field(
+        default="", description="The status in plain words, in the request's language"
+    )
+
+    @classmethod
+    def of(cls, number: object, language: Language) -> Self:
+        """The view of a number, its status worded in `language`."""
+        view = cls.model_validate(number)
+        view.status_text = say(f"number.status.{view.status.value}", language)
+        return view
 
 
 class NumberPage(BaseModel):
@@ -226,8 +204,7 @@ class NumberConfirmationOut(BaseModel):
 
 
 class NumberDetail(NumberOut):
-    status_text: str
-    next_step: str
+    next_step: str = Field(description="What to do next, in the request's language")
     confirmation: NumberConfirmationOut | None = Field(
         default=None, description="The request to confirm the current employee user"
     )

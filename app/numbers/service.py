@@ -9,14 +9,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.companies.models import Contract, CorporateSubscriber, SubscriberStatus
 from app.core.actors import Actor
 from app.core.clock import MOSCOW
-from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from app.core.errors import Conflict, FieldProblem, InvalidInput, NotFound, PreconditionFailed
 from app.core.identifiers import InvalidIdentifier, normalize_iccid, normalize_msisdn
+from app.core.messages import Text
 from app.core.personal_data import (
     PersonalDataVault,
     mask_birth_date,
@@ -54,9 +55,11 @@ def add_numbers(
     """
     if len(items) > max_count:
         raise InvalidInput(
-            f"{len(items)} numbers in one request; send at most {max_count} per request.",
+            Text("numbers.too_many", count=len(items), max_count=max_count),
             errors=[
-                FieldProblem("numbers", "numbers.too_many", f"split into chunks of {max_count}")
+                FieldProblem(
+                    "numbers", "numbers.too_many", Text("numbers.too_many.field", count=max_count)
+                )
             ],
         )
     contract = _open_contract(session, contract_id)
@@ -73,10 +76,10 @@ def _open_contract(session: Session, contract_id: int) -> Contract:
     """The contract numbers are added under; NotFound, or Conflict once its company is gone."""
     contract = session.get(Contract, contract_id)
     if contract is None:
-        raise NotFound(f"Contract {contract_id} was not found.")
+        raise NotFound(Text("contract.not_found", contract_id=contract_id))
     subscriber = session.get(CorporateSubscriber, contract.subscriber_id)
     if subscriber is None or subscriber.status is SubscriberStatus.LIQUIDATED:
-        raise Conflict(f"The company of contract {contract_id} is liquidated; add no numbers.")
+        raise Conflict(Text("contract.company_liquidated", contract_id=contract_id))
     return contract
 
 
@@ -103,7 +106,7 @@ def _clean_numbers(
         rows.append((msisdn, iccid, item.service_start_on or today))
     if problems:
         raise InvalidInput(
-            f"{len(problems)} of {len(items)} numbers are not valid; nothing was added.",
+            Text("numbers.invalid", count=len(problems), total=len(items)),
             errors=problems,
         )
     return rows
@@ -163,12 +166,12 @@ def _refuse_numbers_held(session: Session, *, operator_id: int, wanted: list[str
     if elsewhere:
         held = sorted(set(elsewhere))
         raise Conflict(
-            f"{len(held)} number(s) are held by another operator; nothing was added. A number "
-            "is added by the operator that serves it, once it has left the other operator's "
-            "registry (terminated or transferred).",
+            Text("numbers.held_elsewhere", count=len(held)),
             errors=[
                 FieldProblem(
-                    "msisdn", "msisdn.held_by_another_operator", f"{m} is held by another operator"
+                    "msisdn",
+                    "msisdn.held_by_another_operator",
+                    Text("msisdn.held_by_another_operator", msisdn=m),
                 )
                 for m in held[:1000]
             ],
@@ -177,10 +180,9 @@ def _refuse_numbers_held(session: Session, *, operator_id: int, wanted: list[str
     if repeated or existing:
         duplicates = sorted(set(repeated) | set(existing))
         raise Conflict(
-            f"{len(duplicates)} number(s) already exist for this operator or repeat in the "
-            "request; nothing was added.",
+            Text("numbers.duplicates", count=len(duplicates)),
             errors=[
-                FieldProblem("msisdn", "msisdn.duplicate", f"{m} is already registered")
+                FieldProblem("msisdn", "msisdn.duplicate", Text("msisdn.duplicate", msisdn=m))
                 for m in duplicates[:1000]
             ],
             duplicates=duplicates[:1000],
@@ -197,18 +199,19 @@ class NumberFilter:
     text: str | None = None
 
 
-def _filtered(query: Select[PhoneNumber], flt: NumberFilter) -> Select[PhoneNumber]:
+def filter_conditions(flt: NumberFilter) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of `flt`: the listing and the export of the list share them."""
+    conditions: list[ColumnElement[bool]] = []
     if flt.statuses:
-        query = query.where(PhoneNumber.status.in_(flt.statuses))
+        conditions.append(PhoneNumber.status.in_(flt.statuses))
     if flt.kind is not None:
-        query = query.where(PhoneNumber.sim_kind == flt.kind)
+        conditions.append(PhoneNumber.sim_kind == flt.kind)
     if flt.deadline_before is not None:
-        query = query.where(PhoneNumber.deadline_at < flt.deadline_before)
-    if flt.text:
-        digits = "".join(ch for ch in flt.text if ch.isdigit())
-        if digits:
-            query = query.where(PhoneNumber.msisdn.contains(digits, autoescape=True))
-    return query
+        conditions.append(PhoneNumber.deadline_at < flt.deadline_before)
+    digits = "".join(ch for ch in flt.text or "" if ch.isdigit())
+    if digits:
+        conditions.append(PhoneNumber.msisdn.contains(digits, autoescape=True))
+    return conditions
 
 
 def list_numbers(
@@ -228,7 +231,7 @@ def list_numbers(
         query = query.where(PhoneNumber.operator_id == operator_id)
     if after_id is not None:
         query = query.where(PhoneNumber.id > after_id)
-    return list(session.scalars(_filtered(query, flt)))
+    return list(session.scalars(query.where(*filter_conditions(flt))))
 
 
 def get_number(
@@ -249,7 +252,7 @@ def get_number(
         query = query.with_for_update()
     number = session.scalars(query).one_or_none()
     if number is None:
-        raise NotFound(f"Number {number_id} was not found.")
+        raise NotFound(Text("number.not_found", number_id=number_id))
     return number
 
 
@@ -352,6 +355,51 @@ def _device_row(clean: CleanDevice) -> dict[str, object]:
 
 Outcome = Literal["created", "superseded", "unchanged"]
 
+
+class VersionRequired(Conflict):
+    """A confirmed user would be replaced by a request that did not show it knew them."""
+
+    type_slug = "registration-version-required"
+
+
+@dataclass(frozen=True)
+class ReplaceConsent:
+    """What a request to name a user brought to replace a confirmed one: the ETag it read
+    (`If-Match`) or `replace=true`. Uploads and claims do not ask for it."""
+
+    if_match: str | None = None
+    replace: bool = False
+
+
+def registration_version(number: PhoneNumber, current: Registration | None) -> str:
+    """The ETag of the number's registration: its current registration and status, so a new
+    user, a removal or a confirmation each make it another."""
+    return f'"{current.id if current is not None else 0}-{number.status.value}"'
+
+
+def _check_consent(
+    number: PhoneNumber,
+    current: Registration | None,
+    consent: ReplaceConsent,
+    *,
+    same_user: bool,
+) -> None:
+    """412 for an If-Match that is not the current version; 409 for replacing a confirmed user
+    (an active number's) with neither If-Match nor replace=true."""
+    if consent.if_match is not None:
+        sent = {tag.strip().removeprefix("W/") for tag in consent.if_match.split(",")}
+        if registration_version(number, current) not in sent:
+            raise PreconditionFailed(
+                Text("registration.replace.stale", number_id=number.id), number_id=number.id
+            )
+        return
+    confirmed = current is not None and number.status is NumberStatus.ACTIVE
+    if confirmed and not same_user and not consent.replace:
+        raise VersionRequired(
+            Text("registration.replace.confirmed", number_id=number.id), number_id=number.id
+        )
+
+
 # Terminated and transferred numbers have left the registry: no new user, no removal.
 _FINAL = (NumberStatus.TERMINATED, NumberStatus.TRANSFERRED)
 
@@ -366,24 +414,29 @@ def register_user(
     source: str,
     now: dt.datetime,
     today: dt.date,
+    consent: ReplaceConsent | None = None,
 ) -> tuple[Outcome, Registration]:
     """Name who uses a number (flow A / C), by the rule of `app.numbers.new_user`.
 
     An employee needs the person's confirmation: the number goes to `pending_confirmation`.
     A device waits for the operator's matching step, which activates it; if the number was
     serving someone else, it counts as unregistered until then. A suspended number stays
-    suspended until the new user is confirmed. The same user again changes nothing.
+    suspended until the new user is confirmed. The same user again changes nothing. With
+    `consent` (the API's PUT), a confirmed user is replaced only by a request that shows the
+    current version or says replace=true.
     """
     if number.status in new_user.FINAL:
         raise lifecycle.IllegalTransition(
-            f"Number {number.id} is '{number.status.value}'; it has left the registry and "
-            "cannot get a new user.",
+            Text("number.left_registry", number_id=number.id, status=number.status.value),
             number_id=number.id,
             current_status=number.status.value,
         )
     row = _user_row(data, vault, today=today)
     current = current_registration(session, number_id=number.id)
-    if current is not None and new_user.same_user(current, row):
+    same = current is not None and new_user.same_user(current, row)
+    if consent is not None:
+        _check_consent(number, current, consent, same_user=same)
+    if current is not None and same:
         return "unchanged", current
     if current is not None:
         current.ended_at = now
@@ -423,7 +476,7 @@ def _user_row(
         clean_device, problems = check_device(data)
         row = _device_row(clean_device) if clean_device else {}
     if problems:
-        raise InvalidInput("The user's data are not valid; see errors.", errors=problems)
+        raise InvalidInput(Text("registration.invalid", count=len(problems)), errors=problems)
     return row
 
 
@@ -433,10 +486,10 @@ def remove_registration(
     """Flow C: the user left; the number counts as unregistered (a suspended one stays so)."""
     current = current_registration(session, number_id=number.id)
     if current is None:
-        raise Conflict(f"Number {number.id} has no current user to remove.")
+        raise Conflict(Text("registration.none_to_remove", number_id=number.id))
     if number.status in _FINAL:
         raise lifecycle.IllegalTransition(
-            f"Number {number.id} is '{number.status.value}'; its history is closed.",
+            Text("number.closed", number_id=number.id, status=number.status.value),
             number_id=number.id,
             current_status=number.status.value,
         )

@@ -11,7 +11,7 @@ from app.auth.service import Principal, Role
 from app.core.clock import moscow_today
 from app.core.deps import ClockDep, SessionDep, VaultDep
 from app.core.errors import NotFound
-from app.core.messages import LanguageDep, language_of
+from app.core.messages import LanguageDep, Text, language_of
 from app.numbers.schemas import MyNumber, MyNumberStatus
 from app.numbers.service import registration_view
 from app.people import service
@@ -30,7 +30,7 @@ def me(session: SessionDep, vault: VaultDep, person: PersonCaller) -> PersonOut:
     """The caller's own identity data, in clear (they are the person)."""
     found = service.find_person(session, portal_subject=person.subject)
     if found is None:
-        raise NotFound("The identity portal has not shared your data with the registry yet.")
+        raise NotFound(Text("person.not_shared"))
     return service.person_view(found, vault, reveal=True)
 
 

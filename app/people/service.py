@@ -16,6 +16,7 @@ from app.core.identifiers import (
     normalize_snils,
     validate_birth_date,
 )
+from app.core.messages import Text
 from app.core.names import normalize_full_name
 from app.core.personal_data import PersonalDataVault, mask_birth_date, mask_passport, mask_snils
 from app.numbers.models import PhoneNumber, Registration
@@ -59,10 +60,10 @@ def create_person(
         except InvalidIdentifier as exc:
             problems.append(FieldProblem("snils", exc.code, exc.message))
     if problems:
-        raise InvalidInput("The person's data are not valid; see errors.", errors=problems)
+        raise InvalidInput(Text("person.invalid", count=len(problems)), errors=problems)
     subject = portal_subject or f"sbx-{secrets.token_hex(8)}"
     if session.scalar(select(Person.id).where(Person.portal_subject == subject)) is not None:
-        raise Conflict(f"A person with portal subject '{subject}' exists already.")
+        raise Conflict(Text("person.duplicate", subject=subject))
     sealed = vault.seal(
         {
             "doc_series": series,

@@ -19,7 +19,7 @@ from app.companies.models import CorporateSubscriber
 from app.core.deps import RuntimeDep, SessionDep
 from app.core.errors import BadRequest, Conflict, DomainError, NotFound
 from app.core.integers import RowId
-from app.core.messages import DEFAULT, Language, LanguageDep
+from app.core.messages import DEFAULT, Language, LanguageDep, Text
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
 from app.numbers.models import PhoneNumber
@@ -51,7 +51,6 @@ class InvalidSignature(DomainError):
 
     status = 401
     type_slug = "invalid-signature"
-    title = "The signature is not valid"
 
 
 class PortalNotConfigured(DomainError):
@@ -59,7 +58,6 @@ class PortalNotConfigured(DomainError):
 
     status = 503
     type_slug = "portal-not-configured"
-    title = "The identity portal integration is not configured"
 
 
 def _views(
@@ -135,31 +133,29 @@ def _answer(
         request = session.get(ConfirmationRequest, request_id)
         # Someone else's request and a missing one look the same: nothing is revealed.
         if person is None or request is None or request.doc_hash != person.doc_hash:
-            raise NotFound(f"Confirmation request {request_id} was not found.")
+            raise NotFound(Text("confirmation.not_found", request_id=request_id))
         if not (settings.is_sandbox and settings.portal_adapter == "sandbox"):
             raise Conflict(
-                "Answer this request in the identity portal (Госуслуги); the registry "
-                "receives your answer from there.",
+                Text("confirmation.answer_in_portal"),
                 code="answer_in_portal",
             )
         if request.status in (RequestStatus.ANSWERED, RequestStatus.MATCHED):
             if request.answer == answer:
                 return _views(runtime, session, ConfirmationRequest.id == request_id)[0]
             raise Conflict(
-                f"You already answered '{request.answer}'; an answer cannot change.",
+                Text("confirmation.already_answered", answer=request.answer),
                 code="already_answered",
             )
         if request.status in (RequestStatus.EXPIRED, RequestStatus.CANCELLED) or (
             request.expires_at <= runtime.clock.now()
         ):
             raise Conflict(
-                "This request has expired or was withdrawn; the company may send a new one.",
+                Text("confirmation.closed"),
                 code="request_closed",
             )
         if request.status is RequestStatus.QUEUED or request.portal_request_id is None:
             raise Conflict(
-                "This request has not been delivered to the identity portal yet; try again "
-                "in a few minutes.",
+                Text("confirmation.not_delivered_yet"),
                 code="not_delivered_yet",
             )
         portal_request_id = request.portal_request_id
@@ -198,20 +194,18 @@ def portal_answer_webhook(body: Annotated[Any, Body()], runtime: RuntimeDep) -> 
         secret = signing_secret(runtime.settings)
     except PortalConfigError as exc:
         log.error("portal webhook refused: signing secret not configured")
-        raise PortalNotConfigured("Set SIMREG_PORTAL_SIGNING_SECRET.") from exc
+        raise PortalNotConfigured(Text("portal.not_configured")) from exc
     try:
         message = verify_signed_answer(body, secret)
     except InvalidPortalMessage as exc:
         count_rejected(exc, source="webhook")
         if exc.reason == "signature":
-            raise InvalidSignature(
-                "The answer's signature does not verify; it was not recorded."
-            ) from exc
-        raise BadRequest(f"The answer is not well formed: {exc}.", code="invalid_answer") from exc
+            raise InvalidSignature(Text("portal.signature.invalid")) from exc
+        raise BadRequest(Text("portal.answer.malformed"), code="invalid_answer") from exc
     with unit_of_work(runtime.sessions) as session:
         outcome = record_answer(session, runtime.vault, message, now=runtime.clock.now())
     if outcome == "invalid":
-        raise BadRequest("The answer's verified data cannot be read.", code="invalid_answer")
+        raise BadRequest(Text("portal.answer.unreadable"), code="invalid_answer")
     if outcome in ("unknown", "late"):
         return WebhookResult(status="ignored")
     return WebhookResult(status=outcome)
@@ -223,7 +217,7 @@ def set_sandbox_behaviour(
 ) -> SandboxBehaviourOut:
     """Make the sandbox portal slow, down, or lose or hold back answers (dev and test only)."""
     if not runtime.settings.is_sandbox:
-        raise NotFound("The sandbox portal does not exist here.")
+        raise NotFound(Text("sandbox.absent"))
     for name, value in body.model_dump(exclude_none=True).items():
         setattr(BEHAVIOUR, name, value)
     log.info("sandbox portal behaviour changed", **body.model_dump(exclude_none=True))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.clock import Clock
 from app.core.errors import Conflict, NotFound
+from app.core.messages import Text
 from app.core.personal_data import PersonalDataVault
 from app.db.session import unit_of_work
 from app.numbers.registration_rules import document_hash
@@ -209,11 +210,11 @@ class SandboxPortal:
                 .with_for_update()
             ).one_or_none()
             if delivery is None or delivery.doc_hash != person.doc_hash:
-                raise NotFound("No such confirmation request was delivered to you.")
+                raise NotFound(Text("confirmation.not_delivered_to_you"))
             if delivery.answer is not None:
                 if delivery.answer != answer:
                     raise Conflict(
-                        f"You already answered '{delivery.answer}'; an answer cannot change.",
+                        Text("confirmation.already_answered", answer=delivery.answer),
                         answer=delivery.answer,
                     )
                 return delivery
@@ -227,7 +228,7 @@ class SandboxPortal:
                 or request.expires_at <= now
             ):
                 raise Conflict(
-                    "This confirmation request has expired or was withdrawn by the company.",
+                    Text("confirmation.closed"),
                     request_status=request.status.value,
                 )
             delivery.answer = answer

@@ -3,21 +3,18 @@ companies by them for operator staff."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import Response, StreamingResponse
 
 from app.auth.dependencies import ensure_company_visible, require
 from app.auth.service import Principal, Role
 from app.core.clock import MOSCOW
 from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep
-from app.core.downloads import attachment
+from app.core.downloads import attachment, spooled_file
 from app.core.integers import RowId
+from app.core.messages import LanguageDep
 from app.portal.backlog import operator_backlogs
 from app.reports import service
 from app.reports.schemas import (
@@ -32,7 +29,6 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 
 Reader = Annotated[Principal, require(Role.COMPANY_ADMIN, Role.OPERATOR_STAFF)]
 Staff = Annotated[Principal, require(Role.OPERATOR_STAFF)]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get("/companies/{company_id}/report", response_model=CompanyReport)
@@ -61,8 +57,10 @@ def download_at_risk(
     runtime: RuntimeDep,
     clock: ClockDep,
     reader: Reader,
+    language: LanguageDep,
 ) -> Response:
-    """The numbers at risk, earliest deadline first, with their users and days left (for Excel)."""
+    """The numbers at risk, overdue or suspended, earliest deadline first, with their users,
+    days left and which of the three each is (for Excel, titled in the request's language)."""
     ensure_company_visible(reader, company_id)
     # No request-long session: the rows are read in chunks, each with a connection of its own,
     # and a request holding one while it waits for another could drain the pool.
@@ -74,18 +72,14 @@ def download_at_risk(
     numbers = service.at_risk_numbers(runtime.sessions, company_id=company_id)
     if fmt == "csv":
         return StreamingResponse(
-            at_risk_csv(numbers, now=now), media_type="text/csv; charset=utf-8", headers=headers
+            at_risk_csv(numbers, now=now, language=language),
+            media_type="text/csv; charset=utf-8",
+            headers=headers,
         )
-    handle, name = tempfile.mkstemp(prefix="simreg-at-risk-", suffix=".xlsx")
-    os.close(handle)
-    path = Path(name)
-    try:
-        at_risk_xlsx(numbers, now=now, path=path)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return FileResponse(
-        path, media_type=XLSX, headers=headers, background=BackgroundTask(path.unlink)
+    return spooled_file(
+        lambda path: at_risk_xlsx(numbers, now=now, path=path, language=language),
+        filename=filename,
+        prefix="simreg-at-risk-",
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.companies.models import CorporateSubscriber
 from app.core.errors import NotFound
+from app.core.messages import Text
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, SimKind
 from app.portal.backlog import company_confirmations
 from app.reports.schemas import AtRisk, CompanyReport, CompanyRisk, Confirmations
@@ -100,7 +101,7 @@ def get_company(session: Session, *, company_id: int) -> CorporateSubscriber:
     """The company, or NotFound."""
     company = session.get(CorporateSubscriber, company_id)
     if company is None:
-        raise NotFound(f"Company {company_id} was not found.")
+        raise NotFound(Text("company.not_found", company_id=company_id))
     return company
 
 
@@ -210,6 +211,8 @@ def rank_companies(
 @dataclass(frozen=True)
 class AtRiskNumber:
     """One line of the at-risk export: the number, its user as the admin sees them, its time.
+    Suspended numbers are lines too (the admin still has to act on them); one suspended by
+    hand may carry no deadline.
 
     The user is named by what the admin may see: an employee's names, a device's type and
     model. Documents, birth dates and SNILS are not read at all (DOMAIN.md, "Personal data").
@@ -219,7 +222,7 @@ class AtRiskNumber:
     msisdn: str
     status: NumberStatus
     sim_kind: SimKind | None
-    deadline_at: dt.datetime
+    deadline_at: dt.datetime | None
     flag_days: int | None
     employee_name: str | None
     device_type: str | None
@@ -231,10 +234,20 @@ def days_left(deadline: dt.datetime, *, now: dt.datetime) -> int:
     return math.ceil((deadline - now) / dt.timedelta(days=1))
 
 
-def _at_risk_page(
-    company_id: int, after: tuple[dt.datetime, int] | None, limit: int
-) -> Select[*tuple[Any, ...]]:
-    query = (
+def _in_export() -> ColumnElement[bool]:
+    """At risk (overdue included), or suspended with a deadline; `_undated_suspended` the rest."""
+    return or_(
+        _at_risk(),
+        and_(PhoneNumber.status == NumberStatus.SUSPENDED, PhoneNumber.deadline_at.is_not(None)),
+    )
+
+
+def _undated_suspended() -> ColumnElement[bool]:
+    return and_(PhoneNumber.status == NumberStatus.SUSPENDED, PhoneNumber.deadline_at.is_(None))
+
+
+def _export_rows(company_id: int, which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return (
         select(
             PhoneNumber.id,
             PhoneNumber.msisdn,
@@ -253,7 +266,15 @@ def _at_risk_page(
             Registration,
             and_(Registration.number_id == PhoneNumber.id, Registration.ended_at.is_(None)),
         )
-        .where(PhoneNumber.subscriber_id == company_id, _at_risk())
+        .where(PhoneNumber.subscriber_id == company_id, which)
+    )
+
+
+def _at_risk_page(
+    company_id: int, after: tuple[dt.datetime, int] | None, limit: int
+) -> Select[*tuple[Any, ...]]:
+    query = (
+        _export_rows(company_id, _in_export())
         .order_by(PhoneNumber.deadline_at, PhoneNumber.id)
         .limit(limit)
     )
@@ -271,7 +292,8 @@ def _at_risk_page(
 def at_risk_numbers(
     sessions: sessionmaker[Session], *, company_id: int, chunk: int = EXPORT_CHUNK
 ) -> Iterator[AtRiskNumber]:
-    """A company's at-risk numbers, earliest deadline first, read `chunk` rows at a time.
+    """A company's numbers at risk, overdue or suspended, earliest deadline first (suspended
+    ones without a deadline last), read `chunk` rows at a time.
 
     Each chunk is its own short transaction, continued by keyset on (deadline, id): a slow
     download of 300k rows holds no connection and no snapshot between chunks.
@@ -280,19 +302,35 @@ def at_risk_numbers(
     while True:
         with sessions() as session:
             rows = session.execute(_at_risk_page(company_id, after, chunk)).all()
-        for row in rows:
-            names = [row.last_name, row.first_name, row.patronymic]
-            yield AtRiskNumber(
-                id=row.id,
-                msisdn=row.msisdn,
-                status=NumberStatus(row.status),
-                sim_kind=row.sim_kind or row.registered_kind,
-                deadline_at=row.deadline_at,
-                flag_days=row.flag_days,
-                employee_name=" ".join(n for n in names if n) or None,
-                device_type=row.device_type,
-                device_model=row.device_model,
-            )
+        yield from map(_at_risk_number, rows)
+        if len(rows) < chunk:
+            break
+        after = (rows[-1].deadline_at, rows[-1].id)
+    after_id = 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                _export_rows(company_id, _undated_suspended())
+                .where(PhoneNumber.id > after_id)
+                .order_by(PhoneNumber.id)
+                .limit(chunk)
+            ).all()
+        yield from map(_at_risk_number, rows)
         if len(rows) < chunk:
             return
-        after = (rows[-1].deadline_at, rows[-1].id)
+        after_id = rows[-1].id
+
+
+def _at_risk_number(row: Any) -> AtRiskNumber:
+    names = [row.last_name, row.first_name, row.patronymic]
+    return AtRiskNumber(
+        id=row.id,
+        msisdn=row.msisdn,
+        status=NumberStatus(row.status),
+        sim_kind=row.sim_kind or row.registered_kind,
+        deadline_at=row.deadline_at,
+        flag_days=row.flag_days,
+        employee_name=" ".join(n for n in names if n) or None,
+        device_type=row.device_type,
+        device_model=row.device_model,
+    )

@@ -2,9 +2,11 @@
 
 CSV goes out as UTF-8 with a BOM, ";" and CRLF (what Russian Excel opens without an import
 dialog), a chunk at a time; XLSX is written in xlsxwriter's constant-memory mode to a file, so
-neither holds 300k rows in memory. Every text cell goes through `neutralise`: names and models
-came from company uploads and must not come back as formulas. Days left and the flag threshold
+neither holds 300k rows in memory. Names and models came from company uploads and must not
+come back as formulas: the CSV writer neutralises every text cell, and XLSX string cells
+never run. Days left and the flag threshold
 are integers simreg computed; they stay numbers so an admin can sort and filter by them.
+Column titles and words are the request's language (Russian by default).
 """
 
 from __future__ import annotations
@@ -13,121 +15,92 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import xlsxwriter
-
 from app.core.clock import MOSCOW
-from app.core.excel import XLSX_MAX_ROWS, XLSX_TRUNCATED, excel_csv, neutralise, xlsx_text
-from app.numbers.models import NumberStatus, SimKind
+from app.core.excel import excel_csv, excel_xlsx
+from app.core.messages import Language, say
+from app.numbers.exports import ExportWords
+from app.numbers.models import NumberStatus
 from app.reports.service import AtRiskNumber, days_left
 
-__all__ = ["AT_RISK_HEADERS", "STATUS_IN_RUSSIAN", "at_risk_csv", "at_risk_xlsx"]
+__all__ = ["AT_RISK_COLUMNS", "at_risk_csv", "at_risk_headers", "at_risk_xlsx", "standing"]
 
-AT_RISK_HEADERS: list[str] = [
-    "Номер телефона",
-    "Статус",
-    "Статус словами",
-    "Тип SIM",
-    "Сотрудник",
-    "Тип устройства",
-    "Модель устройства",
-    "Срок (МСК)",
-    "Осталось дней",
-    "Порог уведомления, дней",
-]
-_WIDTHS = [16, 22, 44, 12, 36, 20, 30, 18, 14, 14]
-
-STATUS_IN_RUSSIAN: dict[NumberStatus, str] = {
-    NumberStatus.UNREGISTERED: "Пользователь не указан",
-    NumberStatus.PENDING_CONFIRMATION: "Ждёт подтверждения пользователем на Госуслугах",
-    NumberStatus.ACTIVE: "Пользователь подтверждён",
-    NumberStatus.MISMATCH: "Данные не совпали с подтверждёнными на Госуслугах",
-    NumberStatus.DECLINED: "Пользователь отказался от номера",
-    NumberStatus.EXPIRED: "Пользователь не ответил на запрос вовремя",
-    NumberStatus.SUSPENDED: "Обслуживание приостановлено",
-    NumberStatus.TERMINATED: "Номер отключён",
-    NumberStatus.TRANSFERRED: "Номер выбыл из корпоративного реестра",
-}
-
-SIM_KIND_IN_RUSSIAN: dict[SimKind, str] = {
-    SimKind.EMPLOYEE: "Сотрудник",
-    SimKind.DEVICE: "Устройство",
-}
-
-DEVICE_TYPE_IN_RUSSIAN: dict[str, str] = {
-    "payment_terminal": "Платёжный терминал",
-    "atm": "Банкомат",
-    "cash_register": "Онлайн-касса",
-    "barrier": "Шлагбаум",
-    "modem": "Модем",
-    "router": "Роутер",
-    "tracker": "Трекер",
-    "alarm": "Сигнализация",
-    "meter": "Прибор учёта",
-    "camera": "Камера",
-    "other": "Другое",
-}
-
-XLSX_SHEET = "Под угрозой"
+AT_RISK_COLUMNS = (
+    "msisdn",
+    "status",
+    "status_text",
+    "sim_kind",
+    "employee",
+    "device_type",
+    "device_model",
+    "deadline",
+    "days_left",
+    "flag_days",
+    "state",
+)
+_WIDTHS = [16, 22, 44, 12, 36, 20, 30, 18, 14, 14, 16]
 Cell = str | int
 
 
-def _cells(number: AtRiskNumber, now: dt.datetime) -> list[Cell]:
-    """One report line; text already neutralised, integers left as integers."""
-    kind = SIM_KIND_IN_RUSSIAN[number.sim_kind] if number.sim_kind else ""
+def at_risk_headers(language: Language) -> list[str]:
+    """The column titles in `language`."""
+    return [say(f"export.column.{column}", language) for column in AT_RISK_COLUMNS]
+
+
+def standing(number: AtRiskNumber, now: dt.datetime) -> str:
+    """Why the number is in the list: suspended, overdue (deadline passed), or at risk."""
+    if number.status is NumberStatus.SUSPENDED:
+        return "suspended"
+    if number.deadline_at is not None and number.deadline_at <= now:
+        return "overdue"
+    return "at_risk"
+
+
+class _Words(ExportWords):
+    def __init__(self, language: Language) -> None:
+        super().__init__(language)
+        self.state = {s: say(f"export.state.{s}", language) for s in _STANDINGS}
+
+
+_STANDINGS = ("at_risk", "overdue", "suspended")
+
+
+def _cells(number: AtRiskNumber, now: dt.datetime, words: _Words) -> list[Cell]:
+    """One report line: text as it is (the writers neutralise it), integers as integers."""
+    deadline = number.deadline_at
     text = [
         number.msisdn,
         number.status.value,
-        STATUS_IN_RUSSIAN[number.status],
-        kind,
+        words.status[number.status],
+        words.sim_kind[number.sim_kind] if number.sim_kind else "",
         number.employee_name or "",
-        DEVICE_TYPE_IN_RUSSIAN.get(number.device_type or "", number.device_type or ""),
+        words.device_type(number.device_type),
         number.device_model or "",
-        number.deadline_at.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M"),
+        deadline.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M") if deadline else "",
     ]
+    left: Cell = days_left(deadline, now=now) if deadline else ""
     flag: Cell = number.flag_days if number.flag_days is not None else ""
-    return [*(neutralise(t) for t in text), days_left(number.deadline_at, now=now), flag]
+    return [*text, left, flag, words.state[standing(number, now)]]
 
 
-def at_risk_csv(numbers: Iterable[AtRiskNumber], *, now: dt.datetime) -> Iterator[bytes]:
+def at_risk_csv(
+    numbers: Iterable[AtRiskNumber], *, now: dt.datetime, language: Language
+) -> Iterator[bytes]:
     """The at-risk numbers as CSV chunks: UTF-8 with a BOM first, ";" and CRLF."""
-    return excel_csv(AT_RISK_HEADERS, (_cells(number, now) for number in numbers))
+    words = _Words(language)
+    rows = (_cells(number, now, words) for number in numbers)
+    return excel_csv(at_risk_headers(language), rows)
 
 
-def at_risk_xlsx(numbers: Iterable[AtRiskNumber], *, now: dt.datetime, path: Path) -> None:
-    """The at-risk numbers as an XLSX file at `path`, the same columns as `at_risk_csv`.
-
-    Constant-memory mode streams each row to a temporary file as it is written; text goes in
-    with `write_string`, so nothing is ever stored as a formula.
-    """
-    workbook = xlsxwriter.Workbook(
-        str(path),
-        {
-            "constant_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-        },
+def at_risk_xlsx(
+    numbers: Iterable[AtRiskNumber], *, now: dt.datetime, path: Path, language: Language
+) -> None:
+    """The at-risk numbers as an XLSX file at `path`, the same columns as `at_risk_csv`."""
+    words = _Words(language)
+    excel_xlsx(
+        path,
+        sheet_name=say("export.sheet.at_risk", language),
+        header=at_risk_headers(language),
+        widths=_WIDTHS,
+        rows=(_cells(number, now, words) for number in numbers),
+        truncated=say("export.truncated", language),
     )
-    try:
-        bold = workbook.add_format({"bold": True})
-        sheet = workbook.add_worksheet(XLSX_SHEET)
-        for col, width in enumerate(_WIDTHS):
-            sheet.set_column(col, col, width)
-        for col, title in enumerate(AT_RISK_HEADERS):
-            sheet.write_string(0, col, neutralise(title), bold)
-        sheet.freeze_panes(1, 0)
-        last = 0
-        for line, number in enumerate(numbers, start=1):
-            if line == XLSX_MAX_ROWS - 1:
-                # The last row Excel has: say the report goes on, rather than drop rows unsaid.
-                sheet.write_string(line, 0, XLSX_TRUNCATED)
-                break
-            for col, value in enumerate(_cells(number, now)):
-                if isinstance(value, int):
-                    sheet.write_number(line, col, value)
-                else:
-                    sheet.write_string(line, col, xlsx_text(value))
-            last = line
-        sheet.autofilter(0, 0, last, len(AT_RISK_HEADERS) - 1)
-    finally:
-        workbook.close()

@@ -17,6 +17,7 @@ from app.companies.models import CorporateSubscriber, Operator
 from app.companies.service import get_operator, get_subscriber
 from app.core.deps import RuntimeDep, SessionDep
 from app.core.errors import FieldProblem, InvalidInput, NotFound
+from app.core.messages import Text
 from app.people.models import Person
 from app.people.service import find_person
 from app.sandbox.schemas import SandboxToken, SandboxTokenRequest
@@ -24,9 +25,10 @@ from app.sandbox.schemas import SandboxToken, SandboxTokenRequest
 router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 
 
-def _missing(field: str, why: str) -> InvalidInput:
+def _missing(field: str) -> InvalidInput:
+    why = Text(f"sandbox.token.needs.{field}")
     return InvalidInput(
-        f"'{field}' is needed: {why}.", errors=[FieldProblem(field, "missing", why)]
+        Text("sandbox.token.missing", field=field), errors=[FieldProblem(field, "missing", why)]
     )
 
 
@@ -41,23 +43,23 @@ def mint_token(
     subject = body.subject
     if body.role is Role.COMPANY_ADMIN:
         if body.company_id is None:
-            raise _missing("company_id", "an admin token names its company")
+            raise _missing("company_id")
         get_subscriber(session, subscriber_id=body.company_id)
         principal = Principal(
             body.role, subject or f"admin@company-{body.company_id}", company_id=body.company_id
         )
     elif body.role is Role.OPERATOR_SYSTEM:
         if body.operator_id is None:
-            raise _missing("operator_id", "an operator system token names its operator")
+            raise _missing("operator_id")
         operator = get_operator(session, operator_id=body.operator_id)
         principal = Principal(
             body.role, subject or f"operator:{operator.code}", operator_id=operator.id
         )
     elif body.role is Role.PERSON:
         if not subject:
-            raise _missing("subject", "a person token names the person's portal subject")
+            raise _missing("subject")
         if find_person(session, portal_subject=subject) is None:
-            raise NotFound(f"The sandbox portal knows no person '{subject}'.")
+            raise NotFound(Text("sandbox.person.unknown", subject=subject))
         principal = Principal(body.role, subject)
     else:
         principal = Principal(body.role, subject or "staff@operator")
@@ -95,14 +97,14 @@ def demo_principal(session: Session, role: Role) -> Principal:
     if role is Role.COMPANY_ADMIN:
         company_id = session.scalar(select(func.min(CorporateSubscriber.id)))
         if company_id is None:
-            raise NotFound("No company yet: load the demo data with `simreg demo`.")
+            raise NotFound(Text("sandbox.demo.no_company"))
         return Principal(role, "admin@demo", company_id=company_id)
     if role is Role.OPERATOR_SYSTEM:
         operator = session.scalars(select(Operator).order_by(Operator.id).limit(1)).first()
         if operator is None:
-            raise NotFound("No operator yet: load the demo data with `simreg demo`.")
+            raise NotFound(Text("sandbox.demo.no_operator"))
         return Principal(role, f"operator:{operator.code}", operator_id=operator.id)
     subject = session.scalar(select(Person.portal_subject).order_by(Person.id).limit(1))
     if subject is None:
-        raise NotFound("No person yet: load the demo data with `simreg demo`.")
+        raise NotFound(Text("sandbox.demo.no_person"))
     return Principal(role, subject)

@@ -13,6 +13,7 @@ from app.core.clock import FixedClock, SystemClock
 from app.core.deps import RuntimeDep
 from app.core.dev_clock import SharedClock
 from app.core.errors import FieldProblem, InvalidInput
+from app.core.messages import Text
 from app.scheduler import service
 from app.scheduler.schemas import ClockIn, ClockOut, JobOut, JobRunOut
 
@@ -47,8 +48,8 @@ def set_clock(body: ClockIn, runtime: RuntimeDep, _: Staff) -> ClockOut:
     run the deadline job to see the suspensions. Jobs and requests use the moved clock."""
     if (body.now is None) == (body.advance_days is None):
         raise InvalidInput(
-            "Give either now or advance_days.",
-            errors=[FieldProblem("now", "clock.one_of", "send now or advance_days, not both")],
+            Text("clock.one_of"),
+            errors=[FieldProblem("now", "clock.one_of", Text("clock.one_of.field"))],
         )
     current = runtime.clock.now()
     target = (

@@ -25,6 +25,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.core.errors import NotFound
+from app.core.messages import Text
 from app.core.metrics import JOB_DURATION, JOB_RUNS
 from app.core.runtime import Runtime
 from app.db.session import insert_ignoring_duplicates, unit_of_work
@@ -84,7 +85,7 @@ def get_job(name: str) -> Job:
     """A job by name, or NotFound naming the jobs there are."""
     job = JOBS.get(name)
     if job is None:
-        raise NotFound(f"No job '{name}'. Jobs: {', '.join(sorted(JOBS))}.")
+        raise NotFound(Text("job.unknown", name=name, jobs=", ".join(sorted(JOBS))))
     return job
 
 

@@ -15,7 +15,7 @@ from typing import Literal, NamedTuple
 
 import xlsxwriter
 
-from app.core.excel import CSV_BOM, XLSX_MAX_ROWS, excel_csv, neutralise, xlsx_text
+from app.core.excel import CSV_BOM, XLSX_MAX_ROWS, excel_csv, xlsx_text
 from app.core.messages import DEFAULT, Language, say
 from app.uploads.reading.columns import DEVICE_TYPES, DOC_TYPES, REPORT_COLUMNS, is_report_column
 
@@ -193,7 +193,7 @@ def error_report_csv(
     layout = _Layout(header, language)
     return excel_csv(
         layout.titles,
-        ([neutralise(c) for c in layout.cells(row)] for row in rows),
+        (layout.cells(row) for row in rows),
         delimiter=delimiter,
     )
 

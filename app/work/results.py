@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
+from app.core.messages import Text
 from app.work import repository
 from app.work.models import WorkItem, WorkStatus
 from app.work.repository import FinalResult
@@ -61,7 +62,7 @@ class ResultOutcome:
     item_id: int
     status: ResultStatus
     item_status: WorkStatus | None
-    message: str | None = None
+    message: Text | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def _decide(
     """The answer for a result that cannot be recorded, or None when it may be."""
     if stored is None:
         return ResultOutcome(
-            item_id, ResultStatus.NOT_FOUND, None, f"Work item {item_id} was not found."
+            item_id, ResultStatus.NOT_FOUND, None, Text("work.not_found", item_id=item_id)
         )
     if stored.status in FINAL_STATUSES:
         if stored.outcome == wanted.outcome and stored.detail == wanted.detail:
@@ -120,16 +121,14 @@ def _decide(
             item_id,
             ResultStatus.CONFLICT,
             stored.status,
-            f"Work item {item_id} already has the result '{stored.outcome}'"
-            + (f" ({stored.detail})" if stored.detail else "")
-            + "; a result is recorded once.",
+            Text("work.result_recorded", item_id=item_id, outcome=stored.outcome),
         )
     if stored.attempts == 0:
         return ResultOutcome(
             item_id,
             ResultStatus.CONFLICT,
             stored.status,
-            f"Work item {item_id} has not been leased yet; lease it before reporting on it.",
+            Text("work.not_leased", item_id=item_id),
         )
     if worker is not None and stored.leased_by != worker:
         # The caller's lease ended and another worker took the item: the result is theirs now.
@@ -137,8 +136,7 @@ def _decide(
             item_id,
             ResultStatus.CONFLICT,
             stored.status,
-            f"Work item {item_id} is leased by another worker since your lease ended; "
-            "its result belongs to that lease.",
+            Text("work.leased_by_another", item_id=item_id),
         )
     return None
 
@@ -193,8 +191,7 @@ def record_results(
                 item_id,
                 ResultStatus.CONFLICT,
                 None if now_stored is None else now_stored.status,
-                f"Work item {item_id} changed while this result was being recorded; "
-                "read it and retry.",
+                Text("work.changed_meanwhile", item_id=item_id),
             )
         answers.append(answer)
     return answers
@@ -250,10 +247,10 @@ def record_result(
         now=now,
     )
     if answer.status is ResultStatus.NOT_FOUND:
-        raise NotFound(answer.message or f"Work item {item_id} was not found.")
+        raise NotFound(answer.message or Text("work.not_found", item_id=item_id))
     if answer.status is ResultStatus.CONFLICT:
         raise Conflict(
-            answer.message or f"Work item {item_id} cannot take this result.",
+            answer.message or Text("work.conflict", item_id=item_id),
             item_id=item_id,
             item_status=None if answer.item_status is None else answer.item_status.value,
         )

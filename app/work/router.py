@@ -13,6 +13,7 @@ from app.auth.service import Principal, Role
 from app.core.deps import ClockDep, RuntimeDep, SessionDep
 from app.core.errors import Forbidden
 from app.core.integers import RowId
+from app.core.messages import LanguageDep, Text
 from app.work import service as work
 from app.work.models import WorkStatus
 from app.work.results import ResultIn, ResultStatus, record_result, record_results
@@ -36,7 +37,7 @@ OperatorSystem = Annotated[Principal, require(Role.OPERATOR_SYSTEM)]
 def _operator_id(caller: Principal) -> int:
     if caller.operator_id is None:
         # An operator system principal always carries its operator; refuse rather than guess.
-        raise Forbidden("This operator system credential names no operator.")
+        raise Forbidden(Text("work.no_operator"))
     return caller.operator_id
 
 
@@ -78,7 +79,11 @@ def lease_work(
 
 @router.post("/results", response_model=BatchOut)
 def post_results(
-    body: BatchIn, session: SessionDep, clock: ClockDep, caller: OperatorSystem
+    body: BatchIn,
+    session: SessionDep,
+    clock: ClockDep,
+    caller: OperatorSystem,
+    language: LanguageDep,
 ) -> BatchOut:
     """Report many results at once. Each gets its own answer: `recorded`, `unchanged` (the
     same result was stored before), `conflict` or `not_found`; the others are stored anyway."""
@@ -101,7 +106,10 @@ def post_results(
         not_found=totals[ResultStatus.NOT_FOUND],
         results=[
             ResultOut(
-                item_id=a.item_id, status=a.status, item_status=a.item_status, message=a.message
+                item_id=a.item_id,
+                status=a.status,
+                item_status=a.item_status,
+                message=None if a.message is None else a.message(language),
             )
             for a in answers
         ],

@@ -192,7 +192,7 @@ class TestBadCredentials:
         past = int((dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).timestamp())
         token = jwt.encode(self._claims(settings, exp=past), settings.jwt_secret, algorithm="HS256")
         body = _assert_problem(self._get(client, token), 401)
-        assert "expired" in body["detail"]
+        assert "истёк" in body["detail"]
 
     def test_wrong_signature(self, client: TestClient, settings: Settings) -> None:
         token = jwt.encode(
@@ -254,7 +254,7 @@ class TestTokensForWhatTheRegistryDoesNotHold:
 
         for path in ("/api/v1/companies/999/numbers", "/api/v1/companies/999/uploads"):
             body = _assert_problem(client.get(path, headers=headers), 401)
-            assert "company 999" in body["detail"]
+            assert "компании 999" in body["detail"]
 
     def test_an_operator_system_of_an_operator_that_does_not_exist(
         self, client: TestClient, settings: Settings
@@ -262,7 +262,7 @@ class TestTokensForWhatTheRegistryDoesNotHold:
         headers = self._token(settings, role="operator_system", sub="op:x", operator_id=999)
 
         body = _assert_problem(client.get("/api/v1/operator/numbers", headers=headers), 401)
-        assert "operator 999" in body["detail"]
+        assert "оператора 999" in body["detail"]
 
     def test_an_admin_of_a_company_that_exists_is_let_in(
         self, client: TestClient, settings: Settings, two_companies: tuple[Any, Any]

@@ -248,7 +248,7 @@ class TestBadInput:
             },
             headers=headers,
         )
-        assert "identity portal" in _problem(response, 404)["detail"]
+        assert "Госуслуги ещё не передали" in _problem(response, 404)["detail"]
         _problem(client.get("/api/v1/me/claims", headers=headers), 404)
 
     def test_only_a_person_may_claim(self, client: TestClient) -> None:

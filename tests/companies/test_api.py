@@ -516,7 +516,7 @@ class TestLiquidation:
         again = liquidate(client, world["company"]["id"], liquidated_on="2026-11-01")
 
         problem = assert_problem(again, 409, "conflict")
-        assert "liquidated already" in problem["detail"]
+        assert "уже ликвидирована" in problem["detail"]
         company = client.get(
             f"/api/v1/companies/{world['company']['id']}", headers=staff_headers(client)
         ).json()

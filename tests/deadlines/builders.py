@@ -68,11 +68,20 @@ def numbers(
     return [n["id"] for n in response.json()["numbers"]]
 
 
-def name_user(client: TestClient, w: dict[str, Any], number_id: int, body: dict[str, Any]) -> str:
-    """The admin names the number's user; returns the outcome (created, superseded, …)."""
+def name_user(
+    client: TestClient,
+    w: dict[str, Any],
+    number_id: int,
+    body: dict[str, Any],
+    *,
+    replace: bool = False,
+) -> str:
+    """The admin names the number's user (`replace` a confirmed one); returns the outcome
+    (created, superseded, …)."""
     response = client.put(
         f"/api/v1/companies/{w['company']['id']}/numbers/{number_id}/registration",
         json=body,
+        params={"replace": "true"} if replace else None,
         headers=w["admin"],
     )
     assert response.status_code == 200, response.text

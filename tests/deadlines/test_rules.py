@@ -123,7 +123,10 @@ class TestSeededRules:
         assert confirmed.status_code == 200, confirmed.text
         run_at(runtime, clock, START)
         assert number_row(runtime, number_id).status.value == "active"
-        assert name_user(client, w, number_id, employee(last_name="Петров")) == "superseded"
+        assert (
+            name_user(client, w, number_id, employee(last_name="Петров"), replace=True)
+            == "superseded"
+        )
         report = run_at(runtime, clock, START)
         row = number_row(runtime, number_id)
         # The later of the legacy deadline and 15 days from the change (23 November).

@@ -193,7 +193,7 @@ class TestSuspension:
         assert last["actor_kind"] == "operator_job"
         assert last["actor_id"] == "deadlines"
         assert "deadline passed" in last["reason"]
-        assert detail["status_text"].startswith("Service is suspended")
+        assert detail["status_text"].startswith("Обслуживание приостановлено")
 
     def test_a_confirmation_reactivates_a_suspended_number(
         self, client: TestClient, runtime: Runtime, clock: FixedClock

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.companies.models import CorporateSubscriber
 from app.config import Environment
 from app.core.clock import FixedClock
+from app.core.messages import say
 from app.core.runtime import Runtime
 from app.notifications.delivery import deliver_due
 from app.notifications.service import check_notify_email
@@ -155,7 +156,7 @@ class TestSettings:
         )
         problem = assert_problem(response, 422, "invalid-input")
         assert fields_of(problem) == {"notify_webhook_url": "notify_webhook_url.insecure"}
-        assert "production" in problem["errors"][0]["message"]
+        assert problem["errors"][0]["message"] == say("webhook_url.insecure.production")
 
     @pytest.mark.parametrize(
         "address", ["admin@почта.рф", "first.last+sim@sub.romashka.example", "a@b.co"]

@@ -167,7 +167,7 @@ class TestAddingNumbers:
             {
                 "field": "msisdn",
                 "code": "msisdn.held_by_another_operator",
-                "message": "+79123456789 is held by another operator",
+                "message": "номер +79123456789 обслуживается другим оператором",
             }
         ]
         assert _count(session, PhoneNumber) == 1
@@ -208,6 +208,22 @@ class TestListingNumbers:
         response = client.get(f"{world['base']}?{query}", headers=world["admin"])
         assert response.status_code == 200, response.text
         return [n["id"] for n in response.json()["items"]]
+
+    def test_each_status_is_in_plain_words_in_the_language_asked(
+        self, client: TestClient, world: dict[str, Any]
+    ) -> None:
+        words = {}
+        for language in ("ru", "en"):
+            response = client.get(
+                world["base"], headers={**world["admin"], "Accept-Language": language}
+            )
+            words[language] = {n["status"]: n["status_text"] for n in response.json()["items"]}
+        assert words["ru"] == {
+            "pending_confirmation": "Компания указала пользователя; пользователь ещё не "
+            "подтвердил это.",
+            "unregistered": "Пользователь номера ещё не указан.",
+        }
+        assert words["en"]["unregistered"] == "Nobody is registered as the user of this number yet."
 
     def test_filter_by_status(self, client: TestClient, world: dict[str, Any]) -> None:
         ids = world["ids"]
@@ -330,7 +346,11 @@ class TestNamingTheUser:
             json={"status": "active", "reason": "confirmed"},
             headers=staff_headers(client),
         )
-        response = self._put(client, world, employee(last_name="Сидоров", doc_number="4600 111222"))
+        sidorov = employee(last_name="Сидоров", doc_number="4600 111222")
+        assert self._put(client, world, sidorov).status_code == 409  # confirmed: needs consent
+        response = client.put(
+            world["path"] + "/registration?replace=true", json=sidorov, headers=world["admin"]
+        )
         assert response.json()["number"]["status"] == "pending_confirmation"
 
     def test_device_waits_for_the_matching_step(
@@ -443,7 +463,9 @@ class TestNamingTheUser:
 
     def test_unknown_kind(self, client: TestClient, world: dict[str, Any]) -> None:
         body = _problem(self._put(client, world, {"kind": "robot"}), 422)
-        assert body["errors"][0]["field"] == "kind" or "kind" in body["errors"][0]["message"]
+        assert body["errors"][0]["field"] == "kind"
+        assert body["errors"][0]["code"] == "union_tag_invalid"
+        assert "'employee', 'device'" in body["errors"][0]["message"]
 
 
 class TestStatusByHand:

@@ -1,4 +1,4 @@
-"""The at-risk numbers of a company as CSV and XLSX for Russian Excel."""
+"""The at-risk, overdue and suspended numbers of a company as CSV and XLSX for Russian Excel."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from python_calamine import CalamineWorkbook
 from app.core.clock import FixedClock
 from app.core.runtime import Runtime
 from app.reports.service import at_risk_numbers
-from app.reports.spreadsheets import AT_RISK_HEADERS
+from app.reports.spreadsheets import at_risk_headers
 from tests.builders import device, employee, make_company_with_numbers, valid_snils
 from tests.reports.builders import put_numbers_in_state
 
@@ -39,10 +39,12 @@ def _register(client: TestClient, company: dict[str, Any], number_id: int, body:
     assert response.status_code == 200, response.text
 
 
-def _csv(client: TestClient, company: dict[str, Any]) -> list[list[str]]:
+def _csv(
+    client: TestClient, company: dict[str, Any], headers: dict[str, str] | None = None
+) -> list[list[str]]:
     response = client.get(
         f"/api/v1/companies/{company['company']['id']}/report/at-risk.csv",
-        headers=company["admin"],
+        headers={**company["admin"], **(headers or {})},
     )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
@@ -101,7 +103,7 @@ class TestCsv:
 
         table = _csv(client, registry)
 
-        assert table[0] == AT_RISK_HEADERS
+        assert table[0] == at_risk_headers("ru")
         assert [row[0] for row in table[1:]] == [
             _cell(numbers[1]["msisdn"]),
             _cell(numbers[3]["msisdn"]),
@@ -125,6 +127,7 @@ class TestCsv:
             "25.11.2026 11:00",
             "3",
             "3",
+            "Под угрозой",
         ]
         assert rows[_cell(numbers[3]["msisdn"])][1:] == [
             "expired",
@@ -136,7 +139,37 @@ class TestCsv:
             "23.11.2026 10:00",
             "0",
             "",
+            "Срок прошёл",
         ]
+
+    def test_suspended_numbers_are_in_it_and_say_so(
+        self, client: TestClient, runtime: Runtime, clock: FixedClock
+    ) -> None:
+        company = make_company_with_numbers(client, count=3)
+        ids = [n["id"] for n in company["numbers"]]
+        now = clock.now()
+        put_numbers_in_state(runtime, [ids[0]], status="suspended", deadline_at=now - 3 * DAY)
+        # Suspended by hand, with no deadline: it still needs the admin, after the dated ones.
+        put_numbers_in_state(runtime, [ids[1]], status="suspended", deadline_at=None)
+        put_numbers_in_state(runtime, [ids[2]], status="unregistered", deadline_at=now + DAY)
+
+        table = _csv(client, company)
+
+        assert [(row[0], row[1], row[10]) for row in table[1:]] == [
+            (_cell(company["numbers"][0]["msisdn"]), "suspended", "Приостановлен"),
+            (_cell(company["numbers"][2]["msisdn"]), "unregistered", "Под угрозой"),
+            (_cell(company["numbers"][1]["msisdn"]), "suspended", "Приостановлен"),
+        ]
+        assert table[3][7:10] == ["", "", ""]
+
+    def test_titled_in_english_when_asked(
+        self, client: TestClient, registry: dict[str, Any]
+    ) -> None:
+        table = _csv(client, registry, {"Accept-Language": "en"})
+
+        assert table[0][:3] == ["Phone number", "Status", "Status in words"]
+        assert table[0][-1] == "Standing"
+        assert {row[-1] for row in table[1:]} == {"At risk", "Overdue"}
 
     def test_overdue_days_are_zero_or_negative(
         self, client: TestClient, registry: dict[str, Any]
@@ -188,7 +221,7 @@ class TestCsv:
         ids = [n["id"] for n in company["numbers"]]
         put_numbers_in_state(runtime, ids, status="active", deadline_at=None)
 
-        assert _csv(client, company) == [AT_RISK_HEADERS]
+        assert _csv(client, company) == [at_risk_headers("ru")]
 
 
 class TestXlsx:
@@ -197,7 +230,7 @@ class TestXlsx:
     ) -> None:
         table = _xlsx(client, registry)
 
-        assert table[0] == AT_RISK_HEADERS
+        assert table[0] == at_risk_headers("ru")
         csv_rows = _csv(client, registry)[1:]
         assert [row[:8] for row in table[1:]] == [row[:8] for row in csv_rows]
         assert [row[8] for row in table[1:]] == [-1, 0, 3]

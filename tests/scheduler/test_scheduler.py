@@ -197,7 +197,7 @@ class TestCommand:
     def test_an_unknown_job_exits_2(self, settings: Settings) -> None:
         result = self._simreg(settings, "jobs", "run", "weekly")
         assert result.returncode == 2
-        assert "Jobs: deadlines" in result.stderr
+        assert "Задачи «weekly» нет. Есть задачи: deadlines" in result.stderr
 
 
 class TestDevClock:

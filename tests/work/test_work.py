@@ -195,7 +195,7 @@ def test_a_late_result_counts_unless_another_worker_took_the_item(
     assert taken["id"] == two["id"]
     refused = _result(client, setup, two["id"], outcome="done", worker="w1")
     assert refused.status_code == 409
-    assert "another worker" in refused.json()["detail"]
+    assert "другой обработчик" in refused.json()["detail"]
     assert _result(client, setup, two["id"], outcome="done", worker="w2").status_code == 200
 
 
