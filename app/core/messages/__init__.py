@@ -50,10 +50,11 @@ def translations(language: Language) -> gettext.GNUTranslations:
     return merged
 
 
-def codes(language: Language) -> set[str]:
+@cache
+def codes(language: Language) -> frozenset[str]:
     """Every code the catalogs of `language` word (plural entries once)."""
     keys = translations(language)._catalog  # type: ignore[attr-defined]
-    return {key[0] if isinstance(key, tuple) else key for key in keys if key}
+    return frozenset(key[0] if isinstance(key, tuple) else key for key in keys if key)
 
 
 def say(code: str, language: Language = DEFAULT, /, **values: object) -> str:
