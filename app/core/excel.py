@@ -94,10 +94,10 @@ def excel_xlsx(
     truncated: str = XLSX_TRUNCATED,
 ) -> None:
     """`header` and `rows` as an XLSX file at `path`, one sheet with a bold, frozen, filtered
-    header. Text cells are written as string cells as they are (a string cell never runs as a
-    formula, so it needs no marker), integers as numbers. Constant-memory mode streams each row to a temporary file as it is written, so a
-    million rows never sit in memory; past Excel's last row, `truncated` says the list goes on.
-    """
+    header. Text cells are written as string cells as they are (a string cell never runs as
+    a formula, so it needs no marker), integers as numbers. Constant-memory mode streams each
+    row to a temporary file as it is written, so a million rows never sit in memory; past
+    Excel's last row, `truncated` says the list goes on."""
     workbook = xlsxwriter.Workbook(
         str(path),
         {
@@ -129,4 +129,3 @@ def excel_xlsx(
         sheet.autofilter(0, 0, last, len(header) - 1)
     finally:
         workbook.close()
-

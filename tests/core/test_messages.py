@@ -4,9 +4,12 @@ Russian plurals in three forms, and the language a request asks for."""
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
 
+from app.core import messages
 from app.core.messages import LANGUAGES, Text, codes, language_of, say, translations
 
 
@@ -19,6 +22,18 @@ def _texts(language: str, code: str) -> list[str]:
     if (code, 0) in catalog:
         return [text for key, text in catalog.items() if isinstance(key, tuple) and key[0] == code]
     return [catalog[code]]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_each_code_lives_in_one_catalog(language: str) -> None:
+    homes: dict[str, list[str]] = {}
+    for path in sorted((Path(messages.__file__).parent / language).glob("*.po")):
+        with path.open("rb") as po:
+            for message in read_po(po):
+                if message.id:
+                    code = message.id if isinstance(message.id, str) else message.id[0]
+                    homes.setdefault(code, []).append(path.name)
+    assert not {code: files for code, files in homes.items() if len(files) > 1}
 
 
 def test_every_code_is_worded_in_both_languages() -> None:

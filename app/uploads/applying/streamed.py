@@ -22,6 +22,7 @@ from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
+from app.core.messages import Text
 from app.db.bulk import copy_csv
 from app.db.units import commit_batch
 from app.deadlines.settle import settle_new_users
@@ -233,7 +234,7 @@ def _apply_registrations(session: Session, batch: PreparedBatch) -> None:
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != len(batch.ended):  # type: ignore[attr-defined]
-            raise Conflict(f"registrations of upload {batch.upload_id} ended meanwhile; try again")
+            raise Conflict(Text("upload.registrations_ended", upload_id=batch.upload_id))
     checkpoints.reach("apply.superseded_ended")
     columns, slices = batch.registrations
     copy_csv(session, "registrations", columns, slices)
