@@ -233,6 +233,9 @@ def _field_problem(err: Mapping[str, Any], language: Language) -> dict[str, str]
     with a catalog code, which is worded itself."""
     kind = str(err.get("type", "invalid"))
     context = {key: _plain(value) for key, value in (err.get("ctx") or {}).items()}
+    if language == "ru" and isinstance(context.get("expected"), str):
+        # pydantic lists the allowed values as "'a', 'b' or 'c'"
+        context["expected"] = str(context["expected"]).replace("' or '", "' или '")
     own = str(context.get("error", "")) if kind in _OWN_VALIDATORS else ""
     try:
         if own in codes(language):

@@ -157,3 +157,23 @@ def test_pydantic_context_fills_the_message() -> None:
         _field_problem(error, "ru")["message"] == "слишком длинно: не больше 3 символов; сократите"
     )
     assert _field_problem(error, "en")["message"] == "too long: at most 3 characters; shorten it"
+
+
+class TestAnUnknownChoice:
+    def _post(self, client: TestClient, headers: dict[str, str]) -> Any:
+        world = make_company_with_numbers(client, count=1)
+        return client.post(
+            f"/api/v1/companies/{world['company']['id']}/uploads",
+            files={"file": ("list.csv", b"x", "text/csv")},
+            data={"mode": "dry_run"},
+            headers={**world["admin"], **headers},
+        )
+
+    def test_lists_the_choices_in_russian(self, client: TestClient) -> None:
+        error = _problem(self._post(client, {}), 422, "ru")["errors"][0]
+        assert error["field"] == "mode"
+        assert error["message"].endswith("'validate' или 'apply'")
+
+    def test_lists_the_choices_in_english_when_asked(self, client: TestClient) -> None:
+        error = _problem(self._post(client, EN), 422, "en")["errors"][0]
+        assert error["message"].endswith("'validate' or 'apply'")

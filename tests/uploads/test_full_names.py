@@ -158,7 +158,7 @@ class TestAnHrExport:
         }
         first = result["first_errors"][0]
         assert (first["column"], first["header"]) == ("full_name", "ФИО")
-        assert first["message"].startswith("В колонке «ФИО» одно слово")
+        assert first["message"].startswith("В столбце «ФИО» одно слово")
         assert result["first_errors"][-1]["column"] == "birth_date"
 
     def test_full_name_beside_last_name_is_refused_clearly(

@@ -125,12 +125,12 @@ class TestInRussianUnlessAskedOtherwise:
         response = upload(client, cid, world["admin"], content)
         result = _result(client, world, response)
         assert result["failure_code"] == "header.no_known_columns"
-        assert result["failure_message"].startswith("В заголовке нет ни колонок сотрудника")
+        assert result["failure_message"].startswith("В заголовке нет ни столбцов сотрудника")
         header[1:1] = ["Имя", "Дата рождения"]
         response = upload(client, cid, world["admin"], csv_bytes(header, [["1", "Иван", "2", "3"]]))
         result = _result(client, world, response)
-        assert result["failure_message"].startswith("В заголовке нет колонки «Фамилия».")
-        assert "одна колонка «ФИО»" in result["failure_message"]
+        assert result["failure_message"].startswith("В заголовке нет столбца «Фамилия».")
+        assert "один столбец «ФИО»" in result["failure_message"]
         english = _result(client, world, response, **EN)
         assert english["failure_message"].startswith("The header has no column 'Фамилия';")
 
@@ -146,7 +146,7 @@ class TestInRussianUnlessAskedOtherwise:
         assert russian["column"] == "msisdn"
         assert russian["header"] == "Телефон"
         assert russian["message"].startswith(
-            "Номер из колонки «Телефон» есть в файле ещё в строке 3"
+            "Номер из столбца «Телефон» есть в файле ещё в строке 3"
         )
         english = _result(client, world, response, **EN)["first_errors"][0]
         assert english["message"].startswith('The number in "Телефон" appears again in row 3')
