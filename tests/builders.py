@@ -268,3 +268,8 @@ def disposition_name(params: dict[str, str]) -> str:
     charset, _, encoded = params["filename*"].partition("''")
     assert charset == "UTF-8"
     return unquote(encoded, encoding="utf-8", errors="strict")
+
+
+def unmarked(cells: list[str]) -> list[str]:
+    """CSV cells as Excel and simreg's reader take them: one leading text marker (') dropped."""
+    return [cell[1:] if cell.startswith("'") else cell for cell in cells]

@@ -83,7 +83,7 @@ class TestWithoutTheVersion:
         assert number.put(device()).status_code == 200
         put_numbers_in_state(runtime, [number.id], status="active", deadline_at=None)
 
-        _problem(number.put(device(identifier="SN-2")), 409, "registration-version-required")
+        _problem(number.put(device(identifier="SN-200002")), 409, "registration-version-required")
 
     def test_the_same_user_again_needs_nothing(self, number: Number) -> None:
         response = number.put(employee())
