@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -130,16 +130,20 @@ def _page(
 
 
 def _filter(
-    status_: list[NumberStatus] | None,
-    kind: SimKind | None,
-    deadline_before: dt.datetime | None,
-    q: str | None,
+    status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
+    kind: SimKind | None = None,
+    deadline_before: dt.datetime | None = None,
+    q: Annotated[str | None, Query(max_length=16, description="Digits of the number")] = None,
 ) -> service.NumberFilter:
+    """The listing's filters, as the listings and the export take them."""
     if deadline_before is not None and deadline_before.tzinfo is None:
         deadline_before = deadline_before.replace(tzinfo=dt.UTC)
     return service.NumberFilter(
         statuses=status_ or (), kind=kind, deadline_before=deadline_before, text=q
     )
+
+
+FilterDep = Annotated[service.NumberFilter, Depends(_filter)]
 
 
 @router.get("/companies/{company_id}/numbers", response_model=NumberPage)
@@ -149,10 +153,7 @@ def list_company_numbers(
     cursors: CursorDep,
     principal: PrincipalDep,
     language: LanguageDep,
-    status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
-    kind: SimKind | None = None,
-    deadline_before: dt.datetime | None = None,
-    q: Annotated[str | None, Query(max_length=16, description="Digits of the number")] = None,
+    flt: FilterDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> NumberPage:
@@ -163,7 +164,7 @@ def list_company_numbers(
         cursors,
         cursor=cursor,
         limit=limit,
-        flt=_filter(status_, kind, deadline_before, q),
+        flt=flt,
         language=language,
         subscriber_id=company_id,
     )
@@ -186,10 +187,7 @@ def export_company_numbers(
     clock: ClockDep,
     principal: PrincipalDep,
     language: LanguageDep,
-    status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
-    kind: SimKind | None = None,
-    deadline_before: dt.datetime | None = None,
-    q: Annotated[str | None, Query(max_length=16, description="Digits of the number")] = None,
+    flt: FilterDep,
 ) -> Response:
     """Every number of a company that the listing's filters let through, as CSV or XLSX for
     Excel (column titles in the request's language), streamed; users as the listing shows them,
@@ -200,9 +198,7 @@ def export_company_numbers(
         inn = get_subscriber(session, subscriber_id=company_id).inn
     now = clock.now()
     filename = f"simreg-numbers-{inn}-{now.astimezone(MOSCOW):%Y-%m-%d}.{fmt}"
-    lines = exports.company_numbers(
-        runtime.sessions, company_id=company_id, flt=_filter(status_, kind, deadline_before, q)
-    )
+    lines = exports.company_numbers(runtime.sessions, company_id=company_id, flt=flt)
     if fmt == "xlsx":
         return spooled_file(
             lambda path: exports.numbers_xlsx(lines, now=now, path=path, language=language),
@@ -222,10 +218,7 @@ def list_operator_numbers(
     cursors: CursorDep,
     caller: OperatorSystem,
     language: LanguageDep,
-    status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
-    kind: SimKind | None = None,
-    deadline_before: dt.datetime | None = None,
-    q: Annotated[str | None, Query(max_length=16)] = None,
+    flt: FilterDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> NumberPage:
@@ -235,7 +228,7 @@ def list_operator_numbers(
         cursors,
         cursor=cursor,
         limit=limit,
-        flt=_filter(status_, kind, deadline_before, q),
+        flt=flt,
         language=language,
         operator_id=caller.operator_id,
     )
