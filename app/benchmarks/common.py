@@ -220,3 +220,20 @@ def wait_until_answering(
             pass
         time.sleep(0.2)
     return f"{url} did not answer 200 within {timeout} s"
+
+
+def bench_runtime(url: str, upload_dir: str) -> Any:
+    """A dev runtime on `url` with uploads under `upload_dir`, its clock standing at NOW and
+    its log quiet: what a bench's child process measures with."""
+    from app.config import Environment, Settings
+    from app.core.clock import FixedClock
+    from app.core.runtime import Runtime
+
+    settings = Settings(
+        env=Environment.DEV,
+        database_url=url,
+        upload_dir=upload_dir,
+        log_level="WARNING",
+        _env_file=None,
+    )
+    return Runtime.build(settings, clock=FixedClock(NOW))

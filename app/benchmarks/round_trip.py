@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.benchmarks.common import NOW, bench_database, peak_rss_mb, run_child, seed_company
+from app.benchmarks.common import (
+    NOW,
+    bench_database,
+    bench_runtime,
+    peak_rss_mb,
+    run_child,
+    seed_company,
+)
 from app.benchmarks.upload import FIRST_MSISDN, HEADER, list_rows
 
 
@@ -42,18 +49,7 @@ def write_refused_list(path: Path, rows: int) -> None:
 
 def _child(url: str, upload_dir: str, company_id: str, file: str) -> dict[str, Any]:
     """Upload the list, then time each error file's download and its upload as written."""
-    from app.config import Environment, Settings
-    from app.core.clock import FixedClock
-    from app.core.runtime import Runtime
-
-    settings = Settings(
-        env=Environment.DEV,
-        database_url=url,
-        upload_dir=upload_dir,
-        log_level="WARNING",
-        _env_file=None,
-    )
-    runtime = Runtime.build(settings, clock=FixedClock(NOW))
+    runtime = bench_runtime(url, upload_dir)
     first = _upload(runtime, int(company_id), Path(file))
     figures: dict[str, Any] = {"rows": first["rejected"]}
     for fmt in ("csv", "xlsx"):

@@ -18,6 +18,7 @@ from typing import Any
 from app.benchmarks.common import (
     NOW,
     bench_database,
+    bench_runtime,
     peak_rss_mb,
     run_child,
     scratch,
@@ -90,23 +91,13 @@ def list_rows(rows: int) -> Iterator[list[str]]:
 
 
 def _child(url: str, upload_dir: str, company_id: str, file: str, mode: str) -> dict[str, Any]:
-    from app.config import Environment, Settings
     from app.core.actors import ActorKind
-    from app.core.clock import FixedClock
-    from app.core.runtime import Runtime
     from app.db.session import unit_of_work
     from app.uploads import intake
     from app.uploads.models import UploadMode
     from app.uploads.worker import process_upload
 
-    settings = Settings(
-        env=Environment.DEV,
-        database_url=url,
-        upload_dir=upload_dir,
-        log_level="WARNING",
-        _env_file=None,
-    )
-    runtime = Runtime.build(settings, clock=FixedClock(NOW))
+    runtime = bench_runtime(url, upload_dir)
     started = time.perf_counter()
     copy = Path(upload_dir) / f"incoming-{mode}"
     shutil.copyfile(file, copy)
