@@ -17,6 +17,7 @@ DEV_PD_KEY = "dev1:c2ltcmVnLWRldi1wZXJzb25hbC1kYXRhLWtleS0zMiE="
 DEV_PD_HASH_KEY = "simreg-dev-hash-key-change-me-0123456789"
 DEV_CURSOR_SECRET = "simreg-dev-cursor-secret-change-me"
 DEV_PORTAL_SECRET = "simreg-dev-portal-signing-secret"
+DEV_SESSION_SECRET = "simreg-dev-session-secret-change-me"
 
 
 class Environment(enum.StrEnum):
@@ -101,6 +102,28 @@ class Settings(BaseSettings):
     jwt_issuer: str = "simreg"
     jwt_audience: str = "simreg-api"
     sandbox_token_ttl_minutes: int = Field(default=720, ge=1)
+
+    session_secret: str = Field(
+        default=DEV_SESSION_SECRET, description="Signs the pages' session cookie."
+    )
+    session_minutes: int = Field(
+        default=480, ge=1, description="A page session ends this long after sign-in."
+    )
+    oidc_staff_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect provider of company admins and operator staff (issuer URL; "
+        "its /.well-known/openid-configuration is read). Its ID tokens carry `role` "
+        "(company_admin or operator_staff) and, for an admin, `company_id`.",
+    )
+    oidc_staff_client_id: str | None = None
+    oidc_staff_client_secret: str | None = None
+    oidc_persons_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect provider of persons (the identity portal): its `sub` is "
+        "the person's portal account.",
+    )
+    oidc_persons_client_id: str | None = None
+    oidc_persons_client_secret: str | None = None
 
     pd_keys: str = Field(
         default=DEV_PD_KEY,
@@ -366,6 +389,7 @@ class Settings(BaseSettings):
             "SIMREG_PD_HASH_KEY": self.pd_hash_key == DEV_PD_HASH_KEY,
             "SIMREG_CURSOR_SECRET": self.cursor_secret == DEV_CURSOR_SECRET,
             "SIMREG_PORTAL_SIGNING_SECRET": self.portal_signing_secret == DEV_PORTAL_SECRET,
+            "SIMREG_SESSION_SECRET": self.session_secret == DEV_SESSION_SECRET,
         }
         bad = [name for name, is_default in defaults.items() if is_default]
         if bad:

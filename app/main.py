@@ -10,13 +10,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.auth.service import TokenService
 from app.claims.router import router as claims_router
 from app.companies.router import router as companies_router
 from app.companies.tenants import RegisteredTenants
-from app.config import Settings, get_settings
+from app.config import Environment, Settings, get_settings
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.clock import Clock
 from app.core.errors import UnexpectedErrorMiddleware, install_problem_handlers
@@ -45,6 +47,9 @@ from app.scheduler.runner import build_scheduler
 from app.uploads import intake as uploads
 from app.uploads.router import router as uploads_router
 from app.uploads.worker import run_upload
+from app.web import oidc
+from app.web.pages import PAGE_ROUTERS, STATIC
+from app.web.sessions import SESSION_COOKIE
 from app.work.router import router as work_router
 
 log = structlog.get_logger("simreg.app")
@@ -90,6 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         connect_timeout=settings.db_connect_timeout_seconds,
     )
     app.state.limits = RateLimits.from_settings(settings)
+    app.state.oidc = oidc.build_providers(settings)
     install_problem_handlers(app)
     _add_middlewares(app, settings)
     _include_routers(app, settings)
@@ -153,6 +159,15 @@ def _add_middlewares(app: FastAPI, settings: Settings) -> None:
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
+    # The pages' session: a signed cookie, HttpOnly and SameSite=Lax; Secure in production.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret,
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_minutes * 60,
+        same_site="lax",
+        https_only=settings.env is Environment.PRODUCTION,
+    )
     # Outside the others, so refused bodies and preflights are counted and timed too.
     app.add_middleware(RequestMetricsMiddleware)
     if settings.trusted_proxies:
@@ -193,3 +208,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     if settings.is_sandbox:
         for router in _SANDBOX_ROUTERS:
             app.include_router(router)
+    # The pages for people, on top of the same services.
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -175,6 +175,7 @@ class TestSettingNames:
             "SIMREG_PD_HASH_KEY",
             "SIMREG_CURSOR_SECRET",
             "SIMREG_PORTAL_SIGNING_SECRET",
+            "SIMREG_SESSION_SECRET",
             "SIMREG_DATABASE_URL",
         } <= secrets
 

@@ -29,6 +29,7 @@ _OWN_VARIABLES = (
     "SIMREG_PD_ACTIVE_KEY_ID",
     "SIMREG_PD_HASH_KEY",
     "SIMREG_CURSOR_SECRET",
+    "SIMREG_SESSION_SECRET",
     "SIMREG_NOW",
 )
 
@@ -49,6 +50,7 @@ def production_settings(database_url: str, **overrides: Any) -> Settings:
         "pd_hash_key": "prod-hash-key-0123456789-abcdef",
         "cursor_secret": "prod-cursor-secret-0123456789",
         "portal_signing_secret": "prod-portal-signing-secret-0123456789",
+        "session_secret": "prod-session-secret-0123456789",
         "upload_resume_on_start": False,
         "_env_file": None,
     }

@@ -40,6 +40,13 @@ def mint_token(
     tokens: Annotated[TokenService, Depends(get_token_service)],
 ) -> SandboxToken:
     """A ready token for a role and subject (dev and test only)."""
+    principal = principal_for(session, body)
+    return _issue(tokens, principal, ttl_minutes=runtime.settings.sandbox_token_ttl_minutes)
+
+
+def principal_for(session: Session, body: SandboxTokenRequest) -> Principal:
+    """The principal a sandbox sign-in asks for, once its company, operator or person is
+    known to the registry (the sandbox token and the sandbox sign-in page alike)."""
     subject = body.subject
     if body.role is Role.COMPANY_ADMIN:
         if body.company_id is None:
@@ -63,7 +70,7 @@ def mint_token(
         principal = Principal(body.role, subject)
     else:
         principal = Principal(body.role, subject or "staff@operator")
-    return _issue(tokens, principal, ttl_minutes=runtime.settings.sandbox_token_ttl_minutes)
+    return principal
 
 
 def _issue(tokens: TokenService, principal: Principal, *, ttl_minutes: int) -> SandboxToken:

@@ -33,6 +33,7 @@ WORDED_PACKAGES = (
     "sandbox",
     "scheduler",
     "uploads",
+    "web",
     "work",
 )
 # Modules at the top of app/, outside any package.

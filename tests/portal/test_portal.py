@@ -462,6 +462,7 @@ def production_settings(base: Settings, **overrides: Any) -> Settings:
         pd_active_key_id="prod1",
         pd_hash_key="prod-hash-key-0123456789",
         cursor_secret="prod-cursor-secret-0123456789",
+        session_secret="prod-session-secret-0123456789",
         _env_file=None,
         **{"portal_signing_secret": "prod-portal-signing-secret-0123456789", **overrides},
     )
