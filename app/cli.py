@@ -53,13 +53,15 @@ def serve(
     port: int | None = typer.Option(None, help="Default: SIMREG_PORT"),
     workers: int = typer.Option(1, help="Worker processes"),
 ) -> None:
-    """Serve the API and print where, with a ready demo token per role outside production."""
+    """Serve the pages and the API and print where: the sign-in page first, then the API and,
+    outside production, a ready demo token per role."""
     import uvicorn
 
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
+    typer.echo(f"sign in:         {base}/sign-in")
     typer.echo(f"simreg API:      {base}/api/v1")
     if settings.api_docs:
         typer.echo(f"API docs:        {base}/docs")

@@ -48,7 +48,8 @@ from app.uploads import intake as uploads
 from app.uploads.router import router as uploads_router
 from app.uploads.worker import run_upload
 from app.web import oidc
-from app.web.pages import PAGE_ROUTERS, STATIC
+from app.web.pages import PAGE_ROUTERS, SANDBOX_PAGE_ROUTERS, STATIC
+from app.web.rendering import install_page_errors
 from app.web.sessions import SESSION_COOKIE
 from app.work.router import router as work_router
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.limits = RateLimits.from_settings(settings)
     app.state.oidc = oidc.build_providers(settings)
     install_problem_handlers(app)
+    install_page_errors(app)
     _add_middlewares(app, settings)
     _include_routers(app, settings)
     return app
@@ -206,7 +208,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     for router in _ROUTERS:
         app.include_router(router)
     if settings.is_sandbox:
-        for router in _SANDBOX_ROUTERS:
+        for router in (*_SANDBOX_ROUTERS, *SANDBOX_PAGE_ROUTERS):
             app.include_router(router)
     # The pages for people, on top of the same services.
     for router in PAGE_ROUTERS:

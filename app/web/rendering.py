@@ -7,15 +7,17 @@ in the request's language: Russian unless `Accept-Language` prefers English.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.service import Principal, Role
 from app.core.errors import DomainError
@@ -162,3 +164,37 @@ def take_flash(request: Request, language: Language) -> str | None:
     """The waiting message, worded, and forgotten."""
     stored = request.session.pop("flash", None)
     return Text.from_dict(stored)(language) if stored else None
+
+
+def _wants_page(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def install_page_errors(app: FastAPI) -> None:
+    """A browser asking for an address that is not there gets a page; everyone else keeps
+    the API's problem+json."""
+    api_handler = app.exception_handlers[StarletteHTTPException]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, StarletteHTTPException) and _wants_page(request):
+            language = request_language(request)
+            slug = "not-found" if exc.status_code == 404 else "http-error"
+            detail = (
+                say("page.not_found", language)
+                if exc.status_code == 404
+                else say("problem.http-error.detail", language, status=exc.status_code)
+            )
+            return render(
+                request,
+                "error.html",
+                status_code=exc.status_code,
+                title=say(f"problem.{slug}", language),
+                detail=detail,
+                problems=[],
+            )
+        answer = api_handler(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(StarletteHTTPException, http_error)

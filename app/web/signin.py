@@ -26,6 +26,8 @@ from app.web.rendering import PageRoute, home_of, render, safe_next
 from app.web.sessions import CsrfChecked, session_principal, sign_in, sign_out
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+# Outside production only: signing in as a demo account, without a password.
+sandbox_router = APIRouter(route_class=PageRoute, include_in_schema=False)
 _DEMO_ACCOUNTS = 12
 STAFF_DEMO_SUBJECT = "staff@demo"
 
@@ -75,19 +77,16 @@ def _after_sign_in(request: Request, principal: Principal, next_path: str | None
     return RedirectResponse(safe_next(next_path) or home_of(principal), status_code=303)
 
 
-@router.post("/sign-in/sandbox", dependencies=[CsrfChecked])
+@sandbox_router.post("/sign-in/sandbox", dependencies=[CsrfChecked])
 def sandbox_sign_in(
     request: Request,
     session: SessionDep,
-    runtime: RuntimeDep,
     role: Annotated[Role, Form()],
     subject: Annotated[str | None, Form(max_length=200)] = None,
     company_id: Annotated[RowId | None, Form()] = None,
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Sign in as a demo account (dev and test only; production has no such door)."""
-    if not runtime.settings.is_sandbox:
-        raise NotFound(Text("page.not_found"))
     if role is Role.OPERATOR_SYSTEM:
         raise Unauthorized(Text("page.sign_in.role_not_for_pages", role=role.value))
     wanted = SandboxTokenRequest(role=role, subject=subject or None, company_id=company_id)
@@ -101,7 +100,7 @@ def _provider(request: Request, name: str) -> oidc.OAuth:
     return providers
 
 
-@router.get("/sign-in/{provider}")
+@router.get("/sign-in/oidc/{provider}")
 async def oidc_start(request: Request, provider: str, next: str | None = None) -> Response:
     """To the provider's sign-in, with a PKCE challenge; back to the callback."""
     client = _provider(request, provider).create_client(provider)
@@ -111,7 +110,7 @@ async def oidc_start(request: Request, provider: str, next: str | None = None) -
     return response
 
 
-@router.get("/sign-in/{provider}/callback", name="oidc_callback")
+@router.get("/sign-in/oidc/{provider}/callback", name="oidc_callback")
 async def oidc_callback(request: Request, provider: str, runtime: RuntimeDep) -> Response:
     """The provider's answer: the code exchanged (with the PKCE verifier) and the ID token
     checked; then the session starts."""
