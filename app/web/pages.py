@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from app.web.person import router as person_router
 from app.web.signin import router as sign_in_router
+from app.web.staff import router as staff_router
 
 STATIC = Path(__file__).parent / "static"
-PAGE_ROUTERS: tuple[APIRouter, ...] = (sign_in_router, person_router)
+PAGE_ROUTERS: tuple[APIRouter, ...] = (sign_in_router, person_router, staff_router)
