@@ -206,7 +206,7 @@ async def _domain(request: Request, exc: DomainError) -> JSONResponse:
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     language = request_language(request)
-    errors = [_field_problem(err, language) for err in exc.errors()]
+    errors = [field_problem(err, language) for err in exc.errors()]
     if any(e["code"] == "json_invalid" for e in errors):
         return problem_response(
             status=400,
@@ -226,7 +226,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     )
 
 
-def _field_problem(err: Mapping[str, Any], language: Language) -> dict[str, str]:
+def field_problem(err: Mapping[str, Any], language: Language) -> dict[str, str]:
     """One of pydantic's errors as the problem's `errors` item, worded from the catalog
     (`validation.<type>`, with pydantic's context values) where it has the type; pydantic's
     own English words otherwise. A validator of ours raises ValueError (or fails an assert)

@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.service import Principal, Role
+from app.core.clock import moscow_day, moscow_moment
 from app.core.errors import DomainError
 from app.core.messages import Language, Text, request_language, say, word
 from app.web.sessions import (
@@ -67,11 +68,21 @@ def _date(value: dt.date | dt.datetime | None) -> str:
     if value is None:
         return "—"
     if isinstance(value, dt.datetime):
-        return value.strftime("%d.%m.%Y %H:%M")
+        # Stored in UTC; people in Russia read Moscow time.
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return moscow_moment(moment)
     return value.strftime("%d.%m.%Y")
 
 
+def _day(value: dt.datetime | None) -> str:
+    """A moment's day in Moscow: a deadline, say."""
+    if value is None:
+        return "—"
+    return moscow_day(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+
+
 templates.env.filters["grouped"] = _grouped
+templates.env.filters["day"] = _day
 templates.env.filters["date"] = _date
 
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError, field_validator
 
-from app.core.errors import _field_problem
+from app.core.errors import field_problem
 from app.core.messages import Language
 from tests.builders import make_company_with_numbers, staff_headers
 
@@ -74,7 +74,7 @@ class TestAMissingField:
 
     def test_a_type_without_an_entry_keeps_pydantic_words(self) -> None:
         error = {"type": "no_such_type", "loc": ("body", "x"), "msg": "Bad thing", "ctx": {}}
-        assert _field_problem(error, "ru") == {
+        assert field_problem(error, "ru") == {
             "field": "x",
             "code": "no_such_type",
             "message": "Bad thing",
@@ -138,10 +138,10 @@ def test_a_validator_of_ours_is_worded_from_its_code() -> None:
         Checked(born=dt.date(2200, 1, 1))
     error = raised.value.errors()[0]
     assert (
-        _field_problem(error, "ru")["message"]
+        field_problem(error, "ru")["message"]
         == "дата выдачи паспорта ещё не наступила; проверьте её"
     )
-    assert _field_problem(error, "en")["message"] == "the issue date is in the future; check it"
+    assert field_problem(error, "en")["message"] == "the issue date is in the future; check it"
 
 
 def test_pydantic_context_fills_the_message() -> None:
@@ -154,9 +154,9 @@ def test_pydantic_context_fills_the_message() -> None:
         Short(name="Иванов")
     error = raised.value.errors()[0]
     assert (
-        _field_problem(error, "ru")["message"] == "слишком длинно: не больше 3 символов; сократите"
+        field_problem(error, "ru")["message"] == "слишком длинно: не больше 3 символов; сократите"
     )
-    assert _field_problem(error, "en")["message"] == "too long: at most 3 characters; shorten it"
+    assert field_problem(error, "en")["message"] == "too long: at most 3 characters; shorten it"
 
 
 class TestAnUnknownChoice:
