@@ -42,6 +42,7 @@ class Tenant:
     operator_token: dict[str, str] = field(default_factory=dict)
     msisdns: list[str] = field(default_factory=list)
     company: dict[str, Any] = field(default_factory=dict)
+    subject: str = ""  # the person's portal account
 
 
 @dataclass(frozen=True)
@@ -187,4 +188,5 @@ def build_tenant(client: TestClient, runtime: Runtime, words: Words) -> Tenant:
         operator_token=token_headers(client, role="operator_system", operator_id=operator["id"]),
         msisdns=msisdns,
         company=company,
+        subject=person["portal_subject"],
     )
