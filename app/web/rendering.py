@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from app.auth.service import Principal, Role
+from app.core.clock import MOSCOW
 from app.core.errors import DomainError
 from app.core.messages import Language, Text, request_language, say, word
 from app.web.sessions import (
@@ -56,7 +57,7 @@ def _words(language: Language) -> Callable[..., str]:
     return t
 
 
-def _grouped(value: int | None) -> str:
+def grouped(value: int | None) -> str:
     """1 234 567, as Russian writes large numbers (a narrow no-break space)."""
     return "—" if value is None else f"{value:,}".replace(",", "\u202f")
 
@@ -65,11 +66,13 @@ def _date(value: dt.date | dt.datetime | None) -> str:
     if value is None:
         return "—"
     if isinstance(value, dt.datetime):
-        return value.strftime("%d.%m.%Y %H:%M")
+        # Stored in UTC, shown as Moscow time (a naive value is taken as Moscow's already).
+        moment = value.astimezone(MOSCOW) if value.tzinfo else value
+        return moment.strftime("%d.%m.%Y %H:%M")
     return value.strftime("%d.%m.%Y")
 
 
-templates.env.filters["grouped"] = _grouped
+templates.env.filters["grouped"] = grouped
 templates.env.filters["date"] = _date
 
 
