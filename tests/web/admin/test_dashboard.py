@@ -43,7 +43,8 @@ class TestTheOverview:
         assert "До ближайшего срока 17 дней" in page
         assert "Ближайший срок: 09.12.2026 23:59" in page
         overdue = re.search(r'<span class="figure">(\d+)</span>\s*<strong>Срок прошёл', page)
-        assert overdue and overdue.group(1) == "1"
+        assert overdue
+        assert overdue.group(1) == "1"
         assert "В очереди на отправку: 0; ждут ответа сотрудника: 0" in page
         assert f'/uploads/{sent.json()["id"]}">март.csv</a>' in page
         assert "Ждёт подтверждения пользователем на Госуслугах</a></td>\n        <td>1</td>" in page

@@ -47,7 +47,8 @@ class TestTheUploadForm:
         page = client.get(f"/companies/{world['company']['id']}/uploads")
         assert page.status_code == 200
         assert 'enctype="multipart/form-data"' in page.text
-        assert ">Проверить</button>" in page.text and ">Загрузить</button>" in page.text
+        assert ">Проверить</button>" in page.text
+        assert ">Загрузить</button>" in page.text
         assert '<label for="file">Файл списка (CSV или XLSX)</label>' in page.text
         template = client.get("/api/v1/upload-templates/employees.csv")
         assert template.status_code == 200  # no sign-in needed: the link works for anyone
@@ -78,7 +79,8 @@ class TestTheUploadForm:
         assert "31.02.1990" not in page  # a refused row's cells stay in its error file
         assert 'http-equiv="refresh"' not in page  # finished: no more refreshing
         assert "/static/progress.js" not in page
-        assert "errors.csv" in page and "errors.xlsx" in page
+        assert "errors.csv" in page
+        assert "errors.xlsx" in page
         assert "отправьте его как есть через ту же форму загрузки" in page
 
         errors = client.get(upload_path + "/errors.csv")
