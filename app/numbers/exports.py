@@ -78,8 +78,10 @@ def company_numbers(
     company_id: int,
     flt: NumberFilter,
     chunk: int = EXPORT_CHUNK,
+    after: int = 0,
 ) -> Iterator[NumberLine]:
-    """Every number of the company that `flt` lets through, in id order, `chunk` at a time."""
+    """Every number of the company that `flt` lets through, in id order, `chunk` at a time
+    (from the first id above `after`: a page of the listing reads its users' lines so)."""
     query = (
         select(
             PhoneNumber.id,
@@ -104,7 +106,6 @@ def company_numbers(
         .order_by(PhoneNumber.id)
         .limit(chunk)
     )
-    after = 0
     while True:
         with sessions() as session:
             rows = session.execute(query.where(PhoneNumber.id > after)).all()

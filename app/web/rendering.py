@@ -59,7 +59,7 @@ def _words(language: Language) -> Callable[..., str]:
     return t
 
 
-def _grouped(value: int | None) -> str:
+def grouped(value: int | None) -> str:
     """1 234 567, as Russian writes large numbers (a narrow no-break space)."""
     return "—" if value is None else f"{value:,}".replace(",", "\u202f")
 
@@ -81,7 +81,7 @@ def _day(value: dt.datetime | None) -> str:
     return moscow_day(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
 
 
-templates.env.filters["grouped"] = _grouped
+templates.env.filters["grouped"] = grouped
 templates.env.filters["day"] = _day
 templates.env.filters["date"] = _date
 
