@@ -6,8 +6,8 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from app.web.person import router as person_router
 from app.web.admin import ADMIN_ROUTERS
+from app.web.person import router as person_router
 from app.web.signin import router as sign_in_router
 from app.web.signin import sandbox_router as sandbox_sign_in_router
 from app.web.staff import router as staff_router
