@@ -108,10 +108,12 @@ def new_context(
         return context
 
     yield open_context
-    if request.node.stash.get(_CALL_FAILED, False) and any(c.pages for c in contexts):
-        shot("failed")
-    for context in contexts:
-        context.close()
+    try:
+        if request.node.stash.get(_CALL_FAILED, False) and any(c.pages for c in contexts):
+            shot("failed")
+    finally:
+        for context in contexts:
+            context.close()
 
 
 @pytest.fixture
