@@ -135,12 +135,13 @@ def oidc_provider() -> Iterator[OidcProvider]:
     `<issuer>/.well-known/openid-configuration`).
 
     Found in its source (details in tests/web/oidc.py): the authorization code flow with RS256
-    id_tokens, userinfo, JWKS and refresh tokens; any client id, secret and redirect URI is
-    accepted, the token endpoint takes client_secret_basic or client_secret_post (so send a
-    secret); extra claims (`role`, `company_id`) reach the id_token whatever the scope. It has
-    no PKCE of its own (code_challenge ignored, not advertised): this fixture checks S256 at
-    the token endpoint, requires it (`require_pkce = False` to allow a client without it), and
-    lists it in discovery.
+    id_tokens (no `kid`; one key in the JWKS), userinfo and refresh tokens; any client id,
+    secret and redirect URI is accepted; extra claims (`role`, `company_id`) reach the id_token
+    whatever the scope. Its token endpoint takes client_secret_basic or client_secret_post
+    only, and it has no PKCE (code_challenge ignored, not advertised). This fixture adds: S256
+    PKCE checked at the token endpoint and required (`oidc_provider.require_pkce = False` to
+    allow a client without it; `plain` refused), listed in discovery; and public clients
+    (auth method `none`), which then prove themselves by PKCE alone.
 
     Choosing who signs in:
     - `oidc_provider.next_user("sub-1", role="company_admin", company_id="…")`: the next

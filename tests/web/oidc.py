@@ -5,8 +5,8 @@ What oidc-provider-mock 0.3.4 gives, read from its source:
 - the authorization code flow (response_type=code, query response mode), refresh tokens,
   RS256 id_tokens, userinfo, discovery, JWKS, RP-initiated logout (end_session);
 - any client id is accepted unregistered, with any secret and any redirect URI; the token
-  endpoint authenticates clients by client_secret_basic or client_secret_post only, so the
-  client must send some secret (a public client, auth method `none`, is refused);
+  endpoint authenticates clients by client_secret_basic or client_secret_post only: a public
+  client (auth method `none`, no secret) is refused with invalid_client;
 - users are a subject plus claims (`PUT /users/<sub>`, JSON). Every claim outside the standard
   profile/email/address/phone sets goes into the id_token and userinfo whatever the scope
   (`role`, `company_id`); standard ones only with their scope. A subject typed in the
@@ -17,8 +17,9 @@ What oidc-provider-mock 0.3.4 gives, read from its source:
   discovery document does not list code_challenge_methods_supported.
 
 So `OidcProvider` adds, around the mock: S256 PKCE checked at the token endpoint (required
-unless `require_pkce` is turned off; `plain` is refused) and advertised in discovery; and a
-queue of next users, each signed in by the next authorize request without showing the form.
+unless `require_pkce` is turned off; `plain` is refused) and advertised in discovery; public
+clients, who prove themselves by that PKCE alone, as OAuth 2.1 has them; and a queue of next
+users, each signed in by the next authorize request without showing the form.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from playwright.sync_api import Page
 AUTHORIZE_PATH = "/oauth2/authorize"
 TOKEN_PATH = "/oauth2/token"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+PUBLIC_CLIENT_SECRET = "public-client-proved-by-pkce"
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -63,7 +65,7 @@ class OidcProvider:
         self._lock = threading.Lock()
         self._flask.after_request(self._after_request)
         self._flask.before_request(self._check_code_verifier)
-        self._flask.wsgi_app = self._answer_authorize_for_next(self._flask.wsgi_app)
+        self._flask.wsgi_app = self._rewrite(self._flask.wsgi_app)
 
     @property
     def discovery_url(self) -> str:
@@ -102,23 +104,24 @@ class OidcProvider:
 
     # The strictness and the queue, around the mock's Flask app.
 
-    def _answer_authorize_for_next(self, wsgi_app: WsgiApp) -> WsgiApp:
-        """A GET of the authorize endpoint becomes the form's POST when a user is queued."""
+    def _rewrite(self, wsgi_app: WsgiApp) -> WsgiApp:
+        """Before the mock sees a request: a GET of the authorize endpoint becomes the form's
+        POST when a user is queued; a public client's token request gets a stand-in secret
+        (the mock takes any), its PKCE being checked all the same."""
 
         def answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") == AUTHORIZE_PATH and environ["REQUEST_METHOD"] == "GET":
+            path, method = environ.get("PATH_INFO"), environ["REQUEST_METHOD"]
+            if path == AUTHORIZE_PATH and method == "GET":
                 with self._lock:
                     queued, sub = (True, self._next.popleft()) if self._next else (False, None)
                 if queued:
                     form = {"sub": sub} if sub is not None else {"action": "deny"}
-                    body = urlencode(form).encode()
-                    environ = {
-                        **environ,
-                        "REQUEST_METHOD": "POST",
-                        "CONTENT_TYPE": "application/x-www-form-urlencoded",
-                        "CONTENT_LENGTH": str(len(body)),
-                        "wsgi.input": io.BytesIO(body),
-                    }
+                    environ = _with_form(environ, urlencode(form).encode())
+            elif path == TOKEN_PATH and method == "POST" and "HTTP_AUTHORIZATION" not in environ:
+                body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                if "client_secret" not in parse_qs(body.decode()):
+                    body += b"&client_secret=" + PUBLIC_CLIENT_SECRET.encode()
+                environ = _with_form(environ, body)
             return wsgi_app(environ, start_response)
 
         return answer
@@ -170,6 +173,16 @@ class OidcProvider:
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+def _with_form(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+    return {
+        **environ,
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
 
 
 def _invalid_grant(description: str) -> flask.Response:

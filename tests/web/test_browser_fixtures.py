@@ -164,6 +164,24 @@ class TestSignInWithPkce:
         claims = _verified_claims(oidc_provider, token["id_token"], nonce)
         assert (claims["sub"], claims["role"]) == ("staff-7", "operator_staff")
 
+    def test_a_public_client_signs_in_by_pkce_alone(self, oidc_provider: OidcProvider) -> None:
+        oidc_provider.next_user("person-3")
+        with OAuth2Client(
+            client_id=CLIENT_ID,
+            scope="openid",
+            redirect_uri=REDIRECT_URI,
+            code_challenge_method="S256",
+        ) as client:
+            assert client.token_endpoint_auth_method == "none"
+            url, verifier, nonce = _start(client, oidc_provider)
+            token = client.fetch_token(
+                oidc_provider.token_endpoint,
+                authorization_response=_callback_of(url),
+                code_verifier=verifier,
+            )
+
+        assert _verified_claims(oidc_provider, token["id_token"], nonce)["sub"] == "person-3"
+
     def test_a_wrong_code_verifier_is_refused(self, oidc_provider: OidcProvider) -> None:
         oidc_provider.next_user("admin-1")
         with _client() as client:
