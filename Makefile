@@ -19,7 +19,8 @@ LOCK_PYTHON  := 3.11
 COMPILE      := $(BIN)/uv pip compile pyproject.toml --universal --python-version $(LOCK_PYTHON) \
                 --generate-hashes --upgrade --quiet --custom-compile-command "make lock"
 
-.PHONY: install lock run test test-sqlite test-postgres cluster loadtest fuzz lint format bench postgres clean
+.PHONY: install lock run test test-sqlite test-postgres cluster loadtest fuzz lint format bench postgres \
+        chromium clean
 
 install: $(STAMP)
 
@@ -52,12 +53,20 @@ postgres:
 		echo "PostgreSQL is missing: installing Debian's postgresql"; \
 		$(APT) update -qq && $(APT) install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+# Debian's Chromium, which the page tests (tests/web) drive headless through Playwright; never
+# `playwright install`. Cyrillic renders with fonts-dejavu-core, which fontconfig pulls in.
+chromium:
+	@[ -x /usr/bin/chromium ] || { \
+		echo "Chromium is missing: installing Debian's chromium and chromium-driver"; \
+		$(APT) update -qq && $(APT) install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null; }
+
 test: test-sqlite test-postgres
 
-test-sqlite: install
+test-sqlite: install chromium
 	SIMREG_TEST_ENGINE=sqlite $(BIN)/pytest -p no:cacheprovider
 
-test-postgres: install postgres
+test-postgres: install postgres chromium
 	SIMREG_TEST_ENGINE=postgresql $(BIN)/pytest -p no:cacheprovider
 
 # The production topology on loopback: migrations once, two API processes, one scheduler.
