@@ -26,6 +26,7 @@ from app.auth.service import Principal, Role, TokenService
 from app.benchmarks.common import (
     NOW,
     bench_database,
+    fold_tallies,
     process_env,
     seed_company,
     vacuum_analyze,
@@ -84,6 +85,7 @@ def seed_people(url: str, *, people: int, numbers_each: int) -> None:
                 "kinds": len(_STATUSES),
             },
         )
+    fold_tallies(engine)
     vacuum_analyze(engine)
     engine.dispose()
 
