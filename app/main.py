@@ -30,9 +30,12 @@ from app.core.metrics import router as metrics_router
 from app.core.rate_limit import RateLimits
 from app.core.runtime import Runtime
 from app.core.security_headers import SecurityHeadersMiddleware
+from app.db.read_pool import ReadPool
+from app.db.session import is_postgres
 from app.deadlines.router import router as deadlines_router
 from app.matching.router import router as matching_router
 from app.notifications.router import router as notifications_router
+from app.numbers.page_reads import number_page_reader
 from app.numbers.router import router as numbers_router
 from app.people.router import router as people_router
 from app.people.router import sandbox_router as sandbox_people_router
@@ -90,11 +93,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.runtime = runtime
     app.state.tokens = TokenService(settings)
     app.state.tenants = RegisteredTenants()
-    app.state.status_reader = status_reader(
-        runtime.engine,
-        max_size=settings.db_pool_size,
-        connect_timeout=settings.db_connect_timeout_seconds,
+    # The hottest reads share one asyncpg pool per process on PostgreSQL.
+    pool = (
+        ReadPool(
+            runtime.engine.url.render_as_string(hide_password=False),
+            max_size=settings.db_pool_size,
+            connect_timeout=settings.db_connect_timeout_seconds,
+        )
+        if is_postgres(runtime.engine)
+        else None
     )
+    app.state.read_pool = pool
+    app.state.status_reader = status_reader(runtime.engine, pool)
+    app.state.number_pages = number_page_reader(runtime.engine, pool)
     app.state.limits = RateLimits.from_settings(settings)
     app.state.oidc = oidc.build_providers(settings)
     install_problem_handlers(app)
@@ -126,6 +137,8 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
         gc.freeze()
         yield
         await app.state.status_reader.close()
+        if app.state.read_pool is not None:
+            await app.state.read_pool.close()
         if scheduler is not None:
             scheduler.shutdown(wait=True)
         runtime.engine.dispose()

@@ -231,7 +231,8 @@ def send(
 
 
 def snapshot(client: TestClient, tenant: Tenant) -> dict[str, Any]:
-    """What staff see of a tenant: its numbers with history, requests, uploads, settings."""
+    """What staff see of a tenant: its numbers with history, requests, uploads, settings, and
+    its overview (counts a move of one of its numbers would change)."""
     staff = staff_headers(client)
     company = f"/api/v1/companies/{tenant.ids['company_id']}"
     numbers = [tenant.ids["number_id"], tenant.ids["device_number_id"]]
@@ -244,6 +245,7 @@ def snapshot(client: TestClient, tenant: Tenant) -> dict[str, Any]:
         "uploads": client.get(f"{company}/uploads", headers=staff).json(),
         "settings": client.get(f"{company}/notification-settings", headers=staff).json(),
         "contracts": client.get(f"{company}/contracts", headers=staff).json(),
+        "overview": client.get(f"{company}/overview", headers=staff).json(),
     }
 
 

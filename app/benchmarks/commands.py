@@ -114,18 +114,24 @@ def bench_exports(
 def bench_loadtest(
     people: int = typer.Option(100_000, help="Persons with portal accounts"),
     numbers_each: int = typer.Option(2, help="Numbers per person"),
+    company_numbers: int = typer.Option(
+        1_000_000,
+        help="Numbers of the one company (the persons' among them; the rest have no user)",
+    ),
     seconds: int = typer.Option(20, help="Seconds per read"),
     connections: int = typer.Option(32, help="Open connections"),
     log_level: str = typer.Option(
         "INFO", help="The API's SIMREG_LOG_LEVEL (INFO logs each request)"
     ),
 ) -> None:
-    """wrk against two API workers on PostgreSQL: a person's status read, an admin's listing."""
+    """wrk against two API workers on PostgreSQL: a person's status read, an admin's first
+    page of numbers and the company's overview, for a company of 1,000,000 numbers."""
     from app.benchmarks.loadtest import run
 
     run(
         people=people,
         numbers_each=numbers_each,
+        company_numbers=company_numbers,
         seconds=seconds,
         connections=connections,
         log_level=log_level,

@@ -1,9 +1,12 @@
 """`simreg bench loadtest` (`make loadtest`): wrk against two API workers on PostgreSQL.
 
-Seeds a registry of persons with numbers, starts `simreg serve --workers 2` on a throwaway
-PostgreSQL, and drives two reads with wrk, each request with a different person's (or the
-admin's) token: a person checking their numbers' status (`GET /me/numbers/status`) and an admin
-listing the company's numbers a page at a time. Prints requests/s and p50/p99 latency.
+Seeds one company of `company_numbers` numbers (1,000,000 by default), `people` persons each
+the user of `numbers_each` of them, starts `simreg serve --workers 2` on a throwaway PostgreSQL,
+and drives three reads with wrk, each request with a different person's (or the admin's)
+token: a person checking their numbers' status (`GET /me/numbers/status`), the admin's first
+page of the company's numbers, and the company's overview (the admin's dashboard). Prints
+requests/s and p50/p99 latency, and each admin read's requests/s as a share of the status
+read's in the same run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from app.auth.service import Principal, Role, TokenService
 from app.benchmarks.common import (
     NOW,
     bench_database,
+    fold_tallies,
     process_env,
     seed_company,
     vacuum_analyze,
@@ -81,6 +85,7 @@ def seed_people(url: str, *, people: int, numbers_each: int) -> None:
                 "kinds": len(_STATUSES),
             },
         )
+    fold_tallies(engine)
     vacuum_analyze(engine)
     engine.dispose()
 
@@ -109,8 +114,8 @@ def _ms(value: str) -> float:
 def parse_wrk(output: str) -> dict[str, float]:
     """Requests/s, p50/p99 (ms) and non-2xx answers from wrk's --latency report."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", output, re.M).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors: .*", output)
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
@@ -147,14 +152,26 @@ def _wrk(base: str, script: Path, *, seconds: int, connections: int) -> dict[str
 
 
 def run(
-    *, people: int, numbers_each: int, seconds: int, connections: int, log_level: str
+    *,
+    people: int,
+    numbers_each: int,
+    company_numbers: int,
+    seconds: int,
+    connections: int,
+    log_level: str,
 ) -> list[dict[str, Any]]:
-    """Seed, serve with two workers, drive both reads; print and return the figures."""
+    """Seed, serve with two workers, drive the reads; print and return the figures."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `make loadtest` installs Debian's wrk")
+    size = max(company_numbers, people * numbers_each)
+    print(
+        f"loadtest  seeding one company of {size:,} numbers, {people:,} persons with "
+        f"{numbers_each} each",
+        flush=True,
+    )
     figures: list[dict[str, Any]] = []
     with bench_database("postgresql") as db:
-        company_id = seed_company(db.url, numbers=people * numbers_each)
+        company_id = seed_company(db.url, numbers=size)
         seed_people(db.url, people=people, numbers_each=numbers_each)
         workdir = db.workdir / "loadtest"
         workdir.mkdir()
@@ -169,16 +186,32 @@ def run(
             for name, script in scripts:
                 _wrk(base, script, seconds=3, connections=connections)  # warm-up: pools, plans
                 result = _wrk(base, script, seconds=seconds, connections=connections)
-                figures.append({"read": name, "people": people, "log_level": log_level, **result})
+                figures.append(
+                    {"read": name, "numbers": size, "people": people, "log_level": log_level}
+                    | result
+                )
                 _print(name, result, connections=connections, log_level=log_level)
         finally:
             server.terminate()
             server.wait(timeout=30)
+    _print_shares(figures)
     return figures
 
 
+def _print_shares(figures: list[dict[str, Any]]) -> None:
+    """Each admin read's requests/s as a share of the person's status read's."""
+    status = next(f["rps"] for f in figures if f["read"] == "person status")
+    for figure in figures:
+        if figure["read"] != "person status":
+            print(
+                f"loadtest  {figure['read']:<14} {figure['rps'] / status:.2f}x the status "
+                f"read's requests/s ({figure['numbers']:,} numbers)",
+                flush=True,
+            )
+
+
 def _scripts(url: str, workdir: Path, *, people: int, company_id: int) -> list[tuple[str, Path]]:
-    """The wrk scripts of the two reads, with tokens of up to 5,000 people and of the admin."""
+    """The wrk scripts of the three reads, with tokens of up to 5,000 people and of the admin."""
     tokens = TokenService(Settings(env=Environment.DEV, database_url=url, _env_file=None))
     now = dt.datetime.now(dt.UTC)
     ttl = dt.timedelta(hours=2)
@@ -189,14 +222,17 @@ def _scripts(url: str, workdir: Path, *, people: int, company_id: int) -> list[t
         "/api/v1/me/numbers/status",
         [tokens.mint(Principal(Role.PERSON, f"lt-{i}"), now=now, ttl=ttl) for i in sample],
     )
-    admin_script = workdir / "admin.lua"
     admin = Principal(Role.COMPANY_ADMIN, "admin@bench", company_id=company_id)
-    _wrk_script(
-        admin_script,
-        f"/api/v1/companies/{company_id}/numbers?limit=50",
-        [tokens.mint(admin, now=now, ttl=ttl)],
-    )
-    return [("person status", person_script), ("admin list", admin_script)]
+    admin_token = [tokens.mint(admin, now=now, ttl=ttl)]
+    admin_script = workdir / "admin.lua"
+    _wrk_script(admin_script, f"/api/v1/companies/{company_id}/numbers?limit=50", admin_token)
+    overview_script = workdir / "overview.lua"
+    _wrk_script(overview_script, f"/api/v1/companies/{company_id}/overview", admin_token)
+    return [
+        ("person status", person_script),
+        ("admin list", admin_script),
+        ("overview", overview_script),
+    ]
 
 
 def _serve(

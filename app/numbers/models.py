@@ -179,3 +179,29 @@ class StatusEvent(Base):
     actor_id: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     registration_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class NumberTally(Base):
+    """How many of a company's numbers are in each (status, kind, deadline): one company's
+    dashboard counts a million numbers from a few hundred rows of it (PostgreSQL).
+
+    Append-only deltas: every statement that adds or changes numbers inserts, from a
+    statement-level trigger over its transition tables (migration 0024), one row per
+    (company, status, kind, deadline) whose count it changed, +n or -n; the sum of a group's
+    rows is its count. No row is ever updated by a writer, so concurrent writers never wait on
+    each other, and a reader's snapshot sees exactly the deltas of the numbers it sees.
+    `compact_tallies` folds a company's rows into one per group now and then. Deadlines are
+    ends of Moscow days or rule dates, so a company has few distinct ones. SQLite (one process,
+    small registries) counts its numbers directly and leaves this table empty.
+    """
+
+    __tablename__ = "number_tallies"
+    __table_args__ = (Index("ix_number_tallies_subscriber", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    # No foreign key: written by a trigger with every move of every number.
+    subscriber_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[NumberStatus] = mapped_column(str_enum(NumberStatus, 32))
+    sim_kind: Mapped[SimKind | None] = mapped_column(str_enum(SimKind, 16))
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    n: Mapped[int] = mapped_column(BigInteger)

@@ -134,3 +134,45 @@ def _move_in_turn(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# The listing's page of a company's numbers as asyncpg takes it: one statement for every
+# combination of filters (a filter left out is bound as NULL), prepared once per connection.
+# It walks the company's index (subscriber_id, id) from the cursor, as `number_page_query`
+# does, and reads only the listed columns.
+COMPANY_PAGE_ASYNCPG = """
+SELECT id, msisdn, iccid, operator_id, subscriber_id, contract_id, status, sim_kind,
+       deadline_at, flag_days, service_start_on, status_changed_at
+FROM numbers
+WHERE subscriber_id = $1
+  AND id > $2
+  AND ($3::varchar[] IS NULL OR status = ANY($3::varchar[]))
+  AND ($4::varchar IS NULL OR sim_kind = $4::varchar)
+  AND ($5::timestamptz IS NULL OR deadline_at < $5::timestamptz)
+  AND ($6::varchar IS NULL OR msisdn LIKE '%' || $6::varchar || '%')
+ORDER BY id
+LIMIT $7
+"""
+
+
+def company_page_args(
+    company_id: int,
+    *,
+    statuses: Sequence[NumberStatus],
+    kind: str | None,
+    deadline_before: dt.datetime | None,
+    digits: str,
+    after_id: int | None,
+    limit: int,
+) -> tuple[Any, ...]:
+    """The parameters of `COMPANY_PAGE_ASYNCPG`, in order; ids start at 1, so no cursor is
+    `id > 0`."""
+    return (
+        company_id,
+        after_id or 0,
+        [s.value for s in statuses] or None,
+        kind,
+        deadline_before,
+        digits or None,
+        limit,
+    )

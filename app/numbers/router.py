@@ -26,6 +26,7 @@ from app.deadlines.policy import deadline_history
 from app.deadlines.recompute import settle_stale_deadlines
 from app.numbers import exports, lifecycle, service
 from app.numbers.models import NumberStatus, PhoneNumber, SimKind
+from app.numbers.page_reads import NumberPageReader, render_page
 from app.numbers.schemas import (
     DeadlineMoveOut,
     EventOut,
@@ -129,7 +130,7 @@ def _page(
     return NumberPage(items=[NumberOut.of(r, language) for r in rows], next_cursor=next_cursor)
 
 
-def _filter(
+async def _filter(
     status_: Annotated[list[NumberStatus] | None, Query(alias="status")] = None,
     kind: SimKind | None = None,
     deadline_before: dt.datetime | None = None,
@@ -147,26 +148,29 @@ FilterDep = Annotated[service.NumberFilter, Depends(_filter)]
 
 
 @router.get("/companies/{company_id}/numbers", response_model=NumberPage)
-def list_company_numbers(
+async def list_company_numbers(
     company_id: RowId,
-    session: SessionDep,
+    request: Request,
     cursors: CursorDep,
     principal: PrincipalDep,
     language: LanguageDep,
     flt: FilterDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> NumberPage:
+) -> Response:
     """A company's numbers, filtered by status, kind, deadline and digits, a page at a time."""
     ensure_company_visible(principal, company_id)
-    return _page(
-        session,
-        cursors,
-        cursor=cursor,
-        limit=limit,
-        flt=flt,
-        language=language,
-        subscriber_id=company_id,
+    scope = {"s": company_id, "o": None}
+    after = int(cursors.decode(cursor, scope=scope)["after"]) if cursor else None
+    reader: NumberPageReader = request.app.state.number_pages
+    rows = await reader.company_page(company_id, flt, after_id=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = cursors.encode({"after": rows[-1][0], "scope": scope}) if more else None
+    return Response(
+        render_page(rows, next_cursor, language),
+        media_type="application/json",
+        headers={"Vary": "Accept-Language"},
     )
 
 

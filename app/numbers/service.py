@@ -7,9 +7,9 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.companies.models import Contract, CorporateSubscriber, SubscriberStatus
@@ -208,10 +208,47 @@ def filter_conditions(flt: NumberFilter) -> list[ColumnElement[bool]]:
         conditions.append(PhoneNumber.sim_kind == flt.kind)
     if flt.deadline_before is not None:
         conditions.append(PhoneNumber.deadline_at < flt.deadline_before)
-    digits = "".join(ch for ch in flt.text or "" if ch.isdigit())
+    digits = filter_digits(flt)
     if digits:
         conditions.append(PhoneNumber.msisdn.contains(digits, autoescape=True))
     return conditions
+
+
+def filter_digits(flt: NumberFilter) -> str:
+    """The digits the admin searched for: the rest of what they typed is ignored."""
+    return "".join(ch for ch in flt.text or "" if ch.isdigit())
+
+
+# The columns a listing shows of each number, in `NumberOut`'s order.
+PAGE_COLUMNS = (
+    PhoneNumber.id,
+    PhoneNumber.msisdn,
+    PhoneNumber.iccid,
+    PhoneNumber.operator_id,
+    PhoneNumber.subscriber_id,
+    PhoneNumber.contract_id,
+    PhoneNumber.status,
+    PhoneNumber.sim_kind,
+    PhoneNumber.deadline_at,
+    PhoneNumber.flag_days,
+    PhoneNumber.service_start_on,
+    PhoneNumber.status_changed_at,
+)
+
+
+def number_page_query(
+    *, subscriber_id: int, flt: NumberFilter, after_id: int | None, limit: int
+) -> Select[*tuple[Any, ...]]:
+    """The listing's columns of a page of a company's numbers, in id order (keyset)."""
+    query = (
+        select(*PAGE_COLUMNS)
+        .where(PhoneNumber.subscriber_id == subscriber_id, *filter_conditions(flt))
+        .order_by(PhoneNumber.id)
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(PhoneNumber.id > after_id)
+    return query
 
 
 def list_numbers(

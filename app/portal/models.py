@@ -75,6 +75,14 @@ class ConfirmationRequest(Base):
         # Also a registration's requests: they are among its number's (no index of their own,
         # which every decided request would write again).
         Index("ix_confirmation_requests_number", "number_id"),
+        # A company's requests waiting for the person, oldest sent first (its dashboard).
+        Index(
+            "ix_confirmation_requests_company_sent",
+            "subscriber_id",
+            "sent_at",
+            sqlite_where=text("status = 'sent'"),
+            postgresql_where=text("status = 'sent'"),
+        ),
         # A person lists every request that named them, whatever became of it.
         Index("ix_confirmation_requests_doc_hash", "doc_hash"),
     )

@@ -16,8 +16,9 @@ from app.core.downloads import attachment, spooled_file
 from app.core.integers import RowId
 from app.core.messages import LanguageDep
 from app.portal.backlog import operator_backlogs
-from app.reports import service
+from app.reports import overview, service
 from app.reports.schemas import (
+    CompanyOverview,
     CompanyReport,
     CompanyRiskPage,
     ConfirmationBacklog,
@@ -47,6 +48,25 @@ def company_report(
         now=clock.now(),
         thresholds=runtime.settings.deadline_flag_days,
         rate=runtime.settings.portal_rate_per_operator,
+    )
+
+
+@router.get("/companies/{company_id}/overview", response_model=CompanyOverview)
+def company_overview(
+    company_id: RowId,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    reader: Reader,
+) -> CompanyOverview:
+    """The dashboard: numbers by status and kind, at risk within the warning window and
+    overdue, the nearest deadline, open confirmations and the latest uploads."""
+    ensure_company_visible(reader, company_id)
+    return overview.company_overview(
+        session,
+        company_id,
+        now=clock.now(),
+        thresholds=runtime.settings.deadline_flag_days,
     )
 
 

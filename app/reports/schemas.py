@@ -6,6 +6,8 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from app.uploads.models import UploadMode, UploadStatus
+
 _BUCKETS = (
     "Numbers at risk by days left: 'overdue' (deadline passed, not suspended yet), then one "
     "key per flag threshold, nearest first ('1' = at most 1 day left, '3' = more than 1 and "
@@ -88,3 +90,48 @@ class CompanyRiskPage(BaseModel):
     thresholds: list[int]
     items: list[CompanyRisk]
     next_cursor: str | None
+
+
+class UploadBrief(BaseModel):
+    """One of the company's latest uploads, with its counts as the uploads listing shows them."""
+
+    id: int
+    filename: str
+    mode: UploadMode
+    status: UploadStatus
+    created_at: dt.datetime
+    accepted: int = Field(description="Rows that passed every check")
+    rejected: int = Field(description="Rows refused")
+
+
+class ConfirmationBacklogBrief(BaseModel):
+    """The company's open requests to confirm employees (queued, sent or answered)."""
+
+    open: int
+    oldest_sent_at: dt.datetime | None = Field(
+        description="When the longest-waiting request still waiting for the person was sent"
+    )
+
+
+class CompanyOverview(BaseModel):
+    """A company's dashboard: its numbers, their deadlines, its confirmations and uploads."""
+
+    company_id: int
+    generated_at: dt.datetime
+    total: int = Field(description="Every number of the company")
+    by_status: dict[str, int] = Field(description="Numbers in each status, zeros included")
+    by_kind: dict[str, int] = Field(
+        description="Numbers by who uses them (employee, device); numbers with no user yet "
+        "are in neither"
+    )
+    warning_days: int = Field(description="The warning window: the farthest flag threshold")
+    at_risk: int = Field(
+        description="Unconfirmed numbers whose deadline is ahead, within the warning window"
+    )
+    overdue: int = Field(description="Unconfirmed numbers whose deadline has passed")
+    next_deadline_at: dt.datetime | None = Field(
+        description="The earliest deadline still ahead of an unconfirmed number"
+    )
+    days_to_next_deadline: int | None = Field(description="Whole days left until it, rounded up")
+    confirmations: ConfirmationBacklogBrief
+    recent_uploads: list[UploadBrief] = Field(description="The latest uploads, newest first")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from app.companies.models import CorporateSubscriber
 from app.core.errors import NotFound
@@ -33,6 +33,8 @@ AT_RISK_STATUSES: tuple[NumberStatus, ...] = (
     NumberStatus.DECLINED,
     NumberStatus.EXPIRED,
 )
+# A number's column, or the same column of a table that counts numbers.
+Column = QueryableAttribute[Any] | ColumnElement[Any]
 OVERDUE = "overdue"
 LATER = "later"
 # Each chunk re-reads the company's at-risk rows to find where the previous one ended. Reading
@@ -46,13 +48,18 @@ def bucket_names(thresholds: Sequence[int]) -> list[str]:
     return [OVERDUE, *(str(days) for days in sorted(thresholds)), LATER]
 
 
-def _bucket_conditions(*, now: dt.datetime, thresholds: Sequence[int]) -> list[ColumnElement[bool]]:
+def bucket_conditions(
+    *,
+    now: dt.datetime,
+    thresholds: Sequence[int],
+    deadline: Column = PhoneNumber.deadline_at,
+) -> list[ColumnElement[bool]]:
     """One disjoint condition per bucket, in the order of `bucket_names`.
 
     A number belongs to the nearest threshold T with deadline <= now + T days; it is overdue
-    once deadline <= now, and "later" beyond the farthest threshold.
+    once deadline <= now, and "later" beyond the farthest threshold. `deadline` is the column
+    read (a number's, or a tally's of numbers).
     """
-    deadline = PhoneNumber.deadline_at
     conditions: list[ColumnElement[bool]] = [deadline <= now]
     lower = now
     for days in sorted(thresholds):
@@ -63,8 +70,22 @@ def _bucket_conditions(*, now: dt.datetime, thresholds: Sequence[int]) -> list[C
     return conditions
 
 
-def _at_risk() -> ColumnElement[bool]:
-    return and_(PhoneNumber.status.in_(AT_RISK_STATUSES), PhoneNumber.deadline_at.is_not(None))
+def at_risk(
+    status: Column = PhoneNumber.status,
+    deadline: Column = PhoneNumber.deadline_at,
+) -> ColumnElement[bool]:
+    """Not confirmed yet and carrying a deadline (of a number's columns, or a tally's)."""
+    return and_(status.in_(AT_RISK_STATUSES), deadline.is_not(None))
+
+
+def in_warning_window(
+    *,
+    now: dt.datetime,
+    thresholds: Sequence[int],
+    deadline: Column = PhoneNumber.deadline_at,
+) -> ColumnElement[bool]:
+    """Ahead, and within the farthest flag threshold: the report's threshold buckets."""
+    return or_(*bucket_conditions(now=now, thresholds=thresholds, deadline=deadline)[1:-1])
 
 
 def _risk_columns(
@@ -75,15 +96,15 @@ def _risk_columns(
     With `among_others` the rows counted also hold numbers that are not at risk (suspended
     ones), so every aggregate checks the number is at risk itself.
     """
-    at_risk = _at_risk()
+    risky = at_risk()
 
     def only(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-        return and_(at_risk, condition) if among_others else condition
+        return and_(risky, condition) if among_others else condition
 
     deadline = PhoneNumber.deadline_at
-    total = func.count(case((at_risk, 1))) if among_others else func.count()
+    total = func.count(case((risky, 1))) if among_others else func.count()
     columns: list[ColumnElement[Any]] = [total.label("at_risk")]
-    for index, condition in enumerate(_bucket_conditions(now=now, thresholds=thresholds)):
+    for index, condition in enumerate(bucket_conditions(now=now, thresholds=thresholds)):
         columns.append(func.count(case((only(condition), 1))).label(f"bucket_{index}"))
     columns.append(func.min(case((only(deadline > now), deadline))).label("next_deadline_at"))
     return columns
@@ -130,7 +151,7 @@ def company_report(
         by_status[NumberStatus(status).value] = int(count)
     risk = session.execute(
         select(*_risk_columns(now=now, thresholds=thresholds, among_others=False)).where(
-            PhoneNumber.subscriber_id == company_id, _at_risk()
+            PhoneNumber.subscriber_id == company_id, at_risk()
         )
     ).one()
     return CompanyReport(
@@ -184,11 +205,11 @@ def rank_companies(
         .limit(limit)
     )
     if after is not None:
-        at_risk, company_id = after
+        risk_total, company_id = after
         query = query.where(
             or_(
-                counts.c.at_risk < at_risk,
-                and_(counts.c.at_risk == at_risk, CorporateSubscriber.id > company_id),
+                counts.c.at_risk < risk_total,
+                and_(counts.c.at_risk == risk_total, CorporateSubscriber.id > company_id),
             )
         )
     ranked = []
@@ -237,7 +258,7 @@ def days_left(deadline: dt.datetime, *, now: dt.datetime) -> int:
 def _in_export() -> ColumnElement[bool]:
     """At risk (overdue included), or suspended with a deadline; `_undated_suspended` the rest."""
     return or_(
-        _at_risk(),
+        at_risk(),
         and_(PhoneNumber.status == NumberStatus.SUSPENDED, PhoneNumber.deadline_at.is_not(None)),
     )
 

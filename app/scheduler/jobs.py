@@ -67,6 +67,14 @@ def _housekeeping(runtime: Runtime) -> dict[str, Any]:
     return {"claims_pruned": pruned, "upload_files_deleted": swept}
 
 
+def _tallies(runtime: Runtime) -> dict[str, Any]:
+    from app.db.session import unit_of_work
+    from app.numbers.tallies import compact_tallies
+
+    with unit_of_work(runtime.sessions) as session:
+        return {"companies_folded": compact_tallies(session)}
+
+
 @dataclass(frozen=True)
 class Job:
     """One scheduled job. An `every_process` job runs in each scheduler at every tick instead
@@ -120,6 +128,13 @@ JOBS: dict[str, Job] = {
             "and uploaded files no unfinished upload needs.",
             lambda s: 86_400,
             _housekeeping,
+        ),
+        Job(
+            "tallies",
+            "Fold each company's number tallies (the deltas its dashboard sums, PostgreSQL) "
+            "into one row per status, kind and deadline once they reach 1,000 rows.",
+            lambda s: 600,
+            _tallies,
         ),
         Job(
             "metrics",

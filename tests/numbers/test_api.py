@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import FixedClock
 from app.numbers.models import NumberStatus, PhoneNumber, Registration, StatusEvent
+from app.numbers.schemas import NumberOut, NumberPage
 from tests.builders import (
     device,
     employee,
@@ -224,6 +226,32 @@ class TestListingNumbers:
             "unregistered": "Пользователь номера ещё не указан.",
         }
         assert words["en"]["unregistered"] == "Nobody is registered as the user of this number yet."
+
+    def test_each_page_is_the_numbers_as_their_view_shows_them(
+        self, client: TestClient, world: dict[str, Any], session: Session
+    ) -> None:
+        number = session.get_one(PhoneNumber, world["ids"][2])
+        number.iccid = "8970101234567890123"
+        number.deadline_at = dt.datetime(2027, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
+        number.flag_days = 7
+        number.service_start_on = dt.date(2026, 12, 1)
+        session.commit()
+        session.expire_all()
+        numbers = session.scalars(
+            select(PhoneNumber).where(PhoneNumber.id.in_(world["ids"])).order_by(PhoneNumber.id)
+        ).all()
+        for language in ("ru", "en"):
+            response = client.get(
+                f"{world['base']}?limit=3", headers={**world["admin"], "Accept-Language": language}
+            )
+            assert response.headers["content-type"] == "application/json"
+            body = response.json()
+            expected = NumberPage(
+                items=[NumberOut.of(n, language) for n in numbers[:3]],
+                next_cursor=body["next_cursor"],
+            )
+            assert body == json.loads(expected.model_dump_json())
+            assert body["next_cursor"]
 
     def test_filter_by_status(self, client: TestClient, world: dict[str, Any]) -> None:
         ids = world["ids"]

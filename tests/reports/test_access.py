@@ -13,7 +13,7 @@ from tests.builders import make_company_with_numbers, make_person, staff_headers
 from tests.reports.builders import problem, put_numbers_in_state
 
 RANKING = "/api/v1/reports/companies-at-risk"
-COMPANY_PATHS = ["/report", "/report/at-risk.csv", "/report/at-risk.xlsx"]
+COMPANY_PATHS = ["/report", "/report/at-risk.csv", "/report/at-risk.xlsx", "/overview"]
 
 
 @pytest.fixture

@@ -142,6 +142,7 @@ class TestJobsApi:
             "notifications",
             "uploads",
             "housekeeping",
+            "tallies",
             "metrics",
         ]
         by_name = {j["name"]: j for j in jobs}

@@ -141,4 +141,9 @@ def request_language(request: Request) -> Language:
     return language_of(request.headers.get("accept-language"))
 
 
-LanguageDep = Annotated[Language, Depends(request_language)]
+async def _language(request: Request) -> Language:
+    # Async: a plain function of the headers runs in the event loop, not in the thread pool.
+    return request_language(request)
+
+
+LanguageDep = Annotated[Language, Depends(_language)]
