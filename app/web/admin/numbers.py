@@ -10,16 +10,18 @@ from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from app.core.clock import MOSCOW
-from app.core.deps import ClockDep, CursorDep, RuntimeDep, SessionDep
+from app.core.deps import ClockDep, CursorDep, RuntimeDep
 from app.core.integers import RowId
 from app.core.messages import Language, LanguageDep, Text
 from app.core.runtime import Runtime
 from app.numbers.exports import ExportWords, company_numbers
 from app.numbers.models import NumberStatus, SimKind
-from app.numbers.router import export_company_numbers, list_company_numbers
+from app.numbers.page_reads import page_items
+from app.numbers.router import company_number_rows, export_company_numbers
 from app.numbers.schemas import NumberOut
 from app.numbers.service import NumberFilter
 from app.web.admin.cabinet import Reader, cabinet_page, page_router
@@ -110,10 +112,9 @@ def users_of(
 
 
 @router.get("/companies/{company_id}/numbers", response_class=HTMLResponse)
-def numbers_page(
+async def numbers_page(
     request: Request,
     company_id: RowId,
-    session: SessionDep,
     runtime: RuntimeDep,
     cursors: CursorDep,
     reader: Reader,
@@ -123,16 +124,18 @@ def numbers_page(
 ) -> Response:
     """A page of the company's numbers, filtered."""
     flt = filters.number_filter
-    page = list_company_numbers(
-        company_id, session, cursors, reader, language, flt, cursor, PAGE_SIZE
+    rows, next_cursor = await company_number_rows(
+        request, company_id, reader, cursors, flt, cursor=cursor, limit=PAGE_SIZE
     )
+    numbers = [NumberOut.model_validate(item) for item in page_items(rows, language)]
+    users = await run_in_threadpool(users_of, runtime, company_id, flt, numbers, language)
     return cabinet_page(
         request,
         "admin/numbers.html",
         company_id,
-        numbers=page.items,
-        users=users_of(runtime, company_id, flt, page.items, language),
-        next_cursor=page.next_cursor,
+        numbers=numbers,
+        users=users,
+        next_cursor=next_cursor,
         first_page=cursor is None,
         filters=filters,
         statuses=list(NumberStatus),

@@ -45,7 +45,8 @@ class TestTheOverview:
         overdue = re.search(r'<span class="figure">(\d+)</span>\s*<strong>Срок прошёл', page)
         assert overdue
         assert overdue.group(1) == "1"
-        assert "В очереди на отправку: 0; ждут ответа сотрудника: 0" in page
+        assert "Открыто 0 запросов подтверждения" in page
+        assert "Пользователи указаны: сотрудники — 1, устройства — 1." in page
         assert f'/uploads/{sent.json()["id"]}">март.csv</a>' in page
         assert "Ждёт подтверждения пользователем на Госуслугах</a></td>\n        <td>1</td>" in page
 
