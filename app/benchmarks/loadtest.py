@@ -4,7 +4,9 @@ Seeds one company of `company_numbers` numbers (1,000,000 by default), `people` 
 the user of `numbers_each` of them, starts `simreg serve --workers 2` on a throwaway PostgreSQL,
 and drives three reads with wrk, each request with a different person's (or the admin's)
 token: a person checking their numbers' status (`GET /me/numbers/status`), the admin's first
-page of the company's numbers, and the company's overview (the admin's dashboard). Prints
+page of the company's numbers, and the company's overview (the admin's dashboard); then the
+admin's two pages as a browser asks for them, with a session signed in through the sign-in
+form: the numbers list and the dashboard. Prints
 requests/s and p50/p99 latency, and each admin read's requests/s as a share of the status
 read's in the same run.
 """
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import create_engine, text
 
 from app.auth.service import Principal, Role, TokenService
@@ -35,6 +38,7 @@ from app.benchmarks.common import (
 from app.config import Environment, Settings
 from app.core.personal_data import PersonalDataVault
 from app.db.base import UtcDateTime
+from app.web.sessions import SESSION_COOKIE
 
 _STATUSES = ["pending_confirmation", "active", "active", "active", "suspended", "mismatch"]
 
@@ -90,17 +94,46 @@ def seed_people(url: str, *, people: int, numbers_each: int) -> None:
     engine.dispose()
 
 
-def _wrk_script(path: Path, target: str, tokens: list[str]) -> None:
-    """A wrk script sending each request with one of `tokens`, at random."""
+def _wrk_script(
+    path: Path,
+    target: str,
+    tokens: list[str],
+    *,
+    header: str = "Authorization",
+    prefix: str = "Bearer ",
+) -> None:
+    """A wrk script sending each request with one of `tokens` in `header`, at random."""
     listed = ",\n".join(f'"{t}"' for t in tokens)
     path.write_text(
         f"local tokens = {{\n{listed}\n}}\n"
         "math.randomseed(os.time())\n"
         "request = function()\n"
         "  local t = tokens[math.random(#tokens)]\n"
-        f'  return wrk.format("GET", "{target}", {{["Authorization"] = "Bearer " .. t}})\n'
+        f'  return wrk.format("GET", "{target}", {{["{header}"] = "{prefix}" .. t}})\n'
         "end\n"
     )
+
+
+def _page_scripts(base: str, workdir: Path, *, company_id: int) -> list[tuple[str, Path]]:
+    """The wrk scripts of the admin's two pages, with a session signed in through the sandbox
+    sign-in form of the running server (as a browser would)."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        form = client.get("/sign-in").text
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        if token is None:
+            raise SystemExit("the sign-in page has no form")
+        data = {"csrf": token.group(1), "role": "company_admin", "company_id": str(company_id)}
+        client.post("/sign-in/sandbox", data=data)
+        cookie = [f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"]
+    scripts = []
+    for name, target in (
+        ("page: numbers", f"/companies/{company_id}/numbers"),
+        ("page: overview", f"/companies/{company_id}"),
+    ):
+        path = workdir / (name.replace(": ", "-") + ".lua")
+        _wrk_script(path, target, cookie, header="Cookie", prefix="")
+        scripts.append((name, path))
+    return scripts
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -183,7 +216,7 @@ def run(
             failed = wait_until_answering(base + "/readyz", server)
             if failed:
                 raise SystemExit(f"the API did not start: {failed}\n{log.read_text()[-3000:]}")
-            for name, script in scripts:
+            for name, script in scripts + _page_scripts(base, workdir, company_id=company_id):
                 _wrk(base, script, seconds=3, connections=connections)  # warm-up: pools, plans
                 result = _wrk(base, script, seconds=seconds, connections=connections)
                 figures.append(
@@ -199,7 +232,7 @@ def run(
 
 
 def _print_shares(figures: list[dict[str, Any]]) -> None:
-    """Each admin read's requests/s as a share of the person's status read's."""
+    """Each admin read's (and page's) requests/s as a share of the person's status read's."""
     status = next(f["rps"] for f in figures if f["read"] == "person status")
     for figure in figures:
         if figure["read"] != "person status":
