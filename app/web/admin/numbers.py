@@ -1,5 +1,6 @@
-"""The company's numbers: filters in a GET form, a page of the API's listing at a time with
-each number's user as the export shows it, and the export with the same filters."""
+"""The company's numbers: filters in a GET form, a page at a time with each number's user as
+the export shows it (the listing's filters, cursors and access rule), and the export with the
+same filters."""
 
 from __future__ import annotations
 
@@ -13,16 +14,15 @@ from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
+from app.auth.dependencies import ensure_company_visible
 from app.core.clock import MOSCOW
 from app.core.deps import ClockDep, CursorDep, RuntimeDep
 from app.core.integers import RowId
 from app.core.messages import Language, LanguageDep, Text
 from app.core.runtime import Runtime
-from app.numbers.exports import ExportWords, company_numbers
+from app.numbers.exports import ExportWords, NumberLine, company_numbers
 from app.numbers.models import NumberStatus, SimKind
-from app.numbers.page_reads import page_items
-from app.numbers.router import company_number_rows, export_company_numbers
-from app.numbers.schemas import NumberOut
+from app.numbers.router import export_company_numbers
 from app.numbers.service import NumberFilter
 from app.web.admin.cabinet import Reader, cabinet_page, page_router
 
@@ -93,22 +93,31 @@ def page_filters(
 FiltersDep = Annotated[Filters, Depends(page_filters)]
 
 
-def users_of(
-    runtime: Runtime, company_id: int, flt: NumberFilter, rows: list[NumberOut], language: Language
-) -> dict[int, str]:
-    """Each listed number's current user as the export shows it: an employee's names, a
-    device's type and model (never personal data)."""
-    if not rows:
-        return {}
-    words = ExportWords(language)
-    lines = company_numbers(
-        runtime.sessions, company_id=company_id, flt=flt, chunk=len(rows), after=rows[0].id - 1
+def page_lines(
+    runtime: Runtime, company_id: int, flt: NumberFilter, after: int | None, language: Language
+) -> tuple[list[NumberLine], dict[int, str]]:
+    """One more than a page of the company's numbers after `after`, as the export reads them
+    (one query: each number with its current user), and each user as the export shows them:
+    an employee's names, a device's type and model (never personal data)."""
+    lines = list(
+        itertools.islice(
+            company_numbers(
+                runtime.sessions,
+                company_id=company_id,
+                flt=flt,
+                chunk=PAGE_SIZE + 1,
+                after=after or 0,
+            ),
+            PAGE_SIZE + 1,
+        )
     )
-    users: dict[int, str] = {}
-    for line in itertools.islice(lines, len(rows)):
-        device = " ".join(filter(None, (words.device_type(line.device_type), line.device_model)))
-        users[line.id] = line.employee_name or device
-    return users
+    words = ExportWords(language)
+    users = {
+        line.id: line.employee_name
+        or " ".join(filter(None, (words.device_type(line.device_type), line.device_model)))
+        for line in lines
+    }
+    return lines, users
 
 
 @router.get("/companies/{company_id}/numbers", response_class=HTMLResponse)
@@ -122,20 +131,22 @@ async def numbers_page(
     filters: FiltersDep,
     cursor: str | None = None,
 ) -> Response:
-    """A page of the company's numbers, filtered."""
+    """A page of the company's numbers, filtered, under the listing's access rule and with its
+    cursors (a page's cursor works in the API's listing and back)."""
+    ensure_company_visible(reader, company_id)
+    scope = {"s": company_id, "o": None}
+    after = int(cursors.decode(cursor, scope=scope)["after"]) if cursor else None
     flt = filters.number_filter
-    rows, next_cursor = await company_number_rows(
-        request, company_id, reader, cursors, flt, cursor=cursor, limit=PAGE_SIZE
-    )
-    numbers = [NumberOut.model_validate(item) for item in page_items(rows, language)]
-    users = await run_in_threadpool(users_of, runtime, company_id, flt, numbers, language)
+    lines, users = await run_in_threadpool(page_lines, runtime, company_id, flt, after, language)
+    more = len(lines) > PAGE_SIZE
+    lines = lines[:PAGE_SIZE]
     return cabinet_page(
         request,
         "admin/numbers.html",
         company_id,
-        numbers=numbers,
+        numbers=lines,
         users=users,
-        next_cursor=next_cursor,
+        next_cursor=cursors.encode({"after": lines[-1].id, "scope": scope}) if more else None,
         first_page=cursor is None,
         filters=filters,
         statuses=list(NumberStatus),
