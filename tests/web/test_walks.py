@@ -9,15 +9,17 @@ types and chooses files in the browser, and screenshots every page it meets.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.builders import add_numbers, make_company_with_numbers, make_person, mobile
+from tests.conftest import START
 from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row
 from tests.web.chromium import Screens
 from tests.web.conftest import NewContext
@@ -29,6 +31,8 @@ UPLOAD_DONE_MS = 60_000
 # A phone's page may be a few pixels wider than its screen for rounding; no more.
 PHONE_WIDTH = 390
 PHONE_SLACK = 2
+# Service starting in five days: the numbers are at risk, their deadline close.
+IN_FIVE_DAYS = START.date() + dt.timedelta(days=5)
 STAFF_BUTTON = "Войти как сотрудник оператора (staff@demo)"
 
 
@@ -90,12 +94,28 @@ def send_list(page: Page, shot: Screens, company_id: int, path: Path) -> None:
     expect(page).to_have_url(re.compile(rf"/companies/{company_id}/uploads/\d+$"))
 
 
-def watch_until_done(page: Page, shot: Screens) -> None:
+def navigations(page: Page) -> list[str]:
+    """The addresses of the documents `page` will ask for (a reload included), in order."""
+    asked: list[str] = []
+
+    def note(request: Request) -> None:
+        if request.is_navigation_request():
+            asked.append(request.url)
+
+    page.on("request", note)
+    return asked
+
+
+def watch_until_done(page: Page, shot: Screens, loads: list[str]) -> None:
     """The upload's page with its progress bar, followed (never reloaded here) until the page
-    says the upload is done."""
+    says the upload is done. `loads` lists every page the tab asked for: one that was still
+    running when it was first shown must have asked for itself again."""
     expect(page.locator("#upload-progress progress")).to_be_attached()
-    shot("upload running", page)
+    running = page.locator("#upload-progress").get_attribute("data-finished") == "false"
+    shot("upload running" if running else "upload shown", page)
     expect(page.locator(".status.upload-done")).to_have_text("Готово", timeout=UPLOAD_DONE_MS)
+    if running:
+        assert loads.count(page.url) >= 2, loads
     expect(page.locator("#upload-progress")).to_have_attribute("data-finished", "true")
     expect(page.locator("#upload-progress progress")).to_be_visible()
 
@@ -130,11 +150,12 @@ class TestTheAdminsUpload:
         source = tmp_path / "сотрудники.csv"
         source.write_bytes(hr_export(world, foreign))
 
+        loads = navigations(page)
         click_demo_account(page, shot, admin_button(company))
         expect(page).to_have_url(re.compile(rf"/companies/{company['id']}$"))
         shot("dashboard", page)
         send_list(page, shot, company["id"], source)
-        watch_until_done(page, shot)
+        watch_until_done(page, shot, loads)
         shot("upload done", page)
 
         assert (count(page, "accepted"), count(page, "rejected")) == (27, 3)
@@ -163,7 +184,7 @@ class TestTheAdminsUpload:
         }
         fixed.write_bytes(fixed_error_file(error_file, fixes))
         send_list(page, shot, company["id"], fixed)
-        watch_until_done(page, shot)
+        watch_until_done(page, shot, loads)
         shot("fixed file done", page)
 
         assert (count(page, "accepted"), count(page, "rejected")) == (3, 0)
@@ -178,7 +199,7 @@ class TestTheEmployee:
         self, client: TestClient, page: Page, shot: Screens
     ) -> None:
         person = make_person(client)
-        world = make_company_with_numbers(client, count=2)
+        world = make_company_with_numbers(client, count=2, starts_on=IN_FIVE_DAYS)
         msisdn = register(client, world, 0)
         assert run_matching(client, world)["requests_sent"] == 1
 
@@ -209,7 +230,7 @@ class TestTheEmployee:
         self, client: TestClient, phone_page: Page, shot: Screens
     ) -> None:
         person = make_person(client)
-        world = make_company_with_numbers(client, count=2)
+        world = make_company_with_numbers(client, count=2, starts_on=IN_FIVE_DAYS)
         msisdn = register(client, world, 0)
         run_matching(client, world)
 
@@ -219,6 +240,21 @@ class TestTheEmployee:
 
         assert page_width(phone_page) <= PHONE_WIDTH + PHONE_SLACK
         shot("my numbers on a phone", phone_page)
+
+
+def sideways_overflow(box: Locator) -> int:
+    """How many pixels of `box` hide off to the side (a table scrolled within its frame)."""
+    hidden: int = box.evaluate("element => element.scrollWidth - element.clientWidth")
+    return hidden
+
+
+def set_contact(client: TestClient, world: dict[str, Any], email: str) -> None:
+    response = client.put(
+        f"/api/v1/companies/{world['company']['id']}/notification-settings",
+        json={"notify_email": email},
+        headers=world["admin"],
+    )
+    assert response.status_code == 200, response.text
 
 
 def page_width(page: Page) -> int:
@@ -231,19 +267,24 @@ class TestTheAccountManager:
         self, client: TestClient, page: Page, shot: Screens
     ) -> None:
         calm = make_company_with_numbers(client, count=1)["company"]
-        risky = make_company_with_numbers(client, count=4)["company"]
+        world = make_company_with_numbers(client, count=4, starts_on=IN_FIVE_DAYS)
+        risky = world["company"]
+        set_contact(client, world, "sim-admin@romashka-holding.example")
 
         click_demo_account(page, shot, STAFF_BUTTON)
         expect(page).to_have_url(re.compile(r"/staff$"))
         expect(page.get_by_role("heading", name="Компании под угрозой")).to_be_visible()
         shot("ranking", page)
+        assert sideways_overflow(page.locator(".table-wrap")) == 0
         names = page.locator("tbody th[scope=row] a").all_inner_texts()
         assert names == [risky["name"], calm["name"]]
         page.get_by_role("link", name=risky["name"], exact=True).click()
 
         expect(page).to_have_url(re.compile(rf"/companies/{risky['id']}$"))
         expect(page.locator("h1")).to_have_text(f"Сводка: {risky['name']}")
-        expect(page.locator(".card .figure").first).to_have_text("4")
+        at_risk = page.locator(".card").filter(has_text="Под угрозой приостановки")
+        expect(at_risk.locator(".figure")).to_have_text("4")
+        expect(at_risk).to_contain_text("До ближайшего срока")
         shot("riskier company", page)
 
 
@@ -307,18 +348,12 @@ class TestWithoutJavaScript:
         source = tmp_path / "list.csv"
         source.write_bytes(hr_export(world, mobile(9_990_002)))
         page = new_context(base_url=live_server, java_script_enabled=False).new_page()
-        visits: list[str] = []
-        page.on("load", lambda loaded: visits.append(loaded.url))
+        loads = navigations(page)
 
         click_demo_account(page, shot, admin_button(company))
         send_list(page, shot, company["id"], source)
-        upload_url = page.url
-        first_render_finished = page.locator("#upload-progress").get_attribute("data-finished")
-        shot("upload page", page)
-        expect(page.locator(".status.upload-done")).to_have_text("Готово", timeout=UPLOAD_DONE_MS)
+        watch_until_done(page, shot, loads)
         shot("upload done", page)
 
         assert (count(page, "accepted"), count(page, "rejected")) == (27, 3)
         expect(page.locator('meta[http-equiv="refresh"]')).to_have_count(0)
-        if first_render_finished == "false":
-            assert visits.count(upload_url) >= 2, visits
