@@ -118,6 +118,9 @@ async def oidc_callback(request: Request, provider: str, runtime: RuntimeDep) ->
     try:
         token = await client.authorize_access_token(request)
     except oidc.OAuthError as exc:
+        # The provider's codes are for developers; a refusal at the provider is said in words.
+        if exc.error == "access_denied":
+            raise Unauthorized(Text("page.sign_in.denied")) from exc
         raise Unauthorized(Text("page.sign_in.failed", reason=exc.error or "")) from exc
     claims = dict(token.get("userinfo") or {})
     tenants: Tenants = request.app.state.tenants

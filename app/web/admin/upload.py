@@ -35,13 +35,18 @@ def _refused_row(error: RowError, language: Language) -> dict[str, Any]:
 def progress_of(upload: UploadOut, language: Language) -> dict[str, Any]:
     """What the progress bar and the counts show, for the page and its script alike."""
     read, total = upload.progress.rows_read, upload.progress.rows_total
+    finished = upload.status in _FINISHED
+    # Until the reader has counted the rows, "0 of 0" would say the file is empty.
+    text = (
+        say("page.admin.upload.progress", language, read=grouped(read), total=grouped(total))
+        if total or finished
+        else say("page.admin.upload.progress_counting", language)
+    )
     return {
-        "progress_text": say(
-            "page.admin.upload.progress", language, read=grouped(read), total=grouped(total)
-        ),
+        "progress_text": text,
         "status": upload.status.value,
         "status_text": upload.status_text,
-        "finished": upload.status in _FINISHED,
+        "finished": finished,
         "rows_read": upload.progress.rows_read,
         "rows_total": upload.progress.rows_total,
         "percent": upload.progress.percent,

@@ -10,6 +10,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.core.messages import say
+from app.uploads.models import UploadStatus
+from app.uploads.schemas import Counts, Progress, UploadOut
+from app.web.admin.upload import progress_of
 from tests.uploads.builders import EMPLOYEE_HEADER, csv_bytes, employee_row
 from tests.web.signing import csrf_of, sign_in
 
@@ -143,3 +147,24 @@ class TestTheUploadForm:
         sent = _send(client, company_id, "просто текст".encode("cp1251"), "apply")
         page = client.get(sent.headers["location"]).text
         assert "Загрузка не удалась:" in page
+
+
+class TestTheProgressWords:
+    def _upload(self, status: UploadStatus, read: int, total: int) -> UploadOut:
+        return UploadOut.model_construct(
+            status=status,
+            status_text="",
+            progress=Progress(rows_read=read, rows_total=total, percent=0.0),
+            counts=Counts(accepted=0, rejected=0, created=0, unchanged=0, superseded=0),
+        )
+
+    def test_rows_not_yet_counted_are_not_called_none(self) -> None:
+        shown = progress_of(self._upload(UploadStatus.RECEIVED, 0, 0), "ru")
+        assert shown["progress_text"] == say("page.admin.upload.progress_counting")
+        assert "0 из 0" not in shown["progress_text"]
+
+    def test_counted_rows_and_an_empty_file_once_done(self) -> None:
+        running = progress_of(self._upload(UploadStatus.VALIDATING, 1000, 30000), "ru")
+        assert running["progress_text"] == "Обработано строк: 1\u202f000 из 30\u202f000"
+        done = progress_of(self._upload(UploadStatus.DONE, 0, 0), "ru")
+        assert done["progress_text"] == "Обработано строк: 0 из 0"
