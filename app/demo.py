@@ -21,6 +21,7 @@ from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 from app.db.session import unit_of_work
 from app.deadlines.service import run_deadlines
+from app.matching.jobs import matching_cycle
 from app.numbers import lifecycle
 from app.numbers import service as numbers
 from app.numbers.models import NumberStatus, PhoneNumber
@@ -151,6 +152,10 @@ def load_demo(runtime: Runtime) -> dict[str, Any]:
         _portal_people(session, runtime.vault, now=now, today=today)
     # The deadline run gives every number its deadline and flags those within 30 days.
     run_deadlines(runtime)
+    # One matching cycle, as the operator's job would have run it: the employees waiting to
+    # confirm have their requests on the portal (the first ones sent at once), so a demo
+    # employee who signs in has something to confirm.
+    matching_cycle(runtime)
     with runtime.sessions() as session:
         counts = dict(
             session.execute(
