@@ -105,11 +105,21 @@ def _job_words(job: str, language: Language) -> str | None:
     return say(code, language) if code in codes(language) else None
 
 
-def summary_text(summary: dict[str, Any] | None) -> str:
-    """A run's summary as the API gives it, on one line."""
+def summary_text(summary: dict[str, Any] | None, language: Language) -> str:
+    """What a run did, on one line in the reader's language: the counts that are not zero
+    (a count the catalog does not word keeps the API's key)."""
     if not summary:
         return "—"
-    return ", ".join(f"{key}: {value}" for key, value in summary.items())
+    known = codes(language)
+    parts = []
+    for key, value in summary.items():
+        if not value:
+            continue
+        if isinstance(value, bool):
+            value = say(f"job.summary.{'yes' if value else 'no'}", language)
+        code = f"job.summary.{key}"
+        parts.append(f"{say(code, language) if code in known else key}: {value}")
+    return ", ".join(parts) or say("job.summary.nothing", language)
 
 
 @router.get("/staff/jobs", response_class=HTMLResponse)
@@ -123,12 +133,12 @@ def jobs_page(
         "staff/jobs.html",
         jobs=jobs,
         about={job.name: _job_words(job.name, language) for job in jobs},
-        summary=summary_text,
+        summary=lambda summary: summary_text(summary, language),
         duration=lambda seconds: duration(seconds, language),
     )
 
 
-def _run_outcome(run: JobRunOut) -> Text:
+def _run_outcome(run: JobRunOut, language: Language) -> Text:
     if not run.ran:
         return Text("page.staff.job.run.taken", job=run.job)
     if run.outcome == "ok":
@@ -136,13 +146,16 @@ def _run_outcome(run: JobRunOut) -> Text:
             "page.staff.job.run.ok",
             job=run.job,
             seconds=run.seconds or 0,
-            summary=summary_text(run.summary),
+            summary=summary_text(run.summary, language),
         )
-    return Text("page.staff.job.run.failed", job=run.job, summary=summary_text(run.summary))
+    summary = summary_text(run.summary, language)
+    return Text("page.staff.job.run.failed", job=run.job, summary=summary)
 
 
 @router.post("/staff/jobs/{name}/run", dependencies=[CsrfChecked])
-def run_job(request: Request, name: str, runtime: RuntimeDep, staff: Staff) -> Response:
+def run_job(
+    request: Request, name: str, runtime: RuntimeDep, staff: Staff, language: LanguageDep
+) -> Response:
     """«Запустить сейчас»: the API's run of the job, its outcome flashed on the jobs page."""
-    flash(request, _run_outcome(jobs_api.run_job(name, runtime, staff)))
+    flash(request, _run_outcome(jobs_api.run_job(name, runtime, staff), language))
     return RedirectResponse("/staff/jobs", status_code=303)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.core.runtime import Runtime
+from app.web.staff import summary_text
 from tests.builders import employee, make_company_with_numbers, make_person, staff_headers
 from tests.portal.test_portal import queue_request, register
 from tests.web.signing import post_form, sign_in
@@ -109,7 +110,8 @@ class TestJobs:
         before = text_of(open_page(client, "/staff/jobs"))
         assert "matching" in before
         assert "Забрать ответы Госуслуг" in before
-        assert before.count("Запустить сейчас") == 7
+        every_job = client.get("/api/v1/jobs", headers=staff_headers(client)).json()
+        assert before.count("Запустить сейчас") == len(every_job)
         assert "ещё не запускалось" in before
 
         response = post_form(client, "/staff/jobs/housekeeping/run", {})
@@ -168,3 +170,15 @@ class TestAccess:
         assert response.status_code == 403
         jobs = client.get("/api/v1/jobs", headers=staff_headers(client)).json()
         assert {j["name"]: j["last_started_at"] for j in jobs}["housekeeping"] is None
+
+
+class TestARunSaidInWords:
+    def test_counts_in_russian_zeros_left_out(self) -> None:
+        summary = {"requests_sent": 2, "declined": 0, "portal_unavailable": True, "new_key": 3}
+        said = summary_text(summary, "ru")
+        assert said == "запросов отправлено: 2, Госуслуги недоступны: да, new_key: 3"
+        assert summary_text({"requests_sent": 2}, "en") == "requests sent: 2"
+
+    def test_a_run_that_found_nothing_says_so(self) -> None:
+        assert summary_text({"sent": 0, "dead": 0}, "ru") == "делать было нечего"
+        assert summary_text(None, "ru") == "—"
