@@ -15,6 +15,7 @@ from app.core.integers import RowId
 from app.core.messages import Language, LanguageDep, Text, say
 from app.matching.router import list_requests, resend_request
 from app.matching.schemas import ConfirmationRequestOut
+from app.numbers.models import NumberStatus
 from app.numbers.router import get_company_number
 from app.numbers.schemas import EventOut
 from app.web.admin.cabinet import (
@@ -61,6 +62,11 @@ def request_words(request: ConfirmationRequestOut, language: Language) -> dict[s
     }
 
 
+# The statuses after which the company may ask its employee again (the resend's own rule
+# decides; the button is offered only where it can succeed).
+RESENDABLE = (NumberStatus.EXPIRED, NumberStatus.DECLINED, NumberStatus.SUSPENDED)
+
+
 @router.get("/companies/{company_id}/numbers/{number_id}", response_class=HTMLResponse)
 def number_page(
     request: Request,
@@ -86,7 +92,7 @@ def number_page(
         user=next((r for r in detail.registrations if r.current), None),
         events=[event_words(e, language) for e in detail.events],
         requests=[request_words(r, language) for r in requests],
-        may_resend=reader.role is Role.COMPANY_ADMIN,
+        may_resend=reader.role is Role.COMPANY_ADMIN and detail.status in RESENDABLE,
     )
 
 

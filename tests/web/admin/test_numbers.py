@@ -128,6 +128,7 @@ class TestANumbersPage:
         page = client.get(path).text
         assert '<p class="flash" role="status">Запрос не отправлен: ' in page
         assert "Запросов подтверждения не было." in page
+        assert "Отправить запрос ещё раз" not in page  # offered only where it can succeed
 
     def test_a_declined_request_is_sent_again(
         self, client: TestClient, world: dict[str, Any]
@@ -142,7 +143,9 @@ class TestANumbersPage:
         assert client.post("/api/v1/operator/matching-runs", headers=matching).status_code == 200
         sign_in(client, "company_admin", company_id=world["company"]["id"])
         path = f"{_cabinet(world)}/numbers/{world['numbers'][0]['id']}"
-        assert "Указанный человек ответил, что не пользуется этим номером." in client.get(path).text
+        declined_page = client.get(path).text
+        assert "Указанный человек ответил, что не пользуется этим номером." in declined_page
+        assert "Отправить запрос ещё раз" in declined_page
 
         sent: Any = post_form(client, path + "/resend", {})
 
