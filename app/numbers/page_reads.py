@@ -46,23 +46,17 @@ def _status_words(language: Language) -> dict[str, str]:
     return {s.value: say(f"number.status.{s.value}", language) for s in NumberStatus}
 
 
-def page_items(rows: Sequence[Sequence[Any]], language: Language) -> list[dict[str, Any]]:
-    """Each number of a page as `NumberOut` shows it, its status worded in `language`."""
+def render_page(
+    rows: Sequence[Sequence[Any]], next_cursor: str | None, language: Language
+) -> bytes:
+    """The JSON body of a page: each number as `NumberOut` shows it, and the next cursor."""
     words = _status_words(language)
     items = []
     for row in rows:
         item = dict(zip(FIELDS, row, strict=True))
         item["status_text"] = words[item["status"]]
         items.append(item)
-    return items
-
-
-def render_page(
-    rows: Sequence[Sequence[Any]], next_cursor: str | None, language: Language
-) -> bytes:
-    """The JSON body of a page: each number as `NumberOut` shows it, and the next cursor."""
-    body = {"items": page_items(rows, language), "next_cursor": next_cursor}
-    return orjson.dumps(body, option=orjson.OPT_UTC_Z)
+    return orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z)
 
 
 class NumberPageReader(Protocol):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -148,29 +147,6 @@ async def _filter(
 FilterDep = Annotated[service.NumberFilter, Depends(_filter)]
 
 
-async def company_number_rows(
-    request: Request,
-    company_id: int,
-    principal: Principal,
-    cursors: CursorCodec,
-    flt: service.NumberFilter,
-    *,
-    cursor: str | None,
-    limit: int,
-) -> tuple[list[Sequence[Any]], str | None]:
-    """A page of a company's numbers (rows in `page_reads.FIELDS` order) and the next page's
-    cursor, for a caller who may see the company: the listing's and the admin's page's read."""
-    ensure_company_visible(principal, company_id)
-    scope = {"s": company_id, "o": None}
-    after = int(cursors.decode(cursor, scope=scope)["after"]) if cursor else None
-    reader: NumberPageReader = request.app.state.number_pages
-    rows = await reader.company_page(company_id, flt, after_id=after, limit=limit + 1)
-    more = len(rows) > limit
-    rows = list(rows[:limit])
-    next_cursor = cursors.encode({"after": rows[-1][0], "scope": scope}) if more else None
-    return rows, next_cursor
-
-
 @router.get("/companies/{company_id}/numbers", response_model=NumberPage)
 async def list_company_numbers(
     company_id: RowId,
@@ -183,9 +159,14 @@ async def list_company_numbers(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     """A company's numbers, filtered by status, kind, deadline and digits, a page at a time."""
-    rows, next_cursor = await company_number_rows(
-        request, company_id, principal, cursors, flt, cursor=cursor, limit=limit
-    )
+    ensure_company_visible(principal, company_id)
+    scope = {"s": company_id, "o": None}
+    after = int(cursors.decode(cursor, scope=scope)["after"]) if cursor else None
+    reader: NumberPageReader = request.app.state.number_pages
+    rows = await reader.company_page(company_id, flt, after_id=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = cursors.encode({"after": rows[-1][0], "scope": scope}) if more else None
     return Response(
         render_page(rows, next_cursor, language),
         media_type="application/json",
