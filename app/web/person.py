@@ -20,15 +20,16 @@ from app.auth.service import Principal
 from app.claims import router as claims_api
 from app.claims.schemas import ClaimCreate, ClaimOut
 from app.core.deps import ClockDep, RuntimeDep, SessionDep, VaultDep
-from app.core.errors import DomainError, InvalidInput, NotFound, field_problem
+from app.core.errors import DomainError, InvalidInput, NotFound
 from app.core.integers import RowId
-from app.core.messages import Language, LanguageDep, Text, word
+from app.core.messages import Language, LanguageDep, Text
 from app.core.personal_data import PersonalDataVault
 from app.core.runtime import Runtime
 from app.people import router as people_api
 from app.portal import router as portal_api
 from app.portal.models import RequestStatus
 from app.portal.schemas import ConfirmationRequestView
+from app.web.forms import worded_problems
 from app.web.rendering import PageRoute, flash, render
 from app.web.sessions import CsrfChecked, PagePerson
 
@@ -164,13 +165,8 @@ def submit_claim(
     try:
         body = ClaimCreate(msisdn=msisdn, company_inn=company_inn, company_name=company_name)
         claim = claims_api.submit_claim(body, Response(), session, clock, person)
-    except ValidationError as exc:
-        for err in exc.errors():
-            problem = field_problem(err, language)
-            form.errors.setdefault(problem["field"], problem["message"])
-    except InvalidInput as exc:
-        for found in exc.errors:
-            form.errors.setdefault(found.field, word(found.message, language))
+    except (ValidationError, InvalidInput) as exc:
+        form.errors = worded_problems(exc, language)
     else:
         flash(request, _claim_outcome(claim))
         return RedirectResponse("/me#claims", status_code=303)

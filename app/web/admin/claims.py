@@ -25,7 +25,7 @@ from app.web.admin.cabinet import (
     see_other,
     told_refusal,
 )
-from app.web.admin.forms import worded_problems
+from app.web.forms import worded_problems
 from app.web.rendering import flash
 from app.web.sessions import CsrfChecked
 

@@ -21,7 +21,7 @@ from app.notifications.router import (
 )
 from app.notifications.schemas import NotificationSettingsIn, NotificationSettingsOut
 from app.web.admin.cabinet import Reader, base, cabinet_page, page_router, see_other
-from app.web.admin.forms import worded_problems
+from app.web.forms import worded_problems
 from app.web.rendering import flash
 from app.web.sessions import CsrfChecked
 
