@@ -126,14 +126,20 @@ def require(*roles: Role) -> object:
     return Depends(check)
 
 
-async def get_person(principal: PrincipalDep, request: Request) -> Principal:
-    """The person calling a /me endpoint, within their rate limit (429 with Retry-After)."""
-    _ensure_role(principal, (Role.PERSON,))
+def spend_person_request(request: Request, principal: Principal) -> None:
+    """Count one read of a person against their rate limit (429 with Retry-After when spent):
+    the /me endpoints and the person's pages share it."""
     limiter = _limits(request).person
     if limiter is not None and (wait := limiter.take(principal.subject)):
         raise TooManyRequests(
             Text("auth.requests.too_many", seconds=math.ceil(wait)), retry_after=wait
         )
+
+
+async def get_person(principal: PrincipalDep, request: Request) -> Principal:
+    """The person calling a /me endpoint, within their rate limit (429 with Retry-After)."""
+    _ensure_role(principal, (Role.PERSON,))
+    spend_person_request(request, principal)
     return principal
 
 

@@ -8,7 +8,6 @@ data. A session ends SIMREG_SESSION_MINUTES after sign-in, on the wall clock.
 from __future__ import annotations
 
 import hmac
-import math
 import secrets
 import time
 from typing import Annotated, Any
@@ -16,10 +15,10 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
+from app.auth.dependencies import spend_person_request
 from app.auth.service import Principal, Role
-from app.core.errors import Forbidden, TooManyRequests
+from app.core.errors import Forbidden
 from app.core.messages import Text
-from app.core.rate_limit import RateLimits
 
 SESSION_COOKIE = "simreg_session"
 _PRINCIPAL = "principal"
@@ -125,11 +124,7 @@ async def get_page_person(principal: PageCaller, request: Request) -> Principal:
     """A person on their own pages, within the same rate limit as the API's /me reads."""
     if principal.role is not Role.PERSON:
         raise Forbidden(Text("page.role.not_allowed"))
-    limits: RateLimits = request.app.state.limits
-    if limits.person is not None and (wait := limits.person.take(principal.subject)):
-        raise TooManyRequests(
-            Text("auth.requests.too_many", seconds=math.ceil(wait)), retry_after=wait
-        )
+    spend_person_request(request, principal)
     return principal
 
 
